@@ -1,0 +1,143 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Spool fsync policies; any Go duration ("1s") is an interval policy.
+const (
+	FsyncNever  = "never"
+	FsyncExit   = "exit"
+	FsyncAlways = "always"
+)
+
+// Compression of shipped logs.
+const (
+	CompressionNone = "none"
+	CompressionGzip = "gzip"
+)
+
+// Logs is the [logs] section read by containerd-shim-brisk-v2 and briskctl.
+type Logs struct {
+	// SpoolDir holds each running task's log; tmpfs on most hosts.
+	SpoolDir string `toml:"spool_dir"`
+	// Fsync is "never", "exit", "always" or an interval such as "1s".
+	Fsync string `toml:"fsync"`
+	// MaxBytes bounds what is kept per task; past it the head and the tail
+	// are kept and the gap is recorded.
+	MaxBytes Size `toml:"max_bytes"`
+	// UploadTimeout bounds how long a shim stays after its task to upload.
+	UploadTimeout Duration `toml:"upload_timeout"`
+	// LocalDir receives logs when no bucket is configured.
+	LocalDir string `toml:"local_dir"`
+	S3       S3     `toml:"s3"`
+}
+
+// S3 is the [logs.s3] section. Credentials are deliberately absent: they come
+// from aws-sdk-go-v2's default chain and never pass through this file.
+type S3 struct {
+	Bucket      string `toml:"bucket"`
+	Prefix      string `toml:"prefix"`
+	Region      string `toml:"region"`
+	Endpoint    string `toml:"endpoint"`
+	PathStyle   bool   `toml:"path_style"`
+	Compression string `toml:"compression"`
+	// Key is the object key template; {prefix}, {namespace} and {id} expand.
+	Key string `toml:"key"`
+}
+
+// DefaultKeyTemplate is the object key layout, also used under local_dir.
+const DefaultKeyTemplate = "{prefix}{namespace}/{id}.log"
+
+// DefaultLogs returns the [logs] defaults: spool on /run (tmpfs), one fsync at
+// exit, 16Mi per task, 30 s to upload, and local files when no bucket is set.
+func DefaultLogs() Logs {
+	return Logs{
+		SpoolDir:      "/run/brisk/spool",
+		Fsync:         FsyncExit,
+		MaxBytes:      16 << 20,
+		UploadTimeout: Duration(30 * time.Second),
+		LocalDir:      "/var/lib/brisk/logs",
+		S3: S3{
+			Region:      "us-east-1",
+			Compression: CompressionNone,
+			Key:         DefaultKeyTemplate,
+		},
+	}
+}
+
+// FsyncInterval returns the interval of an interval policy, or 0.
+func (l *Logs) FsyncInterval() time.Duration {
+	d, err := time.ParseDuration(l.Fsync)
+	if err != nil {
+		return 0
+	}
+	return d
+}
+
+// Validate checks the section; every error names the key and its value.
+func (l *Logs) Validate() error {
+	if l.SpoolDir == "" || !filepath.IsAbs(l.SpoolDir) {
+		return invalid("logs.spool_dir", l.SpoolDir, "must be an absolute path")
+	}
+	switch l.Fsync {
+	case FsyncNever, FsyncExit, FsyncAlways:
+	default:
+		d, err := time.ParseDuration(l.Fsync)
+		if err != nil || d <= 0 {
+			return invalid("logs.fsync", l.Fsync, `must be "never", "exit", "always" or a positive interval such as "1s"`)
+		}
+	}
+	if l.MaxBytes <= 0 {
+		return invalid("logs.max_bytes", int64(l.MaxBytes), "must be positive")
+	}
+	if l.UploadTimeout <= 0 {
+		return invalid("logs.upload_timeout", time.Duration(l.UploadTimeout).String(), "must be positive")
+	}
+	if l.LocalDir == "" || !filepath.IsAbs(l.LocalDir) {
+		return invalid("logs.local_dir", l.LocalDir, "must be an absolute path")
+	}
+	return l.S3.Validate()
+}
+
+// Validate checks [logs.s3].
+func (s *S3) Validate() error {
+	switch s.Compression {
+	case CompressionNone, CompressionGzip:
+	default:
+		return invalid("logs.s3.compression", s.Compression, `must be "none" or "gzip"`)
+	}
+	if s.Endpoint != "" {
+		u, err := url.Parse(s.Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return invalid("logs.s3.endpoint", s.Endpoint, "must be an http:// or https:// URL")
+		}
+	}
+	if !strings.Contains(s.Key, "{id}") {
+		return invalid("logs.s3.key", s.Key, "must contain {id}")
+	}
+	if strings.HasPrefix(s.Prefix, "/") {
+		return invalid("logs.s3.prefix", s.Prefix, "must not start with /")
+	}
+	return nil
+}
+
+// Duration is a time.Duration written as a string ("30s").
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration.
+func (d *Duration) UnmarshalText(text []byte) error {
+	v, err := time.ParseDuration(string(text))
+	if err != nil {
+		return fmt.Errorf("%q: not a duration (want e.g. 30s)", string(text))
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the string form.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }

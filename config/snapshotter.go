@@ -1,0 +1,117 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// Upper backends.
+const (
+	UpperTmpfs = "tmpfs"
+	UpperDir   = "dir"
+)
+
+// What Prepare does when a tmpfs upper would take the budget past its cap.
+const (
+	OnBudgetFail = "fail"
+	OnBudgetDir  = "dir"
+)
+
+// Snapshotter is the [snapshotter] section.
+type Snapshotter struct {
+	// Root holds the metadata database and every committed layer.
+	Root string `toml:"root"`
+	// Address is the unix socket containerd's [proxy_plugins] entry dials.
+	Address string `toml:"address"`
+	// Upper is the backend for container upperdirs: "tmpfs" or "dir".
+	Upper string `toml:"upper"`
+	// UpperDir is the dedicated mount for the "dir" backend.
+	UpperDir string `toml:"upper_dir"`
+	// TmpfsSize and TmpfsInodes are the per-snapshot tmpfs limits.
+	TmpfsSize   Size  `toml:"tmpfs_size"`
+	TmpfsInodes Count `toml:"tmpfs_inodes"`
+	// TmpfsBudget caps the sum of the size limits of all live tmpfs uppers.
+	TmpfsBudget Size `toml:"tmpfs_budget"`
+	// OnBudgetExceeded is "fail" or "dir".
+	OnBudgetExceeded string `toml:"on_budget_exceeded"`
+	// Volatile mounts "dir" uppers with overlayfs volatile: no fsync reaches
+	// the device while the container runs.
+	Volatile bool `toml:"volatile"`
+	// MetricsAddress serves /metrics and /v1/usage; empty disables it.
+	MetricsAddress string `toml:"metrics_address"`
+}
+
+// DefaultSnapshotter returns the [snapshotter] defaults.
+//
+// 256Mi and 64Ki inodes fit the workloads Brisk is for (containers writing a
+// few hundred KB) with a wide margin, while a budget of half the RAM still
+// admits dozens of them at once; nodes packing more containers lower the size.
+func DefaultSnapshotter() Snapshotter {
+	return Snapshotter{
+		Root:             "/var/lib/brisk-snapshotter",
+		Address:          "/run/brisk/snapshotter.sock",
+		Upper:            UpperTmpfs,
+		UpperDir:         "",
+		TmpfsSize:        256 << 20,
+		TmpfsInodes:      64 << 10,
+		TmpfsBudget:      Size(halfOfRAM()),
+		OnBudgetExceeded: OnBudgetFail,
+		MetricsAddress:   "127.0.0.1:9190",
+	}
+}
+
+func halfOfRAM() int64 {
+	var si unix.Sysinfo_t
+	if err := unix.Sysinfo(&si); err != nil {
+		return 1 << 30
+	}
+	return int64(si.Totalram) * int64(si.Unit) / 2
+}
+
+// Validate checks the section; every error names the key and its value.
+func (s *Snapshotter) Validate() error {
+	if s.Root == "" || !filepath.IsAbs(s.Root) {
+		return invalid("snapshotter.root", s.Root, "must be an absolute path")
+	}
+	if s.Address == "" || !filepath.IsAbs(s.Address) {
+		return invalid("snapshotter.address", s.Address, "must be an absolute path to a unix socket")
+	}
+	switch s.Upper {
+	case UpperTmpfs, UpperDir:
+	default:
+		return invalid("snapshotter.upper", s.Upper, `must be "tmpfs" or "dir"`)
+	}
+	if s.Upper == UpperDir || s.OnBudgetExceeded == OnBudgetDir {
+		if s.UpperDir == "" || !filepath.IsAbs(s.UpperDir) {
+			return invalid("snapshotter.upper_dir", s.UpperDir, fmt.Sprintf("must be an absolute path when upper = %q or on_budget_exceeded = %q", UpperDir, OnBudgetDir))
+		}
+	} else if s.UpperDir != "" && !filepath.IsAbs(s.UpperDir) {
+		return invalid("snapshotter.upper_dir", s.UpperDir, "must be an absolute path")
+	}
+	if s.TmpfsSize <= 0 {
+		return invalid("snapshotter.tmpfs_size", int64(s.TmpfsSize), "must be positive")
+	}
+	if s.TmpfsInodes <= 0 {
+		return invalid("snapshotter.tmpfs_inodes", int64(s.TmpfsInodes), "must be positive")
+	}
+	if s.TmpfsBudget <= 0 {
+		return invalid("snapshotter.tmpfs_budget", int64(s.TmpfsBudget), "must be positive")
+	}
+	if s.TmpfsSize > s.TmpfsBudget {
+		return invalid("snapshotter.tmpfs_size", s.TmpfsSize.String(), fmt.Sprintf("is larger than tmpfs_budget (%s)", s.TmpfsBudget))
+	}
+	switch s.OnBudgetExceeded {
+	case OnBudgetFail, OnBudgetDir:
+	default:
+		return invalid("snapshotter.on_budget_exceeded", s.OnBudgetExceeded, `must be "fail" or "dir"`)
+	}
+	if s.MetricsAddress != "" {
+		if _, _, err := net.SplitHostPort(s.MetricsAddress); err != nil {
+			return invalid("snapshotter.metrics_address", s.MetricsAddress, "must be host:port or empty")
+		}
+	}
+	return nil
+}
