@@ -1,0 +1,94 @@
+//go:build linux
+
+package snapshotter
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/brisk-containers/brisk/snapshotter/upper"
+	"github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/containerd/v2/core/snapshots/storage"
+	"github.com/containerd/continuity/fs"
+	"github.com/containerd/log"
+)
+
+// Commit turns an active snapshot into a committed layer on the persistent
+// root. An upper on fast storage is copied to the root first (continuity's
+// CopyDir keeps xattrs and so opaque directories, whiteout devices, hardlinks
+// and sparse holes) and released only once the layer is committed: a failed
+// copy leaves the active snapshot as it was.
+func (s *Snapshotter) Commit(ctx context.Context, name, key string, opts ...snapshots.Opt) error {
+	var (
+		id  string
+		rec upper.Record
+	)
+	if err := s.ms.WithTransaction(ctx, true, func(ctx context.Context) (retErr error) {
+		var err error
+		if id, _, _, err = storage.GetInfo(ctx, key); err != nil {
+			return err
+		}
+		rec = s.placement(id)
+		layer := s.persistentFS(id)
+		if rec.Kind != upper.KindRoot {
+			if err := s.ensureUpper(ctx, id, rec); err != nil {
+				return err
+			}
+			if err := s.copyUpper(id, rec, layer); err != nil {
+				return err
+			}
+			defer func() {
+				if retErr != nil {
+					// Put back the empty directory Prepare made.
+					_ = os.RemoveAll(layer)
+					_ = os.Mkdir(layer, 0o755)
+				}
+			}()
+		}
+		usage, err := fs.DiskUsage(ctx, layer)
+		if err != nil {
+			return err
+		}
+		if _, err := storage.CommitActive(ctx, key, name, snapshots.Usage(usage), opts...); err != nil {
+			return fmt.Errorf("failed to commit snapshot %s: %w", key, err)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if rec.Kind != upper.KindRoot {
+		// The layer is safe on the root; the fast upper has done its job.
+		if err := s.releaseUpper(ctx, id, rec); err != nil {
+			log.G(ctx).WithError(err).WithField("id", id).Warn("committed, but failed to release the fast upper; Cleanup will retry")
+		}
+	}
+	return nil
+}
+
+func (s *Snapshotter) copyUpper(id string, rec upper.Record, layer string) error {
+	src := filepath.Join(s.upperBase(id, rec), "fs")
+	// Prepare left an empty fs directory; a failed earlier attempt may have
+	// left a partial copy. Either way start from nothing.
+	if err := os.RemoveAll(layer); err != nil {
+		return err
+	}
+	if err := fs.CopyDir(layer, src); err != nil {
+		_ = os.RemoveAll(layer)
+		_ = os.Mkdir(layer, 0o755)
+		return fmt.Errorf("copy %s upper of snapshot %s to the root: %w", rec.Kind, id, err)
+	}
+	return syncFS(layer)
+}
+
+// syncFS makes the copied layer durable with one syncfs instead of an fsync
+// per directory: the layer is about to be the only copy.
+func syncFS(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return unixSyncfs(int(f.Fd()))
+}

@@ -1,0 +1,77 @@
+package snapshotter
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/snapshotter/upper"
+	"github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/errdefs"
+)
+
+// Per-snapshot overrides. CRI passes no per-container labels to a rootfs
+// snapshot, so under Kubernetes the configured defaults apply; these serve
+// ctr, nerdctl and direct clients.
+const (
+	// LabelTmpfsSize overrides tmpfs_size, e.g. "64Mi".
+	LabelTmpfsSize = "brisk.io/tmpfs.size"
+	// LabelTmpfsInodes overrides tmpfs_inodes.
+	LabelTmpfsInodes = "brisk.io/tmpfs.inodes"
+	// LabelVolatile ("true"/"false") overrides volatile for "dir" uppers.
+	LabelVolatile = "brisk.io/volatile"
+
+	// labelSnapshotRef marks the snapshots containerd prepares to unpack an
+	// image layer (containerd keeps the constant private).
+	labelSnapshotRef = "containerd.io/snapshot.ref"
+)
+
+// wantedPlacement decides, from the kind and labels of a new snapshot, where
+// its upper should go before any budget is consulted. Only active snapshots
+// that will become a container's rootfs go to fast storage: an unpack
+// snapshot (it carries the chain ID as containerd.io/snapshot.ref) becomes a
+// committed image layer, and those stay on the persistent root.
+func (o *Snapshotter) wantedPlacement(kind snapshots.Kind, labels map[string]string) (upper.Record, error) {
+	if kind != snapshots.KindActive {
+		return upper.Record{Kind: upper.KindRoot}, nil
+	}
+	if _, unpack := labels[labelSnapshotRef]; unpack {
+		return upper.Record{Kind: upper.KindRoot}, nil
+	}
+	rec := upper.Record{Kind: o.opts.backend, Limits: o.opts.tmpfsLimits, Volatile: o.opts.volatile}
+	if v, ok := labels[LabelTmpfsSize]; ok {
+		n, err := config.ParseSize(v)
+		if err != nil || n == 0 {
+			return rec, badLabel(LabelTmpfsSize, v, err, "a positive size such as 64Mi")
+		}
+		rec.Limits.Bytes = n
+	}
+	if v, ok := labels[LabelTmpfsInodes]; ok {
+		n, err := config.ParseCount(v)
+		if err != nil || n == 0 {
+			return rec, badLabel(LabelTmpfsInodes, v, err, "a positive count such as 10000")
+		}
+		rec.Limits.Inodes = n
+	}
+	if v, ok := labels[LabelVolatile]; ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return rec, badLabel(LabelVolatile, v, nil, "true or false")
+		}
+		rec.Volatile = b
+	}
+	if rec.Kind == upper.KindTmpfs {
+		if budget := o.opts.tmpfsBudget; rec.Limits.Bytes > budget {
+			return rec, fmt.Errorf("label %s=%q: larger than the whole tmpfs_budget (%s): %w",
+				LabelTmpfsSize, labels[LabelTmpfsSize], config.FormatSize(budget), errdefs.ErrInvalidArgument)
+		}
+	}
+	return rec, nil
+}
+
+func badLabel(key, value string, err error, want string) error {
+	if err != nil {
+		return fmt.Errorf("label %s=%q: %v (want %s): %w", key, value, err, want, errdefs.ErrInvalidArgument)
+	}
+	return fmt.Errorf("label %s=%q: want %s: %w", key, value, want, errdefs.ErrInvalidArgument)
+}

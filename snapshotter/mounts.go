@@ -1,0 +1,106 @@
+//go:build linux
+
+package snapshotter
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/brisk-containers/brisk/snapshotter/upper"
+	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/containerd/v2/core/snapshots/storage"
+	"github.com/containerd/log"
+)
+
+// Mounts returns the mounts of an active or view snapshot. A tmpfs upper that
+// is gone (the node rebooted) is recreated empty with its recorded limits, so
+// the container can start again rather than fail on a missing directory.
+func (s *Snapshotter) Mounts(ctx context.Context, key string) (_ []mount.Mount, err error) {
+	var (
+		snap storage.Snapshot
+		info snapshots.Info
+	)
+	if err := s.ms.WithTransaction(ctx, false, func(ctx context.Context) error {
+		snap, err = storage.GetSnapshot(ctx, key)
+		if err != nil {
+			return fmt.Errorf("failed to get active mount: %w", err)
+		}
+		_, info, _, err = storage.GetInfo(ctx, key)
+		if err != nil {
+			return fmt.Errorf("failed to get snapshot info: %w", err)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	rec := s.placement(snap.ID)
+	if err := s.ensureUpper(ctx, snap.ID, rec); err != nil {
+		return nil, err
+	}
+	return s.mounts(snap, info, rec), nil
+}
+
+// ensureUpper remounts a missing tmpfs upper.
+func (s *Snapshotter) ensureUpper(ctx context.Context, id string, rec upper.Record) error {
+	if rec.Kind != upper.KindTmpfs {
+		return nil
+	}
+	dir := s.tmpfsDir(id)
+	mounted, err := upper.Mounted(dir)
+	if err != nil {
+		return fmt.Errorf("check tmpfs of snapshot %s: %w", id, err)
+	}
+	if mounted {
+		return nil
+	}
+	s.tmpfs.Adopt(id, rec.Limits.Bytes)
+	if err := s.tmpfs.Mount(dir, rec.Limits); err != nil {
+		return fmt.Errorf("recreate tmpfs upper of snapshot %s: %w", id, err)
+	}
+	log.G(ctx).WithField("id", id).Warn("tmpfs upper was gone (node rebooted?): mounted a fresh empty one")
+	return nil
+}
+
+// mounts builds the same mounts containerd's overlayfs snapshotter would,
+// with the upper and work directories wherever the snapshot was placed.
+func (s *Snapshotter) mounts(snap storage.Snapshot, info snapshots.Info, rec upper.Record) []mount.Mount {
+	var options []string
+	if len(snap.ParentIDs) == 0 {
+		// Overlay needs a lower layer: a snapshot without parents is its
+		// upper directory, bind mounted.
+		roFlag := "rw"
+		source := filepath.Join(s.upperBase(snap.ID, rec), "fs")
+		if snap.Kind == snapshots.KindView {
+			roFlag = "ro"
+			source = s.persistentFS(snap.ID)
+		}
+		return []mount.Mount{{Source: source, Type: "bind", Options: append(options, roFlag, "rbind")}}
+	}
+
+	if snap.Kind == snapshots.KindActive {
+		base := s.upperBase(snap.ID, rec)
+		options = append(options,
+			"workdir="+filepath.Join(base, "work"),
+			"upperdir="+filepath.Join(base, "fs"),
+		)
+	} else if len(snap.ParentIDs) == 1 {
+		return []mount.Mount{{Source: s.persistentFS(snap.ParentIDs[0]), Type: "bind", Options: append(options, "ro", "rbind")}}
+	}
+
+	lowers := make([]string, len(snap.ParentIDs))
+	for i, id := range snap.ParentIDs {
+		lowers[i] = s.persistentFS(id)
+	}
+	options = append(options, "lowerdir="+strings.Join(lowers, ":"))
+	options = append(options, s.mountOptions...)
+	if snap.Kind == snapshots.KindActive && rec.Kind == upper.KindDir && rec.Volatile {
+		// volatile drops every sync to the upper: the container's fsyncs
+		// stop queueing on the device. Its content is not crash-safe,
+		// which is the deal for a short-lived container's scratch layer.
+		options = append(options, "volatile")
+	}
+	return []mount.Mount{{Type: "overlay", Source: "overlay", Options: options}}
+}

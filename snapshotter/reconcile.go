@@ -1,0 +1,87 @@
+//go:build linux
+
+package snapshotter
+
+import (
+	"context"
+	"os"
+
+	"github.com/brisk-containers/brisk/snapshotter/upper"
+	"github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/containerd/v2/core/snapshots/storage"
+	"github.com/containerd/log"
+)
+
+// reconcile rebuilds the in-memory placements and the tmpfs budget from the
+// records on disk, so that a restarted daemon picks up where the last one
+// stopped without touching live mounts. Running containers never notice a
+// restart: their overlays hold references to the tmpfs, not to us.
+func (s *Snapshotter) reconcile(ctx context.Context) error {
+	type found struct {
+		id  string
+		rec upper.Record
+	}
+	var live, committed []found
+	if err := s.ms.WithTransaction(ctx, false, func(ctx context.Context) error {
+		ids, err := idMap(ctx)
+		if err != nil {
+			return err
+		}
+		for id, key := range ids {
+			rec, err := upper.ReadRecord(s.snapshotDir(id))
+			if err != nil {
+				log.G(ctx).WithError(err).WithField("id", id).Warn("ignoring unreadable placement record")
+				continue
+			}
+			if rec.Kind == upper.KindRoot {
+				continue
+			}
+			_, info, _, err := storage.GetInfo(ctx, key)
+			if err != nil {
+				return err
+			}
+			if info.Kind == snapshots.KindActive {
+				live = append(live, found{id, rec})
+			} else {
+				// A crash between commit and release: the layer is
+				// safely on the root, the fast upper is garbage.
+				committed = append(committed, found{id, rec})
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+
+	for _, f := range live {
+		s.setPlacement(f.id, f.rec)
+		switch f.rec.Kind {
+		case upper.KindTmpfs:
+			if err := s.ensureUpper(ctx, f.id, f.rec); err != nil {
+				return err
+			}
+			s.tmpfs.Adopt(f.id, f.rec.Limits.Bytes)
+		case upper.KindDir:
+			if s.dirs == nil {
+				log.G(ctx).WithField("id", f.id).Error("snapshot has its upper in upper_dir, but upper_dir is not configured; its container cannot start again until it is")
+				continue
+			}
+			if _, err := os.Stat(s.dirs.Path(f.id)); err != nil {
+				log.G(ctx).WithError(err).WithField("id", f.id).Warn("upper in upper_dir is missing; recreating it empty")
+				if err := s.dirs.Create(f.id, f.rec.Limits); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for _, f := range committed {
+		if err := s.releaseUpper(ctx, f.id, f.rec); err != nil {
+			log.G(ctx).WithError(err).WithField("id", f.id).Warn("failed to release the upper of a committed snapshot")
+		}
+	}
+	if len(live) > 0 {
+		limit, inUse := s.tmpfs.Budget()
+		log.G(ctx).WithFields(log.Fields{"active": len(live), "tmpfs_budget": limit, "tmpfs_reserved": inUse}).Info("adopted uppers of active snapshots")
+	}
+	return nil
+}

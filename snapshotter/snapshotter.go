@@ -1,0 +1,229 @@
+//go:build linux
+
+// Package snapshotter is Brisk's containerd snapshotter: overlay semantics
+// identical to containerd's overlayfs snapshotter, with the upperdir and
+// workdir of every container's rootfs on fast storage of its own (a tmpfs per
+// snapshot, or a dedicated mount) while image layers stay on the persistent
+// root. Metadata lives in containerd's own snapshot store.
+package snapshotter
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/brisk-containers/brisk/snapshotter/upper"
+	"github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/containerd/v2/core/snapshots/storage"
+	"github.com/containerd/containerd/v2/plugins/snapshots/overlay/overlayutils"
+	"github.com/containerd/continuity/fs"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+)
+
+// Snapshotter implements snapshots.Snapshotter and snapshots.Cleaner.
+type Snapshotter struct {
+	root         string
+	ms           *storage.MetaStore
+	opts         options
+	mountOptions []string // appended to every overlay mount
+
+	tmpfs *upper.TmpfsPool
+	dirs  *upper.DirStore // nil unless upper_dir is configured
+
+	mu sync.RWMutex
+	// placements holds the record of every active snapshot whose upper is
+	// not on the root, by snapshot ID; absent means KindRoot.
+	placements map[string]upper.Record
+}
+
+var (
+	_ snapshots.Snapshotter = (*Snapshotter)(nil)
+	_ snapshots.Cleaner     = (*Snapshotter)(nil)
+)
+
+// New opens (or creates) a snapshotter rooted at root. It reconciles the
+// metadata with what is mounted: live tmpfs uppers are kept, missing ones
+// (after a reboot) are recreated empty.
+func New(ctx context.Context, root string, opts ...Opt) (_ *Snapshotter, retErr error) {
+	o := options{
+		backend:     upper.KindTmpfs,
+		tmpfsLimits: upper.Limits{Bytes: 256 << 20, Inodes: 64 << 10},
+		tmpfsBudget: 1 << 30,
+	}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if (o.backend == upper.KindDir || o.fallbackToDir) && o.upperDir == "" {
+		return nil, fmt.Errorf("the dir backend needs upper_dir: %w", errdefs.ErrInvalidArgument)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "snapshots"), 0o700); err != nil {
+		return nil, err
+	}
+	supportsDType, err := fs.SupportsDType(root)
+	if err != nil {
+		return nil, err
+	}
+	if !supportsDType {
+		return nil, fmt.Errorf("%s does not support d_type; if it is XFS, reformat with ftype=1: %w", root, errdefs.ErrFailedPrecondition)
+	}
+
+	s := &Snapshotter{
+		root:       root,
+		opts:       o,
+		tmpfs:      upper.NewTmpfsPool(o.tmpfsBudget),
+		placements: make(map[string]upper.Record),
+	}
+	if o.upperDir != "" {
+		if s.dirs, err = upper.OpenDirStore(ctx, o.upperDir); err != nil {
+			return nil, err
+		}
+	}
+	s.mountOptions = overlayOptions(ctx, root, o.extraMountOpts)
+
+	if s.ms, err = storage.NewMetaStore(filepath.Join(root, "metadata.db")); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil {
+			s.ms.Close()
+		}
+	}()
+	if err := s.reconcile(ctx); err != nil {
+		return nil, fmt.Errorf("reconcile snapshots with mounts: %w", err)
+	}
+	return s, nil
+}
+
+// overlayOptions are the options every overlay mount carries. noatime and
+// nodiratime are here, not only on the tmpfs, because overlayfs clones the
+// upper mount privately and ignores its atime flags: atime updates are
+// decided by the overlay mount itself.
+func overlayOptions(ctx context.Context, root string, extra []string) []string {
+	opts := append([]string{"noatime", "nodiratime"}, extra...)
+	if !hasOption(opts, "userxattr") {
+		userxattr, err := overlayutils.NeedsUserXAttr(root)
+		if err != nil {
+			log.G(ctx).WithError(err).Warnf("cannot detect whether overlay needs userxattr, assuming %v", userxattr)
+		}
+		if userxattr {
+			opts = append(opts, "userxattr")
+		}
+	}
+	// As containerd does: with the index feature on, a layer shared by two
+	// overlays would refuse the second mount.
+	if !hasOption(opts, "index") {
+		if _, err := os.Stat("/sys/module/overlay/parameters/index"); err == nil {
+			opts = append(opts, "index=off")
+		}
+	}
+	return opts
+}
+
+func hasOption(opts []string, key string) bool {
+	for _, o := range opts {
+		if o == key || len(o) > len(key) && o[:len(key)+1] == key+"=" {
+			return true
+		}
+	}
+	return false
+}
+
+// Stat returns the info of a snapshot by key.
+func (s *Snapshotter) Stat(ctx context.Context, key string) (info snapshots.Info, err error) {
+	err = s.ms.WithTransaction(ctx, false, func(ctx context.Context) error {
+		_, info, _, err = storage.GetInfo(ctx, key)
+		return err
+	})
+	return info, err
+}
+
+// Update updates the labels of a snapshot.
+func (s *Snapshotter) Update(ctx context.Context, info snapshots.Info, fieldpaths ...string) (newInfo snapshots.Info, err error) {
+	err = s.ms.WithTransaction(ctx, true, func(ctx context.Context) error {
+		newInfo, err = storage.UpdateInfo(ctx, info, fieldpaths...)
+		return err
+	})
+	return newInfo, err
+}
+
+// Walk calls fn for every snapshot matching the filters.
+func (s *Snapshotter) Walk(ctx context.Context, fn snapshots.WalkFunc, filters ...string) error {
+	return s.ms.WithTransaction(ctx, false, func(ctx context.Context) error {
+		return storage.WalkInfo(ctx, fn, filters...)
+	})
+}
+
+// Close releases the metadata store. Mounted uppers stay: containers keep
+// running across a snapshotter restart.
+func (s *Snapshotter) Close() error {
+	return s.ms.Close()
+}
+
+// Budget reports the tmpfs budget and how much of it live snapshots reserve.
+func (s *Snapshotter) Budget() (limit, inUse int64) {
+	return s.tmpfs.Budget()
+}
+
+func (s *Snapshotter) snapshotDir(id string) string {
+	return filepath.Join(s.root, "snapshots", id)
+}
+
+// persistentFS is where a snapshot's layer lives on the root: every committed
+// layer, every view, every unpack snapshot.
+func (s *Snapshotter) persistentFS(id string) string {
+	return filepath.Join(s.snapshotDir(id), "fs")
+}
+
+// tmpfsDir is the mount point of a snapshot's own tmpfs.
+func (s *Snapshotter) tmpfsDir(id string) string {
+	return filepath.Join(s.snapshotDir(id), "tmpfs")
+}
+
+// upperBase is the directory holding an active snapshot's fs and work.
+func (s *Snapshotter) upperBase(id string, rec upper.Record) string {
+	switch rec.Kind {
+	case upper.KindTmpfs:
+		return s.tmpfsDir(id)
+	case upper.KindDir:
+		if s.dirs != nil {
+			return s.dirs.Path(id)
+		}
+		return filepath.Join(s.opts.upperDir, id)
+	default:
+		return s.snapshotDir(id)
+	}
+}
+
+func (s *Snapshotter) placement(id string) upper.Record {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if rec, ok := s.placements[id]; ok {
+		return rec
+	}
+	return upper.Record{Kind: upper.KindRoot}
+}
+
+func (s *Snapshotter) setPlacement(id string, rec upper.Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rec.Kind == upper.KindRoot {
+		delete(s.placements, id)
+		return
+	}
+	s.placements[id] = rec
+}
+
+// idMap is storage.IDMap, with a store that has never held a snapshot (no
+// bucket yet) read as empty rather than as an error.
+func idMap(ctx context.Context) (map[string]string, error) {
+	ids, err := storage.IDMap(ctx)
+	if errdefs.IsNotFound(err) {
+		return map[string]string{}, nil
+	}
+	return ids, err
+}

@@ -1,0 +1,55 @@
+package upper
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// RecordName is the file, in a snapshot's directory on the persistent root,
+// that remembers where its upper was placed. It lives on disk rather than in
+// the snapshot labels because labels belong to the client (Update replaces
+// them) and because after a reboot the tmpfs is gone but the record is not:
+// it is what lets Mounts recreate an empty upper with the same limits.
+const RecordName = "upper.json"
+
+// Record is a snapshot's placement.
+type Record struct {
+	Kind     Kind   `json:"kind"`
+	Limits   Limits `json:"limits"`
+	Volatile bool   `json:"volatile,omitempty"`
+}
+
+// WriteRecord stores r in dir atomically.
+func WriteRecord(dir string, r Record) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, RecordName+".tmp")
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("write placement record: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, RecordName)); err != nil {
+		return fmt.Errorf("write placement record: %w", err)
+	}
+	return nil
+}
+
+// ReadRecord loads the record in dir. A snapshot without one is on the root.
+func ReadRecord(dir string) (Record, error) {
+	data, err := os.ReadFile(filepath.Join(dir, RecordName))
+	if errors.Is(err, os.ErrNotExist) {
+		return Record{Kind: KindRoot}, nil
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("read placement record: %w", err)
+	}
+	var r Record
+	if err := json.Unmarshal(data, &r); err != nil {
+		return Record{}, fmt.Errorf("placement record %s: %w", filepath.Join(dir, RecordName), err)
+	}
+	return r, nil
+}

@@ -1,0 +1,138 @@
+package upper
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/sys/mountinfo"
+	"golang.org/x/sys/unix"
+)
+
+// TmpfsSource is the source name of every tmpfs Brisk mounts, so an operator
+// reading mountinfo (and Cleanup) can tell them apart from other tmpfs.
+const TmpfsSource = "brisk"
+
+// TmpfsPool mounts one tmpfs per snapshot and keeps the sum of their size
+// limits under a budget. tmpfs pages are only allocated when written, so the
+// limits could oversubscribe RAM; the budget bounds the worst case, because a
+// node whose tmpfs outgrow its memory can deadlock.
+type TmpfsPool struct {
+	budget int64
+
+	mu       sync.Mutex
+	reserved map[string]int64 // bytes reserved, by snapshot ID
+	inUse    int64
+}
+
+// NewTmpfsPool returns a pool that admits tmpfs limits up to budget bytes.
+func NewTmpfsPool(budget int64) *TmpfsPool {
+	return &TmpfsPool{budget: budget, reserved: make(map[string]int64)}
+}
+
+// Reserve books bytes of the budget for snapshot id. It fails with
+// errdefs.ErrResourceExhausted when the budget cannot take it.
+func (p *TmpfsPool) Reserve(id string, bytes int64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if old, ok := p.reserved[id]; ok {
+		p.inUse -= old
+	}
+	if p.inUse+bytes > p.budget {
+		if old, ok := p.reserved[id]; ok {
+			p.inUse += old
+		}
+		return fmt.Errorf("tmpfs budget exhausted: %d of %d bytes reserved, snapshot needs %d more (raise tmpfs_budget, lower tmpfs_size, or set on_budget_exceeded = \"dir\"): %w",
+			p.inUse, p.budget, bytes, errdefs.ErrResourceExhausted)
+	}
+	p.reserved[id] = bytes
+	p.inUse += bytes
+	return nil
+}
+
+// Adopt books an existing tmpfs regardless of the budget: after a restart the
+// live mounts are facts, whatever the budget says now.
+func (p *TmpfsPool) Adopt(id string, bytes int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.inUse += bytes - p.reserved[id]
+	p.reserved[id] = bytes
+}
+
+// Release returns id's reservation to the budget.
+func (p *TmpfsPool) Release(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.inUse -= p.reserved[id]
+	delete(p.reserved, id)
+}
+
+// Budget reports the cap and how much of it is reserved.
+func (p *TmpfsPool) Budget() (limit, inUse int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.budget, p.inUse
+}
+
+// Mount mounts a fresh tmpfs with limits l at dir and creates the overlay
+// upper ("fs") and work ("work") directories in it. noatime and nodiratime
+// spare the metadata writes of reads; the overlay mount carries them too,
+// because overlayfs does not inherit them from the filesystem below.
+func (p *TmpfsPool) Mount(dir string, l Limits) (retErr error) {
+	if l.Bytes <= 0 || l.Inodes <= 0 {
+		return fmt.Errorf("tmpfs limits must be positive, got size=%d nr_inodes=%d: %w", l.Bytes, l.Inodes, errdefs.ErrInvalidArgument)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create tmpfs mount point: %w", err)
+	}
+	data := "size=" + strconv.FormatInt(l.Bytes, 10) + ",nr_inodes=" + strconv.FormatInt(l.Inodes, 10) + ",mode=0755"
+	if err := unix.Mount(TmpfsSource, dir, "tmpfs", unix.MS_NOATIME|unix.MS_NODIRATIME, data); err != nil {
+		return fmt.Errorf("mount tmpfs (%s) at %s: %w", data, dir, err)
+	}
+	defer func() {
+		if retErr != nil {
+			_ = Unmount(dir)
+		}
+	}()
+	if err := os.Mkdir(filepath.Join(dir, "fs"), 0o755); err != nil {
+		return err
+	}
+	return os.Mkdir(filepath.Join(dir, "work"), 0o711)
+}
+
+// Mounted reports whether a filesystem is mounted at dir.
+func Mounted(dir string) (bool, error) {
+	ok, err := mountinfo.Mounted(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	return ok, err
+}
+
+// Unmount unmounts dir if something is mounted there. A busy mount (an overlay
+// a client forgot to unmount) is detached: its memory goes back once the last
+// user lets go, and the snapshot's removal is never wedged by it.
+func Unmount(dir string) error {
+	for {
+		err := unix.Unmount(dir, 0)
+		switch {
+		case err == nil:
+			continue // stacked mounts: peel them all
+		case errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOENT):
+			return nil // not a mount point (any more)
+		case errors.Is(err, unix.EBUSY):
+			if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+				return fmt.Errorf("detach %s: %w", dir, err)
+			}
+			return nil
+		case errors.Is(err, unix.EINTR):
+			continue
+		default:
+			return fmt.Errorf("unmount %s: %w", dir, err)
+		}
+	}
+}
