@@ -227,3 +227,5 @@ func idMap(ctx context.Context) (map[string]string, error) {
 	}
 	return ids, err
 }
+
+var getInfo = storage.GetInfo

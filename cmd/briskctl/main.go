@@ -1,0 +1,35 @@
+// Command briskctl looks up a task's log by ID, shows per-snapshot usage, and
+// helps set Brisk up and diagnose it on a node.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/brisk-containers/brisk/config"
+)
+
+func main() {
+	app := &cli.App{
+		Name:  "briskctl",
+		Usage: "inspect Brisk on this node: task logs, snapshot usage, setup",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", Value: config.DefaultPath, EnvVars: []string{config.EnvPath}, Usage: "Brisk configuration file"},
+		},
+		Commands: []*cli.Command{
+			usageCommand,
+		},
+	}
+	if err := app.Run(os.Args); err != nil {
+		fmt.Fprintf(os.Stderr, "briskctl: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// loadConfig reads the file named by --config; the default path may be
+// missing on a node that runs on defaults.
+func loadConfig(c *cli.Context) (config.Config, error) {
+	return config.Load(c.String("config"), !c.IsSet("config"))
+}
