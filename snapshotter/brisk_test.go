@@ -352,9 +352,9 @@ func TestCommitCopiesTmpfsUpperFaithfully(t *testing.T) {
 	must(t, err)
 	id, _, _, _ := e.id("c")
 	target := e.mountTarget("c", ms)
-	must(t, os.Remove(filepath.Join(target, "lower-file")))          // whiteout
-	must(t, os.RemoveAll(filepath.Join(target, "lower-dir")))        // whiteout of a dir
-	must(t, os.MkdirAll(filepath.Join(target, "lower-dir"), 0o750))  // ... recreated: opaque
+	must(t, os.Remove(filepath.Join(target, "lower-file")))         // whiteout
+	must(t, os.RemoveAll(filepath.Join(target, "lower-dir")))       // whiteout of a dir
+	must(t, os.MkdirAll(filepath.Join(target, "lower-dir"), 0o750)) // ... recreated: opaque
 	must(t, os.WriteFile(filepath.Join(target, "a"), []byte("hardlinked"), 0o640))
 	must(t, os.Link(filepath.Join(target, "a"), filepath.Join(target, "b")))
 	sparse, err := os.Create(filepath.Join(target, "sparse"))
