@@ -151,7 +151,8 @@ func TestPlacement(t *testing.T) {
 		wantIno   string
 	}{
 		{name: "container rootfs", kind: snapshots.KindActive, wantTmpfs: true, wantSize: "size=8192k", wantIno: "nr_inodes=1000"},
-		{name: "label overrides", kind: snapshots.KindActive, labels: map[string]string{LabelTmpfsSize: "4Mi", LabelTmpfsInodes: "50"}, wantTmpfs: true, wantSize: "size=4096k", wantIno: "nr_inodes=50"},
+		{name: "bare label overrides", kind: snapshots.KindActive, labels: map[string]string{LabelTmpfsSize: "4Mi", LabelTmpfsInodes: "50"}, wantTmpfs: true, wantSize: "size=4096k", wantIno: "nr_inodes=50"},
+		{name: "forwarded label overrides", kind: snapshots.KindActive, labels: map[string]string{LabelPrefix + LabelTmpfsSize: "2Mi", LabelPrefix + LabelTmpfsInodes: "70"}, wantTmpfs: true, wantSize: "size=2048k", wantIno: "nr_inodes=70"},
 		{name: "unpack stays on root", kind: snapshots.KindActive, labels: map[string]string{labelSnapshotRef: "sha256:def"}},
 		{name: "view stays on root", kind: snapshots.KindView},
 	} {
@@ -222,6 +223,7 @@ func TestBadLabelsLeaveNothing(t *testing.T) {
 		{map[string]string{LabelTmpfsSize: "1Ti"}, "tmpfs_budget"},
 		{map[string]string{LabelTmpfsInodes: "-5"}, `brisk.io/tmpfs.inodes="-5"`},
 		{map[string]string{LabelVolatile: "maybe"}, `brisk.io/volatile="maybe"`},
+		{map[string]string{LabelPrefix + LabelTmpfsSize: "-1Mi"}, `containerd.io/snapshot/brisk.io/tmpfs.size="-1Mi"`},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			_, err := e.sn.Prepare(e.ctx, "bad", "", snapshots.WithLabels(tc.labels))

@@ -10,10 +10,16 @@ import (
 	"github.com/containerd/errdefs"
 )
 
-// Per-snapshot overrides. CRI passes no per-container labels to a rootfs
-// snapshot, so under Kubernetes the configured defaults apply; these serve
-// ctr, nerdctl and direct clients.
+// Per-snapshot overrides. containerd forwards to a snapshotter only the
+// labels under containerd.io/snapshot/, so through containerd they are
+// written with that prefix (ctr run --snapshotter-label
+// containerd.io/snapshot/brisk.io/tmpfs.size=64Mi); clients talking to the
+// snapshotter directly may use the bare names. CRI passes no per-container
+// labels to a rootfs snapshot, so under Kubernetes the defaults apply.
 const (
+	// LabelPrefix is what containerd requires of a label it forwards.
+	LabelPrefix = "containerd.io/snapshot/"
+
 	// LabelTmpfsSize overrides tmpfs_size, e.g. "64Mi".
 	LabelTmpfsSize = "brisk.io/tmpfs.size"
 	// LabelTmpfsInodes overrides tmpfs_inodes.
@@ -39,34 +45,43 @@ func (o *Snapshotter) wantedPlacement(kind snapshots.Kind, labels map[string]str
 		return upper.Record{Kind: upper.KindRoot}, nil
 	}
 	rec := upper.Record{Kind: o.opts.backend, Limits: o.opts.tmpfsLimits, Volatile: o.opts.volatile}
-	if v, ok := labels[LabelTmpfsSize]; ok {
+	if key, v, ok := lookupLabel(labels, LabelTmpfsSize); ok {
 		n, err := config.ParseSize(v)
 		if err != nil || n == 0 {
-			return rec, badLabel(LabelTmpfsSize, v, err, "a positive size such as 64Mi")
+			return rec, badLabel(key, v, err, "a positive size such as 64Mi")
+		}
+		if n > o.opts.tmpfsBudget && rec.Kind == upper.KindTmpfs {
+			return rec, fmt.Errorf("label %s=%q: larger than the whole tmpfs_budget (%s): %w",
+				key, v, config.FormatSize(o.opts.tmpfsBudget), errdefs.ErrInvalidArgument)
 		}
 		rec.Limits.Bytes = n
 	}
-	if v, ok := labels[LabelTmpfsInodes]; ok {
+	if key, v, ok := lookupLabel(labels, LabelTmpfsInodes); ok {
 		n, err := config.ParseCount(v)
 		if err != nil || n == 0 {
-			return rec, badLabel(LabelTmpfsInodes, v, err, "a positive count such as 10000")
+			return rec, badLabel(key, v, err, "a positive count such as 10000")
 		}
 		rec.Limits.Inodes = n
 	}
-	if v, ok := labels[LabelVolatile]; ok {
+	if key, v, ok := lookupLabel(labels, LabelVolatile); ok {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return rec, badLabel(LabelVolatile, v, nil, "true or false")
+			return rec, badLabel(key, v, nil, "true or false")
 		}
 		rec.Volatile = b
 	}
-	if rec.Kind == upper.KindTmpfs {
-		if budget := o.opts.tmpfsBudget; rec.Limits.Bytes > budget {
-			return rec, fmt.Errorf("label %s=%q: larger than the whole tmpfs_budget (%s): %w",
-				LabelTmpfsSize, labels[LabelTmpfsSize], config.FormatSize(budget), errdefs.ErrInvalidArgument)
+	return rec, nil
+}
+
+// lookupLabel finds name in its forwarded form first, then bare, and returns
+// the key it was found under so that errors name what the user wrote.
+func lookupLabel(labels map[string]string, name string) (key, value string, ok bool) {
+	for _, k := range []string{LabelPrefix + name, name} {
+		if v, found := labels[k]; found {
+			return k, v, true
 		}
 	}
-	return rec, nil
+	return "", "", false
 }
 
 func badLabel(key, value string, err error, want string) error {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -19,7 +20,10 @@ var usageCommand = &cli.Command{
 	Name:      "usage",
 	Usage:     "show inode and byte usage of active snapshots on fast storage",
 	ArgsUsage: "[KEY]",
+	Description: `KEY is the snapshot key a client gave (for ctr and nerdctl, the container ID).
+   containerd namespaces keys; -n narrows the table to one namespace.`,
 	Flags: []cli.Flag{
+		&cli.StringFlag{Name: "namespace", Aliases: []string{"n"}, Usage: "only snapshots of this containerd namespace"},
 		&cli.StringFlag{Name: "address", Usage: "snapshotter metrics address (default: snapshotter.metrics_address)"},
 		&cli.BoolFlag{Name: "json", Usage: "print the raw report"},
 	},
@@ -39,15 +43,17 @@ var usageCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		if key := c.Args().First(); key != "" {
+		key, ns := c.Args().First(), c.String("namespace")
+		if key != "" || ns != "" {
 			var kept []snapshotter.SnapshotUsage
 			for _, u := range report.Snapshots {
-				if u.Key == key {
+				uns, name := splitKey(u.Key)
+				if (ns == "" || ns == uns) && (key == "" || key == name || key == u.Key) {
 					kept = append(kept, u)
 				}
 			}
-			if len(kept) == 0 {
-				return fmt.Errorf("no active snapshot with key %q on fast storage", key)
+			if len(kept) == 0 && key != "" {
+				return fmt.Errorf("no active snapshot with key %q on fast storage (see `briskctl usage` for all)", key)
 			}
 			report.Snapshots = kept
 		}
@@ -88,9 +94,10 @@ func fetchUsage(addr string) (usageReport, error) {
 func printUsage(w io.Writer, r usageReport) {
 	sort.Slice(r.Snapshots, func(i, j int) bool { return r.Snapshots[i].Key < r.Snapshots[j].Key })
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KEY\tUPPER\tINODES\tINODES%\tBYTES\tBYTES%")
+	fmt.Fprintln(tw, "NAMESPACE\tKEY\tUPPER\tINODES\tINODES%\tBYTES\tBYTES%")
 	for _, u := range r.Snapshots {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Key, u.Upper,
+		ns, name := splitKey(u.Key)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ns, name, u.Upper,
 			ofLimit(fmt.Sprint(u.Inodes), u.InodesLimit, fmt.Sprint(u.InodesLimit)), percent(u.Inodes, u.InodesLimit),
 			ofLimit(config.FormatSize(u.Bytes), u.BytesLimit, config.FormatSize(u.BytesLimit)), percent(u.Bytes, u.BytesLimit))
 	}
@@ -110,4 +117,14 @@ func percent(used, limit int64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.1f%%", 100*float64(used)/float64(limit))
+}
+
+// splitKey undoes containerd's namespacing of snapshot keys that reach a
+// proxy snapshotter: "NAMESPACE/N/KEY", where KEY may itself hold slashes.
+func splitKey(key string) (namespace, name string) {
+	parts := strings.SplitN(key, "/", 3)
+	if len(parts) != 3 {
+		return "", key
+	}
+	return parts[0], parts[2]
 }
