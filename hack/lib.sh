@@ -13,7 +13,8 @@ for b in containerd ctr runc brisk-snapshotter briskctl; do
 	command -v "$b" >/dev/null || { echo "$b missing: run make tools build" >&2; exit 1; }
 done
 
-STACK=$(mktemp -d /tmp/brisk-stack.XXXXXX)
+# STACK_PARENT must be on the disk the baseline should be measured on.
+STACK=$(mktemp -d "${STACK_PARENT:-/tmp}/brisk-stack.XXXXXX")
 PIDS=()
 
 # containerd 2.2 warns about cgroup v1 on every ctr call; keep other stderr.
