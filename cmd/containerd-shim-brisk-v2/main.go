@@ -1,0 +1,45 @@
+// Command containerd-shim-brisk-v2 is the io.containerd.brisk.v2 runtime:
+// containerd's runc v2 shim, whose manager and task service it reuses as they
+// are, plus capture of every task's output and its shipping at exit.
+package main
+
+import (
+	"context"
+
+	"github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/manager"
+	"github.com/containerd/containerd/v2/pkg/shim"
+	"github.com/containerd/containerd/v2/pkg/shutdown"
+	"github.com/containerd/containerd/v2/plugins"
+	"github.com/containerd/plugin"
+	"github.com/containerd/plugin/registry"
+
+	brisk "github.com/brisk-containers/brisk/shim"
+)
+
+// RuntimeName is what users select: ctr run --runtime io.containerd.brisk.v2.
+const RuntimeName = "io.containerd.brisk.v2"
+
+func init() {
+	// Our task service in place of runc's: same requirements, same ID, so
+	// shim.Run serves it exactly where containerd expects the task API.
+	registry.Register(&plugin.Registration{
+		Type:     plugins.TTRPCPlugin,
+		ID:       "task",
+		Requires: []plugin.Type{plugins.EventPlugin, plugins.InternalPlugin},
+		InitFn: func(ic *plugin.InitContext) (interface{}, error) {
+			pp, err := ic.GetByID(plugins.EventPlugin, "publisher")
+			if err != nil {
+				return nil, err
+			}
+			ss, err := ic.GetByID(plugins.InternalPlugin, "shutdown")
+			if err != nil {
+				return nil, err
+			}
+			return brisk.New(ic.Context, pp.(shim.Publisher), ss.(shutdown.Service))
+		},
+	})
+}
+
+func main() {
+	shim.Run(context.Background(), manager.NewShimManager(RuntimeName))
+}

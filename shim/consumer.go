@@ -1,0 +1,204 @@
+package shim
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/process"
+	"github.com/containerd/fifo"
+	"github.com/containerd/log"
+)
+
+// consumers are where the client asked the task's output to go: FIFOs (ctr,
+// CRI), a file:// path, a binary:// logger, or nowhere (ctr run -d). Brisk
+// puts its own FIFOs in the request and forwards every byte to them.
+type consumers struct {
+	stdout, stderr io.WriteCloser // nil: nobody asked
+	logger         *exec.Cmd
+}
+
+// openConsumers opens the destinations the client named in the request.
+func openConsumers(ctx context.Context, id, ns, stdout, stderr string) (*consumers, error) {
+	c := &consumers{}
+	if u, ok := parseURI(stdout); ok && u.Scheme == "binary" {
+		return c, c.startLogger(u, id, ns)
+	}
+	var err error
+	if c.stdout, err = openOne(ctx, stdout); err != nil {
+		return nil, fmt.Errorf("open stdout %q: %w", stdout, err)
+	}
+	if c.stderr, err = openOne(ctx, stderr); err != nil {
+		c.close()
+		return nil, fmt.Errorf("open stderr %q: %w", stderr, err)
+	}
+	return c, nil
+}
+
+func parseURI(s string) (*url.URL, bool) {
+	if s == "" {
+		return nil, false
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" {
+		return nil, false
+	}
+	return u, true
+}
+
+func openOne(ctx context.Context, target string) (io.WriteCloser, error) {
+	if target == "" {
+		return nil, nil
+	}
+	u, ok := parseURI(target)
+	if ok && u.Scheme == "file" {
+		if err := os.MkdirAll(filepath.Dir(u.Path), 0o755); err != nil {
+			return nil, err
+		}
+		return os.OpenFile(u.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	}
+	if ok && u.Scheme != "fifo" {
+		return nil, fmt.Errorf("unsupported stdio scheme %q", u.Scheme)
+	}
+	path := target
+	if ok {
+		path = u.Path
+	}
+	// The client opens the read side; this open completes when it has,
+	// without holding up task creation.
+	return fifo.OpenFifo(context.WithoutCancel(ctx), path, syscall.O_WRONLY|syscall.O_NONBLOCK, 0)
+}
+
+// startLogger starts a binary:// logging binary the way the runc shim does:
+// stdout and stderr pipes on fds 3 and 4, and fd 5 that it closes when ready.
+func (c *consumers) startLogger(u *url.URL, id, ns string) error {
+	cmd := process.NewBinaryCmd(u, id, ns)
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	cmd.ExtraFiles = []*os.File{outR, errR, readyW}
+	if err := cmd.Start(); err != nil {
+		process.CloseFiles(outR, outW, errR, errW, readyR, readyW)
+		return fmt.Errorf("start logging binary %s: %w", u.Path, err)
+	}
+	process.CloseFiles(outR, errR, readyW)
+	// Wait for the logger to be ready, as the runc shim does.
+	ready := make(chan struct{})
+	go func() { _, _ = io.Copy(io.Discard, readyR); readyR.Close(); close(ready) }()
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		return fmt.Errorf("logging binary %s not ready after 10s", u.Path)
+	}
+	c.stdout, c.stderr, c.logger = outW, errW, cmd
+	return nil
+}
+
+func (c *consumers) close() {
+	for _, w := range []io.WriteCloser{c.stdout, c.stderr} {
+		if w != nil {
+			w.Close()
+		}
+	}
+	if c.logger != nil {
+		done := make(chan struct{})
+		go func() { _ = c.logger.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = c.logger.Process.Kill()
+		}
+	}
+}
+
+// forwarder feeds one consumer from a bounded queue so that a consumer that
+// reads slowly, or never, cannot hold up the task: past the bound, chunks
+// for that consumer are dropped and counted, while the spool keeps them.
+type forwarder struct {
+	w       io.Writer
+	mu      sync.Mutex
+	cond    *sync.Cond
+	queue   [][]byte
+	queued  int
+	limit   int
+	closed  bool
+	dropped atomic.Int64
+	done    chan struct{}
+}
+
+func newForwarder(w io.Writer, limit int) *forwarder {
+	f := &forwarder{w: w, limit: limit, done: make(chan struct{})}
+	f.cond = sync.NewCond(&f.mu)
+	go f.run()
+	return f
+}
+
+// offer queues p (a copy) for the consumer, never blocking.
+func (f *forwarder) offer(p []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.queued+len(p) > f.limit {
+		f.dropped.Add(int64(len(p)))
+		return
+	}
+	f.queue = append(f.queue, append([]byte(nil), p...))
+	f.queued += len(p)
+	f.cond.Signal()
+}
+
+func (f *forwarder) run() {
+	defer close(f.done)
+	for {
+		f.mu.Lock()
+		for len(f.queue) == 0 && !f.closed {
+			f.cond.Wait()
+		}
+		if len(f.queue) == 0 && f.closed {
+			f.mu.Unlock()
+			return
+		}
+		chunk := f.queue[0]
+		f.queue = f.queue[1:]
+		f.mu.Unlock()
+		_, err := f.w.Write(chunk)
+		f.mu.Lock()
+		f.queued -= len(chunk)
+		f.mu.Unlock()
+		if err != nil {
+			// The consumer went away (ctr killed, CRI restarted):
+			// keep draining so the queue never fills with stale data.
+			f.dropped.Add(int64(len(chunk)))
+		}
+	}
+}
+
+// close flushes what is queued, waiting at most timeout for a slow consumer.
+func (f *forwarder) close(ctx context.Context, timeout time.Duration) {
+	f.mu.Lock()
+	f.closed = true
+	f.cond.Signal()
+	f.mu.Unlock()
+	select {
+	case <-f.done:
+	case <-time.After(timeout):
+		log.G(ctx).WithField("queued", f.queued).Warn("consumer did not take the rest of the output in time")
+	}
+}

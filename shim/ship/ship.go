@@ -1,0 +1,277 @@
+package ship
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/shim/spool"
+)
+
+// multipartThreshold: above it the upload manager splits the object.
+const multipartThreshold = 5 << 20
+
+// Store is where logs go.
+type Store interface {
+	Put(ctx context.Context, key string, body []byte, meta map[string]string, contentEncoding string) error
+	Get(ctx context.Context, key string) (body []byte, meta map[string]string, err error)
+	String() string
+}
+
+// Shipper ships spool entries to a Store.
+type Shipper struct {
+	cfg   config.Logs
+	store Store
+}
+
+// New builds the shipper for cfg: S3 when a bucket is set, local_dir else.
+// It does not contact S3: a shim must start even while S3 is down.
+func New(ctx context.Context, cfg config.Logs) (*Shipper, error) {
+	if cfg.S3.Bucket == "" {
+		return &Shipper{cfg: cfg, store: &LocalStore{Dir: cfg.LocalDir}}, nil
+	}
+	st, err := NewS3Store(ctx, cfg.S3)
+	if err != nil {
+		return nil, err
+	}
+	return &Shipper{cfg: cfg, store: st}, nil
+}
+
+// Store returns where the shipper delivers.
+func (s *Shipper) Store() Store { return s.store }
+
+// KeyFor is the object key of (namespace, id).
+func (s *Shipper) KeyFor(namespace, id string) string {
+	return Key(s.cfg.S3.Key, s.cfg.S3.Prefix, namespace, id)
+}
+
+// Ship uploads the entry in dir and removes it from the spool. The caller
+// holds the entry's lock. A live entry (its shim died) ships as incomplete.
+func (s *Shipper) Ship(ctx context.Context, dir string) error {
+	m, err := spool.ReadMeta(dir)
+	if err != nil {
+		return err
+	}
+	body, err := os.ReadFile(filepath.Join(dir, spool.LogFile))
+	if err != nil {
+		return err
+	}
+	if m.State != spool.StateDone {
+		m.Complete = false
+		// Whatever the dead shim wrote whole is the log; a record cut
+		// mid-write is dropped rather than shipped broken.
+		if i := bytes.LastIndexByte(body, '\n'); i+1 < len(body) {
+			body = body[:i+1]
+		}
+	}
+	encoding := ""
+	if s.cfg.S3.Compression == config.CompressionGzip {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		if _, err := zw.Write(body); err != nil {
+			return err
+		}
+		if err := zw.Close(); err != nil {
+			return err
+		}
+		body, encoding = buf.Bytes(), "gzip"
+	}
+	key := s.KeyFor(m.Namespace, m.ID)
+	if err := s.store.Put(ctx, key, body, Metadata(m), encoding); err != nil {
+		return fmt.Errorf("ship %s/%s to %s: %w", m.Namespace, m.ID, s.store, err)
+	}
+	return os.RemoveAll(dir)
+}
+
+// Metadata is the object metadata of an entry (x-amz-meta-brisk-*).
+func Metadata(m spool.Meta) map[string]string {
+	md := map[string]string{
+		"brisk-task-id":         url.QueryEscape(m.ID), // header values must be ASCII
+		"brisk-namespace":       m.Namespace,
+		"brisk-exit-code":       strconv.Itoa(m.ExitCode),
+		"brisk-started":         m.Started.UTC().Format(time.RFC3339),
+		"brisk-stdout-bytes":    strconv.FormatInt(m.StdoutBytes, 10),
+		"brisk-stderr-bytes":    strconv.FormatInt(m.StderrBytes, 10),
+		"brisk-truncated-bytes": strconv.FormatInt(m.Truncated, 10),
+		"brisk-complete":        strconv.FormatBool(m.Complete && m.State == spool.StateDone),
+		"brisk-node":            m.Node,
+	}
+	if !m.Exited.IsZero() {
+		md["brisk-exited"] = m.Exited.UTC().Format(time.RFC3339)
+	}
+	for _, k := range []string{"inodes-used", "inodes-limit", "bytes-used", "bytes-limit"} {
+		if v, ok := m.Usage[k]; ok {
+			md["brisk-"+k] = v
+		}
+	}
+	return md
+}
+
+// S3Store stores objects in a bucket.
+type S3Store struct {
+	bucket string
+	client *s3.Client
+}
+
+// NewS3Store builds a client from aws-sdk-go-v2's default credential chain
+// (environment, shared files, web identity, instance metadata): credentials
+// never pass through Brisk's configuration or logs.
+func NewS3Store(ctx context.Context, c config.S3) (*S3Store, error) {
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(c.Region))
+	if err != nil {
+		return nil, fmt.Errorf("logs.s3: load AWS configuration: %w", err)
+	}
+	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		if c.Endpoint != "" {
+			o.BaseEndpoint = aws.String(c.Endpoint)
+		}
+		o.UsePathStyle = c.PathStyle
+	})
+	return &S3Store{bucket: c.Bucket, client: client}, nil
+}
+
+// Client exposes the S3 client (briskctl bucket init).
+func (s *S3Store) Client() *s3.Client { return s.client }
+
+// Bucket is the bucket name.
+func (s *S3Store) Bucket() string { return s.bucket }
+
+func (s *S3Store) String() string { return "s3://" + s.bucket }
+
+// Put writes one object: a single PutObject for a typical task log, the
+// upload manager's multipart upload above 5 MiB.
+func (s *S3Store) Put(ctx context.Context, key string, body []byte, meta map[string]string, contentEncoding string) error {
+	in := &s3.PutObjectInput{
+		Bucket:      aws.String(s.bucket),
+		Key:         aws.String(key),
+		Body:        bytes.NewReader(body),
+		ContentType: aws.String("text/plain; charset=utf-8"),
+		Metadata:    meta,
+	}
+	if contentEncoding != "" {
+		in.ContentEncoding = aws.String(contentEncoding)
+	}
+	if len(body) <= multipartThreshold {
+		_, err := s.client.PutObject(ctx, in)
+		return err
+	}
+	_, err := manager.NewUploader(s.client).Upload(ctx, in)
+	return err
+}
+
+// Get reads an object back, undoing gzip content encoding.
+func (s *S3Store) Get(ctx context.Context, key string) ([]byte, map[string]string, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer out.Body.Close()
+	body, err := io.ReadAll(out.Body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if aws.ToString(out.ContentEncoding) == "gzip" {
+		if body, err = gunzip(body); err != nil {
+			return nil, nil, err
+		}
+	}
+	return body, out.Metadata, nil
+}
+
+func gunzip(b []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(zr)
+}
+
+// LocalStore writes objects as files under Dir with a .meta.json sidecar:
+// the default on a node with no bucket configured.
+type LocalStore struct{ Dir string }
+
+func (l *LocalStore) String() string { return l.Dir }
+
+// Put writes the file and its sidecar atomically.
+func (l *LocalStore) Put(_ context.Context, key string, body []byte, meta map[string]string, contentEncoding string) error {
+	path := filepath.Join(l.Dir, filepath.FromSlash(key))
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return err
+	}
+	if contentEncoding != "" {
+		meta = copyMap(meta)
+		meta["content-encoding"] = contentEncoding
+	}
+	side, err := jsonBytes(meta)
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(path+".meta.json", side); err != nil {
+		return err
+	}
+	return writeAtomic(path, body)
+}
+
+// Get reads a file and its sidecar.
+func (l *LocalStore) Get(_ context.Context, key string) ([]byte, map[string]string, error) {
+	path := filepath.Join(l.Dir, filepath.FromSlash(key))
+	body, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	meta := map[string]string{}
+	if side, err := os.ReadFile(path + ".meta.json"); err == nil {
+		_ = jsonUnmarshal(side, &meta)
+	}
+	if meta["content-encoding"] == "gzip" {
+		if body, err = gunzip(body); err != nil {
+			return nil, nil, err
+		}
+	}
+	return body, meta, nil
+}
+
+func writeAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func copyMap(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m)+1)
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// ErrNotFound: no log stored under the key.
+var ErrNotFound = errors.New("log not found")

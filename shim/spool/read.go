@@ -1,0 +1,167 @@
+package spool
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Record is one decoded log record.
+type Record struct {
+	Time    time.Time
+	Stream  Stream
+	Partial bool // content continues in the next record of the stream
+	Content []byte
+}
+
+// ParseRecord decodes one CRI log line (without its trailing newline).
+func ParseRecord(line []byte) (Record, error) {
+	var r Record
+	parts := bytes.SplitN(line, []byte{' '}, 4)
+	if len(parts) < 3 {
+		return r, fmt.Errorf("not a CRI log record: %q", truncate(line))
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(parts[0]))
+	if err != nil {
+		return r, fmt.Errorf("bad record time %q", parts[0])
+	}
+	r.Time, r.Stream = t, Stream(parts[1])
+	switch string(parts[2]) {
+	case "P":
+		r.Partial = true
+	case "F":
+	default:
+		return r, fmt.Errorf("bad record tag %q", parts[2])
+	}
+	if len(parts) == 4 {
+		r.Content = parts[3]
+	}
+	return r, nil
+}
+
+func truncate(b []byte) []byte {
+	if len(b) > 80 {
+		return b[:80]
+	}
+	return b
+}
+
+// Bytes is the raw output a record stands for: its content, plus the
+// newline a full record ended with.
+func (r Record) Bytes() []byte {
+	if r.Partial {
+		return r.Content
+	}
+	return append(bytes.Clone(r.Content), '\n')
+}
+
+// Decode reads records from rd and calls fn for each. Only whole lines are
+// records: a line still being written is left for the next read.
+func Decode(rd io.Reader, fn func(Record) error) error {
+	br := bufio.NewReaderSize(rd, 64<<10)
+	for {
+		line, err := br.ReadBytes('\n')
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		r, perr := ParseRecord(line[:len(line)-1])
+		if perr != nil {
+			return perr
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+}
+
+// Follow streams the records of the entry in dir as they are written and
+// returns when the entry is finished (or gone: shipped meanwhile, in which
+// case the caller reads the rest from the store).
+func Follow(ctx context.Context, dir string, fn func(Record) error) (finished bool, err error) {
+	f, err := os.Open(filepath.Join(dir, LogFile))
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	var pending []byte
+	buf := make([]byte, 64<<10)
+	for {
+		n, rerr := f.Read(buf)
+		if n > 0 {
+			pending = append(pending, buf[:n]...)
+			for {
+				i := bytes.IndexByte(pending, '\n')
+				if i < 0 {
+					break
+				}
+				r, perr := ParseRecord(pending[:i])
+				if perr != nil {
+					return false, perr
+				}
+				if err := fn(r); err != nil {
+					return false, err
+				}
+				pending = pending[i+1:]
+			}
+		}
+		if rerr != nil && rerr != io.EOF {
+			return false, rerr
+		}
+		if n == 0 {
+			m, err := ReadMeta(dir)
+			if err != nil {
+				return false, nil // shipped and removed
+			}
+			if m.State == StateDone {
+				// Drain what was written before the rename.
+				if n2, _ := f.Read(buf); n2 > 0 {
+					pending = append(pending, buf[:n2]...)
+					continue
+				}
+				return true, nil
+			}
+			select {
+			case <-ctx.Done():
+				return false, ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// Pending lists the entry directories under spoolDir: finished ones not yet
+// shipped and live ones, whose owner may be dead (Lock tells).
+func Pending(spoolDir string) ([]string, error) {
+	nss, err := os.ReadDir(spoolDir)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var dirs []string
+	for _, ns := range nss {
+		if !ns.IsDir() {
+			continue
+		}
+		entries, err := os.ReadDir(filepath.Join(spoolDir, ns.Name()))
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			dir := filepath.Join(spoolDir, ns.Name(), e.Name())
+			if _, err := os.Stat(filepath.Join(dir, MetaFile)); err == nil {
+				dirs = append(dirs, dir)
+			}
+		}
+	}
+	return dirs, nil
+}

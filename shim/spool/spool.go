@@ -1,0 +1,173 @@
+// Package spool keeps each running task's log in a file on fast local storage
+// (spool_dir, a tmpfs on most hosts), readable and followable while the task
+// runs, finalised atomically when it exits, and left in place until it has
+// been shipped: the spool is what makes "nothing lost" hold when S3 is down
+// or the shim dies.
+//
+// Records use the CRI log format, `TIMESTAMP STREAM P|F CONTENT`, so the tools
+// that read Kubernetes container logs read Brisk's too.
+package spool
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Stream names a record's origin.
+type Stream string
+
+const (
+	Stdout Stream = "stdout"
+	Stderr Stream = "stderr"
+)
+
+// Entry states, as recorded in meta.json.
+const (
+	StateLive = "live" // the task runs (or its shim died while it ran)
+	StateDone = "done" // finalised, waiting to be shipped
+)
+
+// Files of an entry directory.
+const (
+	LogFile  = "log"
+	MetaFile = "meta.json"
+	LockFile = "lock"
+)
+
+// Meta describes an entry; it becomes the shipped object's metadata.
+type Meta struct {
+	Namespace   string    `json:"namespace"`
+	ID          string    `json:"id"` // log ID: container ID or brisk.io/task-id
+	ContainerID string    `json:"container_id"`
+	Node        string    `json:"node"`
+	State       string    `json:"state"`
+	Started     time.Time `json:"started"`
+	Exited      time.Time `json:"exited,omitempty"`
+	ExitCode    int       `json:"exit_code"`
+	Complete    bool      `json:"complete"`
+	StdoutBytes int64     `json:"stdout_bytes"`
+	StderrBytes int64     `json:"stderr_bytes"`
+	Truncated   int64     `json:"truncated_bytes"`
+	// Usage holds the task's writable-layer figures at exit
+	// (inodes-used, inodes-limit, bytes-used, bytes-limit).
+	Usage map[string]string `json:"usage,omitempty"`
+}
+
+// Dir is the entry directory of (namespace, id) under spoolDir. IDs are
+// escaped so that any ID, with slashes, dots or spaces, names one directory.
+func Dir(spoolDir, namespace, id string) string {
+	return filepath.Join(spoolDir, EscapeName(namespace), EscapeName(id))
+}
+
+// EscapeName makes s a single safe path element, reversibly.
+func EscapeName(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+			b.WriteByte(c)
+		case c == '.' && i > 0:
+			b.WriteByte(c) // a leading dot would make "." and ".." possible
+		default:
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	if b.Len() == 0 {
+		return "%"
+	}
+	return b.String()
+}
+
+// UnescapeName reverses EscapeName.
+func UnescapeName(s string) (string, error) {
+	if s == "%" {
+		return "", nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+2 >= len(s) {
+			return "", fmt.Errorf("bad escape in %q", s)
+		}
+		var c byte
+		if _, err := fmt.Sscanf(s[i+1:i+3], "%02X", &c); err != nil {
+			return "", fmt.Errorf("bad escape in %q", s)
+		}
+		b.WriteByte(c)
+		i += 2
+	}
+	return b.String(), nil
+}
+
+// ReadMeta reads an entry's metadata.
+func ReadMeta(dir string) (Meta, error) {
+	var m Meta
+	data, err := os.ReadFile(filepath.Join(dir, MetaFile))
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return m, fmt.Errorf("%s: %w", filepath.Join(dir, MetaFile), err)
+	}
+	return m, nil
+}
+
+// writeMeta replaces meta.json atomically: a reader sees the old or the new.
+func writeMeta(dir string, m Meta, sync bool) error {
+	data, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, MetaFile+".tmp")
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if sync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, MetaFile))
+}
+
+// Lock takes the entry's lock without waiting. The owning shim holds it for
+// the life of the task and its upload; the kernel drops it when the shim
+// dies, which is how a retrier knows an entry is orphaned. The returned file
+// must stay open while the lock is needed.
+func Lock(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, LockFile), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, ErrLocked
+		}
+		return nil, err
+	}
+	return f, nil
+}
+
+// ErrLocked: another process owns the entry.
+var ErrLocked = errors.New("spool entry is locked by its owner")

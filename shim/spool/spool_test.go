@@ -1,0 +1,166 @@
+package spool
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func decodeFile(t *testing.T, dir string) map[Stream][]byte {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, LogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[Stream][]byte{}
+	if err := Decode(f, func(r Record) error { out[r.Stream] = append(out[r.Stream], r.Bytes()...); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestRoundTripIsByteExact(t *testing.T) {
+	random := make([]byte, 256<<10)
+	rand.Read(random)
+	for _, tc := range []struct {
+		name   string
+		chunks [][]byte
+	}{
+		{"lines", [][]byte{[]byte("a\nbb\n"), []byte("ccc\n")}},
+		{"no trailing newline", [][]byte{[]byte("a\nb"), []byte("c")}},
+		{"empty lines", [][]byte{[]byte("\n\n\n")}},
+		{"binary", [][]byte{random[:100<<10], random[100<<10:]}},
+		{"chunk splits a line", [][]byte{[]byte("hel"), []byte("lo\nwor"), []byte("ld\n")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := Open(t.TempDir(), Meta{Namespace: "ns", ID: "id"}, WithMaxBytes(1<<30))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []byte
+			for i, c := range tc.chunks {
+				want = append(want, c...)
+				if err := e.Write(Stdout, c); err != nil {
+					t.Fatal(err)
+				}
+				if err := e.Write(Stderr, []byte{byte('0' + i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			m, err := e.Finish(ExitInfo{Code: 3, Exited: time.Now()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := decodeFile(t, e.Dir())
+			if !bytes.Equal(got[Stdout], want) {
+				t.Fatalf("stdout differs: got %d bytes, want %d", len(got[Stdout]), len(want))
+			}
+			if m.StdoutBytes != int64(len(want)) || m.State != StateDone || !m.Complete || m.ExitCode != 3 {
+				t.Fatalf("meta %+v", m)
+			}
+			onDisk, err := ReadMeta(e.Dir())
+			if err != nil || onDisk.State != StateDone {
+				t.Fatalf("meta on disk %+v %v", onDisk, err)
+			}
+		})
+	}
+}
+
+func TestTruncationKeepsHeadAndTail(t *testing.T) {
+	e, err := Open(t.TempDir(), Meta{Namespace: "ns", ID: "id"}, WithMaxBytes(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 1000; i++ {
+		line := []byte{byte('a' + i%26), byte('a' + i/26%26), '\n'}
+		if err := e.Write(Stdout, line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := e.Finish(ExitInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := decodeFile(t, e.Dir())
+	if !bytes.HasPrefix(got[Stdout], []byte("aa\nba\nca\n")) {
+		t.Errorf("head lost: %q", got[Stdout][:9])
+	}
+	if !bytes.HasSuffix(got[Stdout], []byte("jm\nkm\nlm\n")) { // the last three lines written
+		t.Errorf("tail lost: %q", got[Stdout][len(got[Stdout])-9:])
+	}
+	if kept := int64(len(got[Stdout])); kept+m.Truncated != 3000 || kept > 1000 {
+		t.Errorf("kept %d + truncated %d != 3000 written", kept, m.Truncated)
+	}
+	if !bytes.Contains(got[Stderr], []byte("bytes dropped")) {
+		t.Errorf("no truncation marker")
+	}
+}
+
+func TestLockTellsLiveFromOrphaned(t *testing.T) {
+	spool := t.TempDir()
+	e, err := Open(spool, Meta{Namespace: "ns", ID: "a/../b c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Lock(e.Dir()); err != ErrLocked {
+		t.Fatalf("second lock while the owner lives: %v", err)
+	}
+	e.Release()
+	l, err := Lock(e.Dir())
+	if err != nil {
+		t.Fatalf("lock after release: %v", err)
+	}
+	l.Close()
+	dirs, _ := Pending(spool)
+	if len(dirs) != 1 || filepath.Dir(filepath.Dir(dirs[0])) != spool {
+		t.Fatalf("pending %v", dirs)
+	}
+	id, _ := UnescapeName(filepath.Base(dirs[0]))
+	if id != "a/../b c" {
+		t.Fatalf("escaped id does not round trip: %q", id)
+	}
+}
+
+func TestFollowEndsWhenFinished(t *testing.T) {
+	e, err := Open(t.TempDir(), Meta{Namespace: "ns", ID: "f"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	done := make(chan error)
+	go func() {
+		_, err := Follow(context.Background(), e.Dir(), func(r Record) error { got.Write(r.Bytes()); return nil })
+		done <- err
+	}()
+	for i := 0; i < 5; i++ {
+		e.Write(Stdout, []byte("line\n"))
+		time.Sleep(30 * time.Millisecond)
+	}
+	e.Finish(ExitInfo{})
+	select {
+	case err := <-done:
+		if err != nil || got.String() != "line\nline\nline\nline\nline\n" {
+			t.Fatalf("follow: %v %q", err, got.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("follow did not end after Finish")
+	}
+}
+
+func TestEscapeName(t *testing.T) {
+	for _, s := range []string{"", ".", "..", "a/b", "/abs", "ü ñ", "ok-name_1.2", "%41"} {
+		esc := EscapeName(s)
+		if esc == "." || esc == ".." || bytes.ContainsAny([]byte(esc), "/ ") {
+			t.Errorf("EscapeName(%q) = %q is not a safe name", s, esc)
+		}
+		back, err := UnescapeName(esc)
+		if err != nil || back != s {
+			t.Errorf("round trip of %q: %q %v", s, back, err)
+		}
+	}
+}

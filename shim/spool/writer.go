@@ -1,0 +1,238 @@
+package spool
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// FsyncPolicy says when the log reaches the disk under spool_dir.
+type FsyncPolicy struct {
+	Always   bool          // after every record
+	AtExit   bool          // once, when the task exits
+	Interval time.Duration // at most this long after a record
+}
+
+// Opt configures an Entry.
+type Opt func(*Entry)
+
+// WithMaxBytes bounds the content kept: past it the head (first half) and
+// the tail (last half) are kept and the bytes between are counted.
+func WithMaxBytes(n int64) Opt { return func(e *Entry) { e.max = n } }
+
+// WithFsync sets the fsync policy.
+func WithFsync(p FsyncPolicy) Opt { return func(e *Entry) { e.fsync = p } }
+
+// WithClock replaces time.Now, for tests.
+func WithClock(now func() time.Time) Opt { return func(e *Entry) { e.now = now } }
+
+// Entry is a live log being written.
+type Entry struct {
+	dir   string
+	max   int64
+	fsync FsyncPolicy
+	now   func() time.Time
+
+	mu      sync.Mutex
+	meta    Meta
+	log     *os.File
+	lock    *os.File
+	kept    int64      // content bytes written to the file
+	tail    []record   // records past the head, bounded by max/2
+	tailLen int64      // content bytes in tail
+	dirty   bool       // written since the last sync
+	ticker  *time.Ticker
+	done    chan struct{}
+}
+
+type record struct {
+	line    []byte
+	content int64
+}
+
+// Open creates the entry for a starting task and takes its lock.
+func Open(spoolDir string, m Meta, opts ...Opt) (*Entry, error) {
+	e := &Entry{dir: Dir(spoolDir, m.Namespace, m.ID), max: 16 << 20, now: time.Now, fsync: FsyncPolicy{AtExit: true}}
+	for _, o := range opts {
+		o(e)
+	}
+	if err := os.MkdirAll(e.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create spool entry: %w", err)
+	}
+	lock, err := Lock(e.dir)
+	if err != nil {
+		return nil, fmt.Errorf("lock spool entry %s: %w", e.dir, err)
+	}
+	// A previous run of the same ID that was never shipped would be
+	// overwritten here; the retrier ships it first when it can, and the
+	// object key is the same either way.
+	f, err := os.OpenFile(filepath.Join(e.dir, LogFile), os.O_CREATE|os.O_TRUNC|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	e.log, e.lock = f, lock
+	m.State = StateLive
+	if m.Started.IsZero() {
+		m.Started = e.now()
+	}
+	e.meta = m
+	if err := writeMeta(e.dir, m, false); err != nil {
+		f.Close()
+		lock.Close()
+		return nil, err
+	}
+	if p := e.fsync.Interval; p > 0 {
+		e.ticker = time.NewTicker(p)
+		e.done = make(chan struct{})
+		go e.syncLoop()
+	}
+	return e, nil
+}
+
+// Dir is the entry's directory.
+func (e *Entry) Dir() string { return e.dir }
+
+func (e *Entry) syncLoop() {
+	for {
+		select {
+		case <-e.ticker.C:
+			e.mu.Lock()
+			if e.dirty {
+				_ = e.log.Sync()
+				e.dirty = false
+			}
+			e.mu.Unlock()
+		case <-e.done:
+			return
+		}
+	}
+}
+
+// Write appends p, from stream, as records: one per line, a trailing piece
+// without newline as a partial (P) record. It never blocks on anything but
+// the local file, so the task it serves never waits for a consumer.
+func (e *Entry) Write(stream Stream, p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if stream == Stdout {
+		e.meta.StdoutBytes += int64(len(p))
+	} else {
+		e.meta.StderrBytes += int64(len(p))
+	}
+	ts := e.now().UTC().Format(time.RFC3339Nano)
+	var buf bytes.Buffer
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		tag, content, n := "P", p, len(p)
+		if i >= 0 {
+			tag, content, n = "F", p[:i], i+1
+		}
+		buf.Reset()
+		buf.Grow(len(ts) + len(content) + 12)
+		buf.WriteString(ts)
+		buf.WriteByte(' ')
+		buf.WriteString(string(stream))
+		buf.WriteByte(' ')
+		buf.WriteString(tag)
+		buf.WriteByte(' ')
+		buf.Write(content)
+		buf.WriteByte('\n')
+		if err := e.add(buf.Bytes(), int64(n)); err != nil {
+			return err
+		}
+		p = p[n:]
+	}
+	return nil
+}
+
+// add keeps a record in the head (file) or the tail ring.
+func (e *Entry) add(line []byte, content int64) error {
+	if e.kept+content <= e.max/2 || e.max <= 0 {
+		if _, err := e.log.Write(line); err != nil {
+			return fmt.Errorf("write spool: %w", err)
+		}
+		e.kept += content
+		e.dirty = true
+		if e.fsync.Always {
+			e.dirty = false
+			return e.log.Sync()
+		}
+		return nil
+	}
+	e.tail = append(e.tail, record{line: bytes.Clone(line), content: content})
+	e.tailLen += content
+	for e.tailLen > e.max/2 && len(e.tail) > 1 {
+		e.meta.Truncated += e.tail[0].content
+		e.tailLen -= e.tail[0].content
+		e.tail = e.tail[1:]
+	}
+	return nil
+}
+
+// ExitInfo is how the task ended.
+type ExitInfo struct {
+	Code   int
+	Exited time.Time
+	Usage  map[string]string
+}
+
+// Finish writes the kept tail after a marker of what was dropped, syncs per
+// policy and marks the entry done with one atomic rename of meta.json. The
+// lock stays held until Release, so the owner can ship before a retrier may.
+func (e *Entry) Finish(x ExitInfo) (Meta, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.done != nil {
+		e.ticker.Stop()
+		close(e.done)
+		e.done = nil
+	}
+	if len(e.tail) > 0 {
+		if e.meta.Truncated > 0 {
+			marker := fmt.Sprintf("%s stderr F [brisk: %d bytes dropped: max_bytes keeps the head and the tail]\n",
+				e.now().UTC().Format(time.RFC3339Nano), e.meta.Truncated)
+			if _, err := e.log.Write([]byte(marker)); err != nil {
+				return e.meta, err
+			}
+		}
+		for _, r := range e.tail {
+			if _, err := e.log.Write(r.line); err != nil {
+				return e.meta, err
+			}
+		}
+		e.tail = nil
+	}
+	sync := e.fsync.AtExit || e.fsync.Always || e.fsync.Interval > 0
+	if sync {
+		if err := e.log.Sync(); err != nil {
+			return e.meta, err
+		}
+	}
+	if err := e.log.Close(); err != nil {
+		return e.meta, err
+	}
+	e.meta.State = StateDone
+	e.meta.Complete = true
+	e.meta.ExitCode = x.Code
+	e.meta.Exited = x.Exited
+	e.meta.Usage = x.Usage
+	return e.meta, writeMeta(e.dir, e.meta, sync)
+}
+
+// Release drops the lock; after a failed upload the entry is then free for
+// the retrier.
+func (e *Entry) Release() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.lock != nil {
+		e.lock.Close()
+		e.lock = nil
+	}
+}
