@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/containerd/fifo"
+	"github.com/containerd/log"
 
 	"github.com/brisk-containers/brisk/shim/spool"
 )
@@ -35,13 +36,15 @@ type capture struct {
 	// measured is closed once the writable layer has been measured, so
 	// Delete does not unmount the rootfs before.
 	measured chan struct{}
+	// flushed is closed once the consumers were handed all output.
+	flushed chan struct{}
 }
 
 // newCapture makes the FIFOs for the task, opens the consumers and the
 // spool entry, and rewrites stdout and stderr to point at our FIFOs.
 func (s *Service) newCapture(ctx context.Context, ns, id, logID string, stdout, stderr *string, terminal bool) (_ *capture, retErr error) {
 	c := &capture{ns: ns, id: id, dir: filepath.Join(s.cfg.SpoolDir, ".fifo", spool.EscapeName(ns), spool.EscapeName(id)),
-		measured: make(chan struct{}), started: time.Now()}
+		measured: make(chan struct{}), flushed: make(chan struct{}), started: time.Now()}
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -135,10 +138,13 @@ func (c *capture) drain(timeout time.Duration) {
 }
 
 // closeConsumers hands the consumers the rest and closes them.
-func (c *capture) closeConsumers(ctx context.Context) (dropped int64) {
+func (c *capture) closeConsumers(ctx context.Context, timeout time.Duration) (dropped int64) {
 	for _, f := range c.fwd {
-		f.close(ctx, 5*time.Second)
-		dropped += f.dropped.Load()
+		f.close(ctx, timeout)
+		if n := f.dropped.Load(); n > 0 {
+			dropped += n
+			log.G(ctx).WithFields(log.Fields{"id": c.id, "dropped": n, "error": f.err.Load()}).Warn("output not delivered to the consumer")
+		}
 	}
 	if c.consumers != nil {
 		c.consumers.close()

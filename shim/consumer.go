@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/process"
 	"github.com/containerd/fifo"
 	"github.com/containerd/log"
+	"golang.org/x/sys/unix"
 )
 
 // consumers are where the client asked the task's output to go: FIFOs (ctr,
@@ -141,6 +142,7 @@ type forwarder struct {
 	limit   int
 	closed  bool
 	dropped atomic.Int64
+	err     atomic.Value // first write error
 	done    chan struct{}
 }
 
@@ -183,6 +185,7 @@ func (f *forwarder) run() {
 		f.queued -= len(chunk)
 		f.mu.Unlock()
 		if err != nil {
+			f.err.CompareAndSwap(nil, err.Error())
 			// The consumer went away (ctr killed, CRI restarted):
 			// keep draining so the queue never fills with stale data.
 			f.dropped.Add(int64(len(chunk)))
@@ -192,6 +195,7 @@ func (f *forwarder) run() {
 
 // close flushes what is queued, waiting at most timeout for a slow consumer.
 func (f *forwarder) close(ctx context.Context, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
 	f.mu.Lock()
 	f.closed = true
 	f.cond.Signal()
@@ -200,5 +204,30 @@ func (f *forwarder) close(ctx context.Context, timeout time.Duration) {
 	case <-f.done:
 	case <-time.After(timeout):
 		log.G(ctx).WithField("queued", f.queued).Warn("consumer did not take the rest of the output in time")
+		return
+	}
+	waitDrained(f.w, deadline)
+}
+
+// waitDrained waits until the reader of a pipe has read what is buffered in
+// it. containerd's client closes its FIFOs as soon as it deletes the task,
+// dropping what it had not read yet; the exit is shown to it only after
+// this returns.
+func waitDrained(w io.Writer, deadline time.Time) {
+	sc, ok := w.(syscall.Conn)
+	if !ok {
+		return
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	for time.Now().Before(deadline) {
+		n := 0
+		// TIOCINQ is FIONREAD on Linux: bytes still buffered in the pipe.
+		if err := raw.Control(func(fd uintptr) { n, err = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }); err != nil || n == 0 {
+			return
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

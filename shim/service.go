@@ -36,6 +36,10 @@ const (
 	AnnotationTaskID = "brisk.io/task-id"
 )
 
+// consumerFlushTimeout bounds how long output is still offered to a slow
+// consumer after the task exited.
+const consumerFlushTimeout = 60 * time.Second
+
 // UsageTopic is the event topic of the writable-layer usage at exit.
 const UsageTopic = "/brisk/task/usage"
 
@@ -53,18 +57,20 @@ type Service struct {
 
 	mu      sync.Mutex
 	tasks   map[string]*capture // by container ID
-	uploads sync.WaitGroup
+	uploads sync.WaitGroup      // finish: exit, measure, ship
+	flushes sync.WaitGroup      // output still owed to consumers
 }
 
 // New builds the service around runc's. A bad configuration does not stop
 // the shim (containerd would only see a broken runtime): every Create then
 // fails with the error naming the key, so nothing runs uncaptured.
 func New(ctx context.Context, publisher shim.Publisher, sd shutdown.Service) (*Service, error) {
-	inner, err := task.NewTaskService(ctx, publisher, sd)
+	s := &Service{ctx: ctx, publisher: publisher, tasks: map[string]*capture{}}
+	inner, err := task.NewTaskService(ctx, &exitGate{Publisher: publisher, s: s}, sd)
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{TTRPCTaskService: inner, ctx: ctx, publisher: publisher, tasks: map[string]*capture{}}
+	s.TTRPCTaskService = inner
 	s.node, _ = os.Hostname()
 	path, explicit := os.Getenv(config.EnvPath), true
 	if path == "" {
@@ -168,8 +174,17 @@ func (s *Service) finish(ctx context.Context, c *capture) {
 			exitedAt = exit.ExitedAt.AsTime()
 		}
 	}
-	c.drain(2 * time.Second)
-	dropped := c.closeConsumers(ctx)
+	c.drain(10 * time.Second)
+	// The client's consumer gets the rest at its own pace; shipping does
+	// not wait for it, and a consumer that never reads cannot hold it up.
+	s.flushes.Add(1)
+	go func() {
+		defer s.flushes.Done()
+		defer close(c.flushed)
+		if dropped := c.closeConsumers(ctx, consumerFlushTimeout); dropped > 0 {
+			log.G(ctx).WithFields(log.Fields{"id": c.id, "dropped": dropped}).Warn("consumer did not read all output; the shipped log is complete")
+		}
+	}()
 	var layer map[string]string
 	if c.upperdir != "" {
 		u, err := usage.Measure(ctx, c.upperdir)
@@ -189,7 +204,7 @@ func (s *Service) finish(ctx context.Context, c *capture) {
 	}
 	_ = os.RemoveAll(c.dir)
 	log.G(ctx).WithFields(log.Fields{"id": c.id, "exit": code, "stdout": meta.StdoutBytes, "stderr": meta.StderrBytes,
-		"truncated": meta.Truncated, "consumer_dropped": dropped, "usage": layer}).Info("task log captured")
+		"truncated": meta.Truncated, "usage": layer}).Info("task log captured")
 	s.ship(ctx, c)
 }
 
@@ -238,7 +253,7 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 // returned, until its uploads are done or upload_timeout has passed.
 func (s *Service) waitUploads(ctx context.Context) error {
 	done := make(chan struct{})
-	go func() { s.uploads.Wait(); close(done) }()
+	go func() { s.uploads.Wait(); s.flushes.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():

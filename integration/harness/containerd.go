@@ -23,6 +23,7 @@ type Containerd struct {
 type ContainerdOpt func(*containerdConfig)
 
 type containerdConfig struct {
+	env       []string
 	extra     []string
 	unpack    []string
 	cri       bool
@@ -41,6 +42,12 @@ func WithProxySnapshotter(name, socket, exportsRoot string) ContainerdOpt {
 // WithConfig appends raw TOML to the config.
 func WithConfig(toml string) ContainerdOpt {
 	return func(c *containerdConfig) { c.extra = append(c.extra, toml) }
+}
+
+// WithEnv adds environment variables to containerd, which its shims inherit
+// (BRISK_CONFIG, AWS credentials).
+func WithEnv(env ...string) ContainerdOpt {
+	return func(c *containerdConfig) { c.env = append(c.env, env...) }
 }
 
 // WithCRI enables the CRI plugin with the settings this machine kind needs.
@@ -85,7 +92,7 @@ func (e *Env) StartContainerd(opts ...ContainerdOpt) *Containerd {
 	if err := os.WriteFile(c.Config, []byte(b.String()), 0o644); err != nil {
 		e.T.Fatal(err)
 	}
-	c.Proc = e.Start("containerd", nil, filepath.Join(e.ToolsBin, "containerd"), "--config", c.Config)
+	c.Proc = e.Start("containerd", cfg.env, filepath.Join(e.ToolsBin, "containerd"), "--config", c.Config)
 	e.containerds = append(e.containerds, c)
 	if !WaitFor(30*time.Second, func() bool {
 		_, _, err := c.Ctr("version")

@@ -71,6 +71,9 @@ func New(t *testing.T) *Env {
 	return e
 }
 
+// Require skips (fails in CI) unless path exists.
+func (e *Env) Require(path string) { e.require(path, "run `make tools build`") }
+
 func (e *Env) require(path, fix string) {
 	e.T.Helper()
 	_, err := os.Stat(path)

@@ -40,10 +40,10 @@ type Entry struct {
 	meta    Meta
 	log     *os.File
 	lock    *os.File
-	kept    int64      // content bytes written to the file
-	tail    []record   // records past the head, bounded by max/2
-	tailLen int64      // content bytes in tail
-	dirty   bool       // written since the last sync
+	kept    int64    // content bytes written to the file
+	tail    []record // records past the head, bounded by max/2
+	tailLen int64    // content bytes in tail
+	dirty   bool     // written since the last sync
 	ticker  *time.Ticker
 	done    chan struct{}
 }
