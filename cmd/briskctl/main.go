@@ -20,6 +20,10 @@ func main() {
 		},
 		Commands: []*cli.Command{
 			usageCommand,
+			logsCommand,
+			flushCommand,
+			bucketCommand,
+			gcCommand,
 		},
 	}
 	if err := app.Run(os.Args); err != nil {
