@@ -5,11 +5,14 @@ source "$(dirname "$0")/lib.sh"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-say "starting brisk-snapshotter and a private containerd under $STACK"
+say "starting MinIO, brisk-snapshotter and a private containerd under $STACK"
+start_minio
 start_snapshotter 'tmpfs_size = "64Mi"
 tmpfs_inodes = 4096
 tmpfs_budget = "1Gi"'
+write_logs_config brisk-demo-logs gzip
 start_containerd
+briskctl --config "$BRISK_CONFIG" bucket init
 import_image brisk
 echo "image $IMAGE unpacked on the brisk snapshotter (layers on the persistent root):"
 ctr_ snapshots --snapshotter brisk ls
@@ -38,10 +41,11 @@ say "usage through briskctl (O(1): statfs of each container's tmpfs)"
 briskctl --config "$STACK/brisk.toml" usage
 
 say "the snapshotter can die without the containers noticing"
-kill -9 "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
+kill -9 "$SNAP_PID"; wait "$SNAP_PID" 2>/dev/null || true
 echo "brisk-snapshotter killed; small-files writes: $(ctr_ tasks exec --exec-id r3 small-files sh -c 'echo alive > /out/k && cat /out/k')"
 brisk-snapshotter --config "$STACK/brisk.toml" >>"$STACK/snapshotter.log" 2>&1 &
-PIDS[0]=$!
+SNAP_PID=$!
+PIDS+=($SNAP_PID)
 sleep 0.5
 briskctl --config "$STACK/brisk.toml" usage small-files
 
@@ -51,5 +55,30 @@ sleep 0.5
 for c in small-files big-file inode-hog; do ctr_ tasks delete "$c" >/dev/null; ctr_ containers delete "$c"; done
 sleep 1
 echo "tmpfs mounts left under the snapshotter root: $(grep -c " $STACK/brisk/.* - tmpfs brisk" /proc/self/mountinfo || true)"
+
+say "short-lived tasks on the brisk runtime: output as usual, logs shipped to S3 at exit"
+for t in build-1 build-2 build-3; do
+	ctr_ run --rm --snapshotter brisk --runtime io.containerd.brisk.v2 "$IMAGE" "$t" \
+		sh -c "echo \"[$t] compiling\"; for i in \$(seq 1 3); do echo \"[$t] step \$i\"; done; echo \"[$t] warning: something on stderr\" >&2; mkdir /w; for i in \$(seq 1 50); do echo > /w/\$i; done; exit $(( ${t#build-} - 1 ))" || true
+done
+sleep 1
+for t in build-1 build-2 build-3; do
+	echo "--- briskctl logs $t (read back from s3://brisk-demo-logs)"
+	briskctl --config "$BRISK_CONFIG" logs -n "$NS" --timestamps "$t" 2>&1
+	echo "--- metadata of $t"
+	briskctl --config "$BRISK_CONFIG" logs -n "$NS" --metadata "$t" | sed 's/^/    /'
+done
+
+say "S3 goes down: nothing is lost"
+kill "$MINIO_PID"; wait "$MINIO_PID" 2>/dev/null || true
+ctr_ run --rm --snapshotter brisk --runtime io.containerd.brisk.v2 "$IMAGE" while-s3-down echo "written while S3 was down"
+echo "briskctl flush with S3 down:"
+sleep 11
+briskctl --config "$BRISK_CONFIG" flush || true
+start_minio
+echo "S3 is back; the next task's shim ships the pending log by itself:"
+ctr_ run --rm --runtime io.containerd.brisk.v2 "$IMAGE" next-task true
+for _ in $(seq 1 50); do briskctl --config "$BRISK_CONFIG" logs -n "$NS" while-s3-down 2>/dev/null && break; sleep 0.2; done
+
 echo
 echo "demo done; the stack is torn down on exit."

@@ -31,7 +31,7 @@ apt_install() {
 	fi
 }
 
-apt_install libseccomp-dev pkg-config busybox-static xfsprogs util-linux e2fsprogs
+apt_install libseccomp-dev pkg-config busybox-static xfsprogs util-linux e2fsprogs curl
 
 if ! have containerd "$CONTAINERD_VERSION" || ! have ctr "$CONTAINERD_VERSION" || ! have containerd-shim-runc-v2 "$CONTAINERD_VERSION"; then
 	log "containerd $CONTAINERD_VERSION"

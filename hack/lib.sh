@@ -49,7 +49,8 @@ metrics_address = "$METRICS"
 $1
 EOT
 	brisk-snapshotter --config "$STACK/brisk.toml" >"$STACK/snapshotter.log" 2>&1 &
-	PIDS+=($!)
+	SNAP_PID=$!
+	PIDS+=($SNAP_PID)
 	wait_sock "$STACK/b.sock" "$STACK/snapshotter.log"
 }
 
@@ -91,6 +92,34 @@ import_image() { # snapshotter... ; extra mkimage args in MKIMAGE_ARGS
 	tar=$(cd "$REPO" && go run ./hack/mkimage -busybox "$TOOLS_DIR/bin/busybox" -out "$STACK" ${MKIMAGE_ARGS:-})
 	for sn in "$@"; do ctr_ images import --snapshotter "$sn" "$tar" >/dev/null 2>&1 || ctr_ images import --snapshotter "$sn" "$tar"; done
 	IMAGE=docker.io/local/busybox:latest
+}
+
+start_minio() {
+	MINIO_PORT=${MINIO_PORT:-$(( 20000 + RANDOM % 20000 ))}
+	export AWS_ACCESS_KEY_ID=briskdemo AWS_SECRET_ACCESS_KEY=briskdemo-secret AWS_REGION=us-east-1
+	MINIO_ROOT_USER=$AWS_ACCESS_KEY_ID MINIO_ROOT_PASSWORD=$AWS_SECRET_ACCESS_KEY MINIO_BROWSER=off \
+		minio server "$STACK/minio" --address "127.0.0.1:$MINIO_PORT" --console-address "127.0.0.1:$((MINIO_PORT + 1))" --quiet >>"$STACK/minio.log" 2>&1 &
+	MINIO_PID=$!
+	PIDS+=($MINIO_PID)
+	for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$MINIO_PORT/minio/health/live" >/dev/null 2>&1 && return 0; sleep 0.1; done
+	echo "minio did not come up" >&2; tail "$STACK/minio.log" >&2; exit 1
+}
+
+# write_logs_config BUCKET COMPRESSION: the [logs] section the shim reads
+# (containerd passes BRISK_CONFIG on to its shims).
+write_logs_config() {
+	cat >>"$STACK/brisk.toml" <<EOT
+[logs]
+spool_dir = "$STACK/spool"
+local_dir = "$STACK/logs"
+upload_timeout = "10s"
+[logs.s3]
+bucket = "$1"
+endpoint = "http://127.0.0.1:$MINIO_PORT"
+path_style = true
+compression = "${2:-none}"
+EOT
+	export BRISK_CONFIG="$STACK/brisk.toml"
 }
 
 upperdir_of() { # container id -> upperdir of its rootfs overlay

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sort"
 	"syscall"
 	"time"
 
@@ -25,6 +26,7 @@ var logsCommand = &cli.Command{
 		&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "follow a running task to its end"},
 		&cli.StringFlag{Name: "stream", Usage: "only stdout or stderr"},
 		&cli.BoolFlag{Name: "timestamps", Usage: "prefix each line with its time"},
+		&cli.BoolFlag{Name: "metadata", Usage: "print the stored object's metadata (exit code, byte counts, usage) instead of the log"},
 	},
 	Action: func(c *cli.Context) error {
 		id := c.Args().First()
@@ -48,7 +50,7 @@ var logsCommand = &cli.Command{
 		ns := c.String("namespace")
 
 		dir := spool.Dir(cfg.Logs.SpoolDir, ns, id)
-		if _, err := spool.ReadMeta(dir); err == nil {
+		if _, err := spool.ReadMeta(dir); err == nil && !c.Bool("metadata") {
 			if !c.Bool("follow") {
 				f, err := os.Open(dir + "/" + spool.LogFile)
 				if err == nil {
@@ -68,12 +70,23 @@ var logsCommand = &cli.Command{
 			return err
 		}
 		key := shipper.KeyFor(ns, id)
-		body, _, err := shipper.Store().Get(ctx, key)
+		body, meta, err := shipper.Store().Get(ctx, key)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) || isNoSuchKey(err) {
 				return fmt.Errorf("no log for task %q in namespace %q: not live in %s and not in %s (key %s)", id, ns, cfg.Logs.SpoolDir, shipper.Store(), key)
 			}
 			return fmt.Errorf("read %s from %s: %w", key, shipper.Store(), err)
+		}
+		if c.Bool("metadata") {
+			keys := make([]string, 0, len(meta))
+			for k := range meta {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				fmt.Fprintf(c.App.Writer, "%s: %s\n", k, meta[k])
+			}
+			return nil
 		}
 		p.skip = p.printed // a follow cut short by shipping already printed these
 		p.printed = 0
