@@ -63,6 +63,16 @@ func serve(ctx context.Context, cfg config.Snapshotter) error {
 		return err
 	}
 
+	// Bind everything before serving anything: a daemon that accepted
+	// containerd's connection and then died on a taken metrics port would
+	// look healthy for a moment.
+	var hl net.Listener
+	if cfg.MetricsAddress != "" {
+		if hl, err = net.Listen("tcp", cfg.MetricsAddress); err != nil {
+			return fmt.Errorf("snapshotter.metrics_address %q: %w", cfg.MetricsAddress, err)
+		}
+		defer hl.Close()
+	}
 	l, err := listenUnix(cfg.Address)
 	if err != nil {
 		return err
@@ -74,12 +84,7 @@ func serve(ctx context.Context, cfg config.Snapshotter) error {
 	go func() { errc <- srv.Serve(l) }()
 
 	var httpSrv *http.Server
-	if cfg.MetricsAddress != "" {
-		hl, err := net.Listen("tcp", cfg.MetricsAddress)
-		if err != nil {
-			srv.Stop()
-			return fmt.Errorf("snapshotter.metrics_address %q: %w", cfg.MetricsAddress, err)
-		}
+	if hl != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		mux.HandleFunc("/v1/usage", usageHandler(sn))
