@@ -56,9 +56,8 @@ func Load(path string, allowMissing bool) (Config, error) {
 // Parse decodes TOML over the defaults and validates the result.
 func Parse(data []byte) (Config, error) {
 	cfg := Default()
-	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
-		return Config{}, describeDecodeError(err)
+	if err := DecodeStrict(data, &cfg); err != nil {
+		return Config{}, err
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
@@ -72,6 +71,16 @@ func (c *Config) Validate() error {
 		return err
 	}
 	return c.Logs.Validate()
+}
+
+// DecodeStrict decodes TOML into v, refusing unknown keys; errors name the
+// key and are errdefs.ErrInvalidArgument.
+func DecodeStrict(data []byte, v any) error {
+	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return describeDecodeError(err)
+	}
+	return nil
 }
 
 func describeDecodeError(err error) error {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -34,6 +35,7 @@ const (
 type shimStack struct {
 	env      *harness.Env
 	ctd      *harness.Containerd
+	sn       *harness.Snapshotter // nil unless asked for
 	minio    *harness.MinIO
 	cfg      config.Logs
 	cfgPath  string
@@ -43,6 +45,13 @@ type shimStack struct {
 }
 
 func newShimStack(t *testing.T, compression string) *shimStack {
+	return newShimStackWith(t, compression, nil)
+}
+
+// newShimStackWith also starts brisk-snapshotter when snapshotters names
+// "brisk", unpacks the image for each snapshotter, and passes opts to
+// containerd.
+func newShimStackWith(t *testing.T, compression string, snapshotters []string, opts ...harness.ContainerdOpt) *shimStack {
 	env := harness.New(t)
 	env.Require(filepath.Join(env.BriskBin, "containerd-shim-brisk-v2"))
 	m := env.StartMinIO()
@@ -95,8 +104,15 @@ compression = %q
 		}
 	}
 	files = append(files, harness.ImageFile{Path: "/payload/logger.sh", Mode: 0o755, Data: []byte("#!/bin/sh\n")})
-	s.ctd = env.StartContainerd(harness.WithEnv(append(m.Env(), config.EnvPath+"="+s.cfgPath)...))
-	s.image = s.ctd.ImportImage([]string{"overlayfs"}, files...)
+	if len(snapshotters) == 0 {
+		snapshotters = []string{"overlayfs"}
+	}
+	if slices.Contains(snapshotters, "brisk") {
+		s.sn = env.StartSnapshotter("")
+		opts = append(opts, s.sn.ProxyConfig())
+	}
+	s.ctd = env.StartContainerd(append(opts, harness.WithEnv(append(m.Env(), config.EnvPath+"="+s.cfgPath)...))...)
+	s.image = s.ctd.ImportImage(snapshotters, files...)
 	return s
 }
 

@@ -34,6 +34,10 @@ const (
 	AnnotationLogs = "brisk.io/logs"
 	// AnnotationTaskID names the log instead of the container ID.
 	AnnotationTaskID = "brisk.io/task-id"
+
+	// criContainerType marks CRI's pod sandbox (the pause process): it
+	// writes nothing worth an object per pod.
+	criContainerType = "io.kubernetes.cri.container-type"
 )
 
 // consumerFlushTimeout bounds how long output is still offered to a slow
@@ -123,8 +127,11 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	if err != nil {
 		return nil, err
 	}
+	if r.Options, err = RuncOptions(r.Options); err != nil {
+		return nil, fmt.Errorf("brisk: create %s: %w", r.ID, err)
+	}
 	annotations := readAnnotations(r.Bundle)
-	if annotations[AnnotationLogs] == "off" {
+	if annotations[AnnotationLogs] == "off" || annotations[criContainerType] == "sandbox" {
 		return s.TTRPCTaskService.Create(ctx, r)
 	}
 	logID := r.ID

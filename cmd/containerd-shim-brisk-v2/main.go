@@ -6,7 +6,7 @@ package main
 import (
 	"context"
 
-	"github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/manager"
+	runcmanager "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/manager"
 	"github.com/containerd/containerd/v2/pkg/shim"
 	"github.com/containerd/containerd/v2/pkg/shutdown"
 	"github.com/containerd/containerd/v2/plugins"
@@ -41,5 +41,5 @@ func init() {
 }
 
 func main() {
-	shim.Run(context.Background(), manager.NewShimManager(RuntimeName))
+	shim.Run(context.Background(), manager{Manager: runcmanager.NewShimManager(RuntimeName)})
 }

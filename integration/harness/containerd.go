@@ -51,7 +51,17 @@ func WithEnv(env ...string) ContainerdOpt {
 }
 
 // WithCRI enables the CRI plugin with the settings this machine kind needs.
-func WithCRI() ContainerdOpt { return func(c *containerdConfig) { c.cri = true } }
+// ctr then works in CRI's namespace, k8s.io, where CRI looks for images.
+func WithCRI() ContainerdOpt {
+	return func(c *containerdConfig) { c.cri, c.namespace = true, "k8s.io" }
+}
+
+// PauseImageName is the sandbox image containerd 2.2.1's CRI asks for; with
+// no registry reachable, ImportPauseImage provides it.
+const PauseImageName = "registry.k8s.io/pause:3.10.1"
+
+// pauseScript is a pause process in busybox sh: it sleeps until stopped.
+const pauseScript = "#!/bin/sh\ntrap 'exit 0' TERM INT\nwhile :; do sleep 3600 & wait $!; done\n"
 
 // StartContainerd starts a containerd whose root, state and sockets are all
 // under the private directory, and waits until it answers.
@@ -140,6 +150,39 @@ func (c *Containerd) ImportImage(snapshotters []string, extra ...ImageFile) stri
 		c.MustCtr("images", "import", "--snapshotter", sn, tarball)
 	}
 	return ImageName
+}
+
+// ImportPauseImage builds and imports the CRI sandbox image.
+func (c *Containerd) ImportPauseImage(snapshotters []string) {
+	c.env.T.Helper()
+	dir, err := os.MkdirTemp(c.env.Dir, "pause-")
+	if err != nil {
+		c.env.T.Fatal(err)
+	}
+	tarball, err := BuildImageCmd(dir, c.env.Busybox, PauseImageName, []string{"/pause"},
+		ImageFile{Path: "/pause", Mode: 0o755, Data: []byte(pauseScript)})
+	if err != nil {
+		c.env.T.Fatal(err)
+	}
+	for _, sn := range snapshotters {
+		c.MustCtr("images", "import", "--snapshotter", sn, tarball)
+	}
+}
+
+// Crictl runs the pinned crictl against this containerd's CRI.
+func (c *Containerd) Crictl(args ...string) (stdout, stderr string, err error) {
+	full := append([]string{filepath.Join(c.env.ToolsBin, "crictl"), "--runtime-endpoint", "unix://" + c.Address, "--image-endpoint", "unix://" + c.Address, "--timeout", "30s"}, args...)
+	return c.env.Run(full...)
+}
+
+// MustCrictl runs crictl and fails the test on error.
+func (c *Containerd) MustCrictl(args ...string) string {
+	c.env.T.Helper()
+	out, stderr, err := c.Crictl(args...)
+	if err != nil {
+		c.env.T.Fatalf("crictl %v: %v\n%s\ncontainerd log:\n%s", args, err, stderr, c.Proc.LogTail())
+	}
+	return strings.TrimSpace(out)
 }
 
 // killAllTasks kills and deletes every task and container in every

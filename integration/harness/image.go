@@ -38,6 +38,11 @@ type ImageFile struct {
 // extra files, importable with `ctr images import`, and returns its path.
 // No registry is reachable from the machines Brisk is tested on.
 func BuildImage(dir, busybox, name string, extra ...ImageFile) (string, error) {
+	return BuildImageCmd(dir, busybox, name, []string{"sh"}, extra...)
+}
+
+// BuildImageCmd is BuildImage with the image's default command.
+func BuildImageCmd(dir, busybox, name string, cmd []string, extra ...ImageFile) (string, error) {
 	bb, err := os.ReadFile(busybox)
 	if err != nil {
 		return "", fmt.Errorf("read busybox: %w", err)
@@ -100,7 +105,7 @@ func BuildImage(dir, busybox, name string, extra ...ImageFile) (string, error) {
 	platform := ocispec.Platform{OS: "linux", Architecture: "amd64"}
 	cfg, err := json.Marshal(ocispec.Image{
 		Platform: platform,
-		Config:   ocispec.ImageConfig{Cmd: []string{"sh"}, Env: []string{"PATH=/usr/local/bin:/bin"}},
+		Config:   ocispec.ImageConfig{Cmd: cmd, Env: []string{"PATH=/usr/local/bin:/bin"}},
 		RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{diffID}},
 	})
 	if err != nil {
