@@ -19,17 +19,21 @@ import (
 	"github.com/brisk-containers/brisk/shim/spool"
 )
 
-// criRuntime is the runtime handler a RuntimeClass "brisk" selects, as in
-// contrib/containerd/config-v3.toml.
-const criRuntime = `
-[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.brisk]
-  runtime_type = "io.containerd.brisk.v2"
-  snapshotter = "brisk"
-  pod_annotations = ["brisk.io/*"]
-  container_annotations = ["brisk.io/*"]
-  [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.brisk.options]
-    BinaryName = %q
-`
+// criRuntime is the runtime handler a RuntimeClass "brisk" selects, taken
+// from the shipped contrib/containerd/config-v3.toml, with runc's BinaryName
+// replaced by binaryName.
+func criRuntime(t *testing.T, binaryName string) string {
+	data, err := os.ReadFile("../contrib/containerd/config-v3.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const table = `[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.brisk]`
+	i := bytes.Index(data, []byte(table))
+	if i < 0 || !bytes.Contains(data[i:], []byte(`BinaryName = "runc"`)) {
+		t.Fatalf("contrib/containerd/config-v3.toml has no %s with BinaryName", table)
+	}
+	return strings.Replace(string(data[i:]), `BinaryName = "runc"`, fmt.Sprintf("BinaryName = %q", binaryName), 1)
+}
 
 // TestCRIRuntimeClass runs pods the way the kubelet does, through CRI with
 // the runtime handler "brisk": the brisk snapshotter gives the rootfs, the
@@ -43,7 +47,7 @@ func TestCRIRuntimeClass(t *testing.T) {
 	calls := filepath.Join(tmp, "runc-calls")
 	runc := filepath.Join(tmp, "traced-runc")
 	s := newShimStackWith(t, config.CompressionGzip, []string{"overlayfs", "brisk"},
-		harness.WithCRI(), harness.WithConfig(fmt.Sprintf(criRuntime, runc)))
+		harness.WithCRI(), harness.WithConfig(criRuntime(t, runc)))
 	script := fmt.Sprintf("#!/bin/sh\necho \"$@\" >> %s\nexec %s \"$@\"\n", calls, filepath.Join(s.env.ToolsBin, "runc"))
 	if err := os.WriteFile(runc, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
