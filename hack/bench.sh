@@ -13,16 +13,29 @@ BENCHTIME=${BENCHTIME:-300x}
 FSYNCS=${FSYNCS:-2000}
 FILES=${FILES:-5000}
 
+# BENCH_ONLY=snapshotter|containers|shim runs one part (for iterating).
+part() { [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = "$1" ]; }
+touch "$OUT/go-bench.txt" "$OUT/containers.jsonl" "$OUT/shim.jsonl"
+
+if part snapshotter; then
 echo "== snapshotter operations (go test -bench, $BENCHTIME)" >&2
 (cd "$REPO" && TMPDIR=$STACK go test -run XXX -bench . -benchtime "$BENCHTIME" -count 1 ./snapshotter/ 2>/dev/null | grep -E '^Benchmark') | tee "$OUT/go-bench.txt" >&2
+fi
 
-echo "== write path inside real containers" >&2
-(cd "$REPO" && CGO_ENABLED=0 go build -o "$STACK/fsyncbench" ./hack/fsyncbench)
+(cd "$REPO" && CGO_ENABLED=0 go build -o "$STACK/fsyncbench" ./hack/fsyncbench && CGO_ENABLED=0 go build -o "$STACK/shimbench" ./hack/shimbench)
+# The shim's logs go to MinIO, whose request counters tell what a task costs.
+MINIO_PROMETHEUS_AUTH_TYPE=public start_minio
 start_snapshotter 'tmpfs_size = "256Mi"
 tmpfs_inodes = 65536
 tmpfs_budget = "2Gi"'
+# The spool on tmpfs, as /run/brisk/spool is on most hosts.
+mkdir -p "$STACK/spool" && mount -t tmpfs -o size=1g,mode=0700 brisk-bench-spool "$STACK/spool"
+write_logs_config brisk-bench none
 start_containerd
+briskctl --config "$BRISK_CONFIG" bucket init >&2
 MKIMAGE_ARGS="-add /usr/local/bin/fsyncbench=$STACK/fsyncbench" import_image brisk overlayfs
+if part containers; then
+echo "== write path inside real containers" >&2
 
 run_bench() { # snapshotter label
 	ctr_ run --rm --snapshotter "$1" "$IMAGE" "bench-$2" fsyncbench -label "$2" -fsyncs "$FSYNCS" -files "$FILES" -dir /bench | tee -a "$OUT/containers.jsonl" >&2
@@ -40,7 +53,31 @@ for round in 1 2; do
 done
 ctr_ tasks kill -s SIGKILL noisy || true
 
-(cd "$REPO" && go run ./hack/benchreport -go "$OUT/go-bench.txt" -containers "$OUT/containers.jsonl" \
+fi
+
+if part shim; then
+echo "== shims: io.containerd.runc.v2 vs io.containerd.brisk.v2 (same snapshotter: overlayfs)" >&2
+mkdir -p "$STACK/fifo"
+shimbench() { "$STACK/shimbench" -address "$STACK/c.sock" -namespace "$NS" -fifo-dir "$STACK/fifo" "$@" | tee -a "$OUT/shim.jsonl" >&2; }
+RUNC=(-runtime io.containerd.runc.v2 -label runc)
+BRISK=(-runtime io.containerd.brisk.v2 -label brisk)
+for round in 1 2 3; do
+	shimbench "${RUNC[@]}" -mode throughput -rounds 1 -mb "${SHIM_MB:-200}"
+	shimbench "${BRISK[@]}" -mode throughput -rounds 1 -mb "${SHIM_MB:-200}"
+done
+for round in $(seq 1 "${START_ROUNDS:-10}"); do
+	shimbench "${RUNC[@]}" -mode start -rounds 1
+	shimbench "${BRISK[@]}" -mode start -rounds 1
+done
+METRICS_URL="http://127.0.0.1:$MINIO_PORT/minio/metrics/v3/api/requests"
+shimbench "${RUNC[@]}" -mode burst -tasks "${BURST:-100}"
+shimbench "${BRISK[@]}" -mode burst -tasks "${BURST:-100}" -brisk-config "$BRISK_CONFIG" -minio-metrics "$METRICS_URL"
+# Shims read the config when they start: the next burst stores gzip.
+sed -i 's/^compression = "none"/compression = "gzip"/' "$BRISK_CONFIG"
+shimbench -runtime io.containerd.brisk.v2 -label brisk-gzip -mode burst -tasks "${BURST:-100}" -brisk-config "$BRISK_CONFIG" -minio-metrics "$METRICS_URL"
+fi
+
+(cd "$REPO" && go run ./hack/benchreport -go "$OUT/go-bench.txt" -containers "$OUT/containers.jsonl" -shim "$OUT/shim.jsonl" \
 	-machine "$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r), disk baseline under $STACK_PARENT on $(findmnt -no FSTYPE -T "$STACK_PARENT")" \
 	-out docs/benchmarks.md)
 echo "wrote docs/benchmarks.md" >&2

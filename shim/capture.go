@@ -107,7 +107,7 @@ func isNil(w io.Writer) bool {
 // copy drains one FIFO until the task's side closes it.
 func (c *capture) copy(r io.Reader, stream spool.Stream, fw *forwarder) {
 	defer c.copied.Done()
-	buf := make([]byte, 64<<10)
+	buf := make([]byte, chunkSize)
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {

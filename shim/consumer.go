@@ -161,7 +161,7 @@ func (f *forwarder) offer(p []byte) {
 		f.dropped.Add(int64(len(p)))
 		return
 	}
-	f.queue = append(f.queue, append([]byte(nil), p...))
+	f.queue = append(f.queue, append(getChunk(len(p)), p...))
 	f.queued += len(p)
 	f.cond.Signal()
 }
@@ -181,6 +181,7 @@ func (f *forwarder) run() {
 		f.queue = f.queue[1:]
 		f.mu.Unlock()
 		_, err := f.w.Write(chunk)
+		putChunk(chunk)
 		f.mu.Lock()
 		f.queued -= len(chunk)
 		f.mu.Unlock()
@@ -190,6 +191,26 @@ func (f *forwarder) run() {
 			// keep draining so the queue never fills with stale data.
 			f.dropped.Add(int64(len(chunk)))
 		}
+	}
+}
+
+// chunkSize is what a capture reads at once; queued copies of that size
+// are reused rather than left to the garbage collector, which at a task's
+// full output rate would otherwise cost the shim more CPU than the copying.
+const chunkSize = 64 << 10
+
+var chunks = sync.Pool{New: func() any { b := make([]byte, 0, chunkSize); return &b }}
+
+func getChunk(n int) []byte {
+	if n > chunkSize {
+		return make([]byte, 0, n)
+	}
+	return (*chunks.Get().(*[]byte))[:0]
+}
+
+func putChunk(b []byte) {
+	if cap(b) == chunkSize {
+		chunks.Put(&b)
 	}
 }
 

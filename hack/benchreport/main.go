@@ -28,6 +28,7 @@ type containerResult struct {
 func main() {
 	goBench := flag.String("go", "", "go test -bench output")
 	containers := flag.String("containers", "", "fsyncbench JSON lines")
+	shims := flag.String("shim", "", "shimbench JSON lines")
 	machine := flag.String("machine", "", "machine description")
 	out := flag.String("out", "docs/benchmarks.md", "report to write")
 	flag.Parse()
@@ -40,6 +41,9 @@ func main() {
 	if *containers != "" {
 		writeContainers(&b, *containers)
 	}
+	if *shims != "" {
+		writeShims(&b, *shims)
+	}
 	b.WriteString(`## Reading these numbers
 
 - **Usage** is what CRI calls for every container every 10 s: brisk answers from statfs of the
@@ -51,6 +55,11 @@ func main() {
   workloads Brisk is for. Commit time follows file-creation cost on the disk, which on the machine
   these figures come from varies several-fold with where a new directory lands (ext4 inode
   allocation), hence the spread between the in-process and gRPC rows.
+- **Shims**: brisk's shim is runc's shim plus a second copy of every byte (into the spool) and, at
+  exit, one upload; the throughput row is the worst case of that cost (a task doing nothing but
+  writing 200 MB as fast as it can, truncated to max_bytes in the spool). For tasks of the size
+  Brisk is for, the burst rows compare what a client sees: start-to-exit under both runtimes, and
+  for brisk how soon the log is in S3 after the exit.
 - **fsync inside containers**: a brisk tmpfs upper never queues on the disk; its p99 under a noisy
   neighbour reflects CPU contention on a 2-core machine, not I/O.
 `)
@@ -70,6 +79,9 @@ func writeGoBench(b *strings.Builder, path string) {
 		os.Exit(1)
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() == 0 {
+		return
+	}
 	res := map[string]map[string]float64{} // bench -> variant -> ns/op
 	var order []string
 	sc := bufio.NewScanner(f)
@@ -118,6 +130,9 @@ func writeContainers(b *strings.Builder, path string) {
 			runs[r.Label] = append(runs[r.Label], r)
 		}
 	}
+	if len(runs) == 0 {
+		return
+	}
 	// The median run of each label, by p99.
 	pick := func(label string) (containerResult, bool) {
 		rs := runs[label]
@@ -162,4 +177,117 @@ func dur(ns float64) string {
 		return fmt.Sprintf("%.1f µs", ns/1e3)
 	}
 	return fmt.Sprintf("%.0f ns", ns)
+}
+
+type shimResult map[string]any
+
+func (r shimResult) f(k string) float64 { v, _ := r[k].(float64); return v }
+
+func writeShims(b *strings.Builder, path string) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	byKind := map[string]map[string][]shimResult{} // kind -> label -> runs
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var r shimResult
+		if json.Unmarshal([]byte(line), &r) != nil {
+			continue
+		}
+		kind, _ := r["kind"].(string)
+		label, _ := r["label"].(string)
+		if byKind[kind] == nil {
+			byKind[kind] = map[string][]shimResult{}
+		}
+		byKind[kind][label] = append(byKind[kind][label], r)
+	}
+	if len(byKind) == 0 {
+		return
+	}
+	// median of one field over the runs of a label
+	med := func(kind, label, key string) float64 {
+		var v []float64
+		for _, r := range byKind[kind][label] {
+			v = append(v, r.f(key))
+		}
+		if len(v) == 0 {
+			return 0
+		}
+		sort.Float64s(v)
+		return v[len(v)/2]
+	}
+	ratio := func(a, b float64) string {
+		if b == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.2f×", a/b)
+	}
+	b.WriteString("## Shims: io.containerd.brisk.v2 vs io.containerd.runc.v2\n\n")
+	b.WriteString("`hack/shimbench` drives a real containerd 2.2.1 with its Go client, as `ctr run --rm` does, on the\nsame snapshotter (overlayfs) for both runtimes; the client reads stdout/stderr through FIFOs.\nBrisk's spool is a tmpfs, its logs go to MinIO on the same machine. Medians of the rounds.\n\n")
+	if len(byKind["throughput"]) > 0 {
+		mb := med("throughput", "runc", "mb")
+		fmt.Fprintf(b, "**Stdout throughput**: one task writing %.0f MB of log lines as fast as it can.\n\n", mb)
+		b.WriteString("| | runc.v2 | brisk.v2 | brisk/runc |\n|---|---:|---:|---:|\n")
+		for _, row := range []struct{ name, key, unit string }{
+			{"throughput (MB/s)", "mb_per_s", "%.0f"},
+			{"shim CPU (s)", "shim_cpu_s", "%.2f"},
+			{"shim peak RSS (MiB)", "shim_hwm_kib", "%.1f"},
+		} {
+			r, k := med("throughput", "runc", row.key), med("throughput", "brisk", row.key)
+			if row.key == "shim_hwm_kib" {
+				r, k = r/1024, k/1024
+			}
+			fmt.Fprintf(b, "| %s | "+row.unit+" | "+row.unit+" | %s |\n", row.name, r, k, ratio(k, r))
+		}
+		b.WriteString("\n")
+	}
+	if len(byKind["start"]) > 0 {
+		b.WriteString("**One short task** (3,400 log lines, ~300 KB, then exit), run alone.\n\n")
+		b.WriteString("| | runc.v2 | brisk.v2 | brisk/runc |\n|---|---:|---:|---:|\n")
+		for _, row := range []struct{ name, key string }{
+			{"shim start + runc create (NewTask, ms)", "create_ms"},
+			{"start-to-exit as the client sees it (ms)", "start_to_exit_ms"},
+		} {
+			r, k := med("start", "runc", row.key), med("start", "brisk", row.key)
+			fmt.Fprintf(b, "| %s | %.1f | %.1f | %s |\n", row.name, r, k, ratio(k, r))
+		}
+		r, k := med("start", "runc", "shim_hwm_kib")/1024, med("start", "brisk", "shim_hwm_kib")/1024
+		fmt.Fprintf(b, "| shim peak RSS (MiB) | %.1f | %.1f | %s |\n\n", r, k, ratio(k, r))
+	}
+	if len(byKind["burst"]) > 0 {
+		tasks := med("burst", "runc", "tasks")
+		fmt.Fprintf(b, "**Burst**: %.0f such tasks started at once.\n\n", tasks)
+		b.WriteString("| | runc.v2 | brisk.v2 (none) | brisk.v2 (gzip) |\n|---|---:|---:|---:|\n")
+		cell := func(label, key, format string) string {
+			if len(byKind["burst"][label]) == 0 || byKind["burst"][label][0][key] == nil {
+				return "–"
+			}
+			return fmt.Sprintf(format, med("burst", label, key))
+		}
+		for _, row := range []struct{ name, key, format string }{
+			{"start-to-exit p50 (ms)", "start_to_exit_p50_ms", "%.0f"},
+			{"start-to-exit p99 (ms)", "start_to_exit_p99_ms", "%.0f"},
+			{"exit to object visible in S3, p50 (ms)", "exit_to_visible_p50_ms", "%.0f"},
+			{"exit to object visible in S3, p99 (ms)", "exit_to_visible_p99_ms", "%.0f"},
+			{"log bytes written per task", "raw_bytes_per_task", "%.0f"},
+			{"bytes stored per task", "stored_bytes_per_task", "%.0f"},
+		} {
+			fmt.Fprintf(b, "| %s | %s | %s | %s |\n", row.name, cell("runc", row.key, row.format), cell("brisk", row.key, row.format), cell("brisk-gzip", row.key, row.format))
+		}
+		for _, label := range []string{"brisk", "brisk-gzip"} {
+			rs := byKind["burst"][label]
+			if len(rs) == 0 {
+				continue
+			}
+			reqs, _ := rs[0]["s3_requests_per_task"].(map[string]any)
+			var parts []string
+			for api, n := range reqs {
+				parts = append(parts, fmt.Sprintf("%s %.2f", api, n))
+			}
+			sort.Strings(parts)
+			fmt.Fprintf(b, "\nS3 requests per task (%s, MinIO's counters, the benchmark's own listing excluded): %s.", label, strings.Join(parts, ", "))
+		}
+		b.WriteString("\n\nStored bytes are the CRI log format (a timestamp and stream per line, which `briskctl logs` and\nexisting tools read), so uncompressed objects are larger than the raw output.\n\n")
+	}
 }

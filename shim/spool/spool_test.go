@@ -72,32 +72,71 @@ func TestRoundTripIsByteExact(t *testing.T) {
 }
 
 func TestTruncationKeepsHeadAndTail(t *testing.T) {
-	e, err := Open(t.TempDir(), Meta{Namespace: "ns", ID: "id"}, WithMaxBytes(1000))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 1000; i++ {
-		line := []byte{byte('a' + i%26), byte('a' + i/26%26), '\n'}
-		if err := e.Write(Stdout, line); err != nil {
-			t.Fatal(err)
-		}
-	}
-	m, err := e.Finish(ExitInfo{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := decodeFile(t, e.Dir())
-	if !bytes.HasPrefix(got[Stdout], []byte("aa\nba\nca\n")) {
-		t.Errorf("head lost: %q", got[Stdout][:9])
-	}
-	if !bytes.HasSuffix(got[Stdout], []byte("jm\nkm\nlm\n")) { // the last three lines written
-		t.Errorf("tail lost: %q", got[Stdout][len(got[Stdout])-9:])
-	}
-	if kept := int64(len(got[Stdout])); kept+m.Truncated != 3000 || kept > 1000 {
-		t.Errorf("kept %d + truncated %d != 3000 written", kept, m.Truncated)
-	}
-	if !bytes.Contains(got[Stderr], []byte("bytes dropped")) {
-		t.Errorf("no truncation marker")
+	for _, tc := range []struct {
+		name     string
+		perWrite int // lines per Write call
+		bigFirst bool
+	}{
+		{name: "a line per write", perWrite: 1},
+		{name: "64 lines per write", perWrite: 64},
+		{name: "one write", perWrite: 1000},
+		// A record too big for the head, then short ones that would fit:
+		// they must not jump ahead of it.
+		{name: "big record first", perWrite: 7, bigFirst: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := Open(t.TempDir(), Meta{Namespace: "ns", ID: "id"}, WithMaxBytes(1000))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var all, chunk []byte
+			if tc.bigFirst {
+				all = append(bytes.Repeat([]byte("x"), 480), '\n')
+				if err := e.Write(Stdout, bytes.Repeat([]byte("y"), 300)); err != nil {
+					t.Fatal(err)
+				}
+				all = append(bytes.Repeat([]byte("y"), 300), all...)
+				if err := e.Write(Stdout, all[300:]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := 0; i < 1000; i++ {
+				line := []byte{byte('a' + i%26), byte('a' + i/26%26), '\n'}
+				all = append(all, line...)
+				chunk = append(chunk, line...)
+				if (i+1)%tc.perWrite == 0 || i == 999 {
+					if err := e.Write(Stdout, chunk); err != nil {
+						t.Fatal(err)
+					}
+					chunk = chunk[:0]
+				}
+			}
+			m, err := e.Finish(ExitInfo{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := decodeFile(t, e.Dir())[Stdout]
+			if !bytes.HasPrefix(got, all[:9]) {
+				t.Errorf("head lost: %q", got[:9])
+			}
+			if !bytes.HasSuffix(got, []byte("jm\nkm\nlm\n")) { // the last three lines written
+				t.Errorf("tail lost: %q", got[len(got)-9:])
+			}
+			// What is kept is a head and a tail of what was written, in order.
+			k := 0
+			for k < len(got) && got[k] == all[k] {
+				k++
+			}
+			if !bytes.HasSuffix(all, got[k:]) {
+				t.Errorf("kept output is not head+tail of the written output")
+			}
+			if kept := int64(len(got)); kept+m.Truncated != int64(len(all)) || kept > 1000 {
+				t.Errorf("kept %d + truncated %d != %d written", kept, m.Truncated, len(all))
+			}
+			if !bytes.Contains(decodeFile(t, e.Dir())[Stderr], []byte("bytes dropped")) {
+				t.Errorf("no truncation marker")
+			}
+		})
 	}
 }
 

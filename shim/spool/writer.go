@@ -11,7 +11,7 @@ import (
 
 // FsyncPolicy says when the log reaches the disk under spool_dir.
 type FsyncPolicy struct {
-	Always   bool          // after every record
+	Always   bool          // after every write of records
 	AtExit   bool          // once, when the task exits
 	Interval time.Duration // at most this long after a record
 }
@@ -36,21 +36,35 @@ type Entry struct {
 	fsync FsyncPolicy
 	now   func() time.Time
 
-	mu      sync.Mutex
-	meta    Meta
-	log     *os.File
-	lock    *os.File
-	kept    int64    // content bytes written to the file
-	tail    []record // records past the head, bounded by max/2
-	tailLen int64    // content bytes in tail
-	dirty   bool     // written since the last sync
-	ticker  *time.Ticker
-	done    chan struct{}
+	mu       sync.Mutex
+	meta     Meta
+	log      *os.File
+	lock     *os.File
+	kept     int64 // content bytes written to the file
+	headFull bool  // past max/2: everything else goes to the tail
+	tail     []*tailBatch
+	tailLen  int64  // content bytes in tail
+	batch    []byte // records of one Write bound for the file
+	dirty    bool   // written since the last sync
+	ticker   *time.Ticker
+	done     chan struct{}
 }
 
-type record struct {
-	line    []byte
-	content int64
+// tailBatch holds the records of one Write past the head, in one buffer:
+// a capture writes ~64 KiB chunks of short lines, and one allocation per
+// chunk rather than per line keeps the shim's CPU and memory flat.
+type tailBatch struct {
+	data     []byte
+	ends     []int   // end offset in data of each record
+	contents []int64 // task bytes each record holds
+	first    int     // first record still kept
+}
+
+func (b *tailBatch) kept() []byte {
+	if b.first == 0 {
+		return b.data
+	}
+	return b.data[b.ends[b.first-1]:]
 }
 
 // Open creates the entry for a starting task and takes its lock.
@@ -114,7 +128,8 @@ func (e *Entry) syncLoop() {
 
 // Write appends p, from stream, as records: one per line, a trailing piece
 // without newline as a partial (P) record. It never blocks on anything but
-// the local file, so the task it serves never waits for a consumer.
+// the local file, so the task it serves never waits for a consumer, and it
+// costs one write(2) per call, whatever the number of lines.
 func (e *Entry) Write(stream Stream, p []byte) error {
 	if len(p) == 0 {
 		return nil
@@ -127,53 +142,74 @@ func (e *Entry) Write(stream Stream, p []byte) error {
 		e.meta.StderrBytes += int64(len(p))
 	}
 	ts := e.now().UTC().Format(time.RFC3339Nano)
-	var buf bytes.Buffer
+	e.batch = e.batch[:0]
+	var tail *tailBatch
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
-		tag, content, n := "P", p, len(p)
+		tag, content, n := byte('P'), p, len(p)
 		if i >= 0 {
-			tag, content, n = "F", p[:i], i+1
+			tag, content, n = 'F', p[:i], i+1
 		}
-		buf.Reset()
-		buf.Grow(len(ts) + len(content) + 12)
-		buf.WriteString(ts)
-		buf.WriteByte(' ')
-		buf.WriteString(string(stream))
-		buf.WriteByte(' ')
-		buf.WriteString(tag)
-		buf.WriteByte(' ')
-		buf.Write(content)
-		buf.WriteByte('\n')
-		if err := e.add(buf.Bytes(), int64(n)); err != nil {
-			return err
+		if !e.headFull && (e.max <= 0 || e.kept+int64(n) <= e.max/2) {
+			e.batch = appendRecord(e.batch, ts, stream, tag, content)
+			e.kept += int64(n)
+		} else {
+			// Once one record missed the head, all later ones do too,
+			// or the file would be out of order.
+			e.headFull = true
+			if tail == nil {
+				tail = &tailBatch{data: make([]byte, 0, len(p)+len(p)/2)}
+			}
+			tail.data = appendRecord(tail.data, ts, stream, tag, content)
+			tail.ends = append(tail.ends, len(tail.data))
+			tail.contents = append(tail.contents, int64(n))
+			e.tailLen += int64(n)
 		}
 		p = p[n:]
+	}
+	if len(e.batch) > 0 {
+		if _, err := e.log.Write(e.batch); err != nil {
+			return fmt.Errorf("write spool: %w", err)
+		}
+		e.dirty = true
+		if e.fsync.Always {
+			e.dirty = false
+			if err := e.log.Sync(); err != nil {
+				return err
+			}
+		}
+	}
+	if tail != nil {
+		e.tail = append(e.tail, tail)
+		e.trimTail()
 	}
 	return nil
 }
 
-// add keeps a record in the head (file) or the tail ring.
-func (e *Entry) add(line []byte, content int64) error {
-	if e.kept+content <= e.max/2 || e.max <= 0 {
-		if _, err := e.log.Write(line); err != nil {
-			return fmt.Errorf("write spool: %w", err)
+func appendRecord(b []byte, ts string, stream Stream, tag byte, content []byte) []byte {
+	b = append(b, ts...)
+	b = append(b, ' ')
+	b = append(b, stream...)
+	b = append(b, ' ', tag, ' ')
+	b = append(b, content...)
+	return append(b, '\n')
+}
+
+// trimTail drops the oldest tail records beyond max/2, keeping at least one.
+func (e *Entry) trimTail() {
+	for e.tailLen > e.max/2 {
+		b := e.tail[0]
+		if len(e.tail) == 1 && b.first == len(b.ends)-1 {
+			return
 		}
-		e.kept += content
-		e.dirty = true
-		if e.fsync.Always {
-			e.dirty = false
-			return e.log.Sync()
+		e.meta.Truncated += b.contents[b.first]
+		e.tailLen -= b.contents[b.first]
+		b.first++
+		if b.first == len(b.ends) {
+			e.tail[0] = nil
+			e.tail = e.tail[1:]
 		}
-		return nil
 	}
-	e.tail = append(e.tail, record{line: bytes.Clone(line), content: content})
-	e.tailLen += content
-	for e.tailLen > e.max/2 && len(e.tail) > 1 {
-		e.meta.Truncated += e.tail[0].content
-		e.tailLen -= e.tail[0].content
-		e.tail = e.tail[1:]
-	}
-	return nil
 }
 
 // ExitInfo is how the task ended.
@@ -202,8 +238,8 @@ func (e *Entry) Finish(x ExitInfo) (Meta, error) {
 				return e.meta, err
 			}
 		}
-		for _, r := range e.tail {
-			if _, err := e.log.Write(r.line); err != nil {
+		for _, b := range e.tail {
+			if _, err := e.log.Write(b.kept()); err != nil {
 				return e.meta, err
 			}
 		}

@@ -1,0 +1,427 @@
+// Command shimbench measures a runtime shim through a real containerd, the
+// way a client sees it: stdout throughput and the shim's CPU and memory,
+// shim start and task start-to-exit latency, and, for bursts of short tasks
+// on the brisk runtime, how long after exit each log is visible in S3, how
+// many S3 requests a task costs and how many bytes it stores. hack/bench.sh
+// runs it against io.containerd.runc.v2 and io.containerd.brisk.v2 in one
+// run; it prints one JSON object per measurement.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/oci"
+
+	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/shim/ship"
+)
+
+// logScript writes a build log of about 300 KB: 3,400 compiler lines on
+// stdout and a warning every 50 lines on stderr, compressible like real logs.
+const logScript = `BEGIN{for(i=0;i<3400;i++){printf "%05d [worker-%d] cc -O2 -Wall -c src/pkg%d/file%d.c -o build/pkg%d/file%d.o (%d ms)\n", i, i%8, i%13, i, i%13, i, (i*7919)%1000; if(i%50==0) printf "%05d warning: unused variable tmp%d in src/pkg%d/file%d.c\n", i, i, i%13, i > "/dev/stderr"}}`
+
+type bench struct {
+	client      *containerd.Client
+	image       containerd.Image
+	runtime     string
+	snapshotter string
+	fifoDir     string
+	label       string
+	namespace   string
+}
+
+type result map[string]any
+
+func main() {
+	var (
+		address     = flag.String("address", "", "containerd socket")
+		namespace   = flag.String("namespace", "brisk-bench", "containerd namespace")
+		imageName   = flag.String("image", "docker.io/local/busybox:latest", "image with busybox")
+		runtime     = flag.String("runtime", "io.containerd.runc.v2", "runtime under test")
+		snapshotter = flag.String("snapshotter", "overlayfs", "snapshotter for every task")
+		fifoDir     = flag.String("fifo-dir", "", "where client FIFOs are created")
+		label       = flag.String("label", "", "label of this runtime in the report")
+		mode        = flag.String("mode", "", "throughput | start | burst")
+		rounds      = flag.Int("rounds", 5, "sequential rounds (throughput, start)")
+		mb          = flag.Int("mb", 200, "MB written to stdout per throughput round")
+		tasks       = flag.Int("tasks", 100, "tasks started at once (burst)")
+		brisk       = flag.String("brisk-config", "", "the shim's config; burst then waits for each task's object in [logs.s3]")
+		metrics     = flag.String("minio-metrics", "", "MinIO Prometheus URL, to count S3 requests (burst)")
+	)
+	flag.Parse()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	client, err := containerd.New(*address, containerd.WithDefaultNamespace(*namespace))
+	if err != nil {
+		fatal(err)
+	}
+	defer client.Close()
+	img, err := client.GetImage(ctx, *imageName)
+	if err != nil {
+		fatal(err)
+	}
+	b := &bench{client: client, image: img, runtime: *runtime, snapshotter: *snapshotter, fifoDir: *fifoDir, label: *label, namespace: *namespace}
+	enc := json.NewEncoder(os.Stdout)
+	emit := func(r result) {
+		r["label"] = b.label
+		r["runtime"] = b.runtime
+		if err := enc.Encode(r); err != nil {
+			fatal(err)
+		}
+	}
+	switch *mode {
+	case "throughput":
+		for i := 0; i < *rounds; i++ {
+			r, err := b.throughput(ctx, fmt.Sprintf("%s-tp-%d", b.label, i), *mb)
+			if err != nil {
+				fatal(err)
+			}
+			emit(r)
+		}
+	case "start":
+		for i := 0; i < *rounds; i++ {
+			r, err := b.start(ctx, fmt.Sprintf("%s-start-%d", b.label, i))
+			if err != nil {
+				fatal(err)
+			}
+			emit(r)
+		}
+	case "burst":
+		r, err := b.burst(ctx, *tasks, *brisk, *metrics)
+		if err != nil {
+			fatal(err)
+		}
+		emit(r)
+	default:
+		fatal(fmt.Errorf("-mode %q: want throughput, start or burst", *mode))
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "shimbench:", err)
+	os.Exit(1)
+}
+
+// run is one task as `ctr run --rm` runs it, with timings and a look at
+// its shim taken after the exit, before the task is deleted.
+type run struct {
+	created   time.Duration // NewContainer+NewTask: shim start and runc create
+	exited    time.Duration // from the first call until the client had the exit status and all output
+	ioDone    time.Duration // from Start until the last byte reached the client
+	exitedAt  time.Time     // the shim's exit timestamp
+	bytes     int64         // received by the client
+	shimCPU   time.Duration // the shim's own user+system time (not its children's)
+	shimHWMkB int64         // the shim's peak resident set
+}
+
+type counter struct{ n atomic.Int64 }
+
+func (c *counter) Write(p []byte) (int, error) { c.n.Add(int64(len(p))); return len(p), nil }
+
+func (b *bench) run(ctx context.Context, id string, args ...string) (run, error) {
+	var r run
+	t0 := time.Now()
+	ctr, err := b.client.NewContainer(ctx, id,
+		containerd.WithImage(b.image),
+		containerd.WithSnapshotter(b.snapshotter),
+		containerd.WithNewSnapshot(id, b.image),
+		containerd.WithRuntime(b.runtime, nil),
+		containerd.WithNewSpec(oci.WithImageConfig(b.image), oci.WithProcessArgs(args...)))
+	if err != nil {
+		return r, fmt.Errorf("container %s: %w", id, err)
+	}
+	defer ctr.Delete(context.WithoutCancel(ctx), containerd.WithSnapshotCleanup)
+	var out counter
+	task, err := ctr.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, &out, &out), cio.WithFIFODir(b.fifoDir)))
+	if err != nil {
+		return r, fmt.Errorf("task %s: %w", id, err)
+	}
+	defer task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)
+	r.created = time.Since(t0)
+	shimPid := parentPid(int(task.Pid()))
+	statusC, err := task.Wait(ctx)
+	if err != nil {
+		return r, err
+	}
+	started := time.Now()
+	if err := task.Start(ctx); err != nil {
+		return r, fmt.Errorf("start %s: %w", id, err)
+	}
+	st := <-statusC
+	task.IO().Wait()
+	r.ioDone = time.Since(started)
+	r.exited = time.Since(t0)
+	code, exitedAt, err := st.Result()
+	if err != nil || code != 0 {
+		return r, fmt.Errorf("task %s: exit %d: %v", id, code, err)
+	}
+	r.exitedAt = exitedAt
+	r.bytes = out.n.Load()
+	r.shimCPU, r.shimHWMkB = shimStats(shimPid)
+	return r, nil
+}
+
+// parentPid is the shim of a container's init: runc's init is reparented
+// to the shim, its child subreaper.
+func parentPid(pid int) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "PPid:"); ok {
+			p, _ := strconv.Atoi(strings.TrimSpace(v))
+			return p
+		}
+	}
+	return 0
+}
+
+// shimStats reads the shim's own CPU time (utime+stime, clock ticks of
+// 10 ms) and peak RSS.
+func shimStats(pid int) (time.Duration, int64) {
+	if pid <= 1 {
+		return 0, 0
+	}
+	var cpu time.Duration
+	if data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		// Fields after the parenthesised command name; utime and stime are
+		// the 14th and 15th fields of the line.
+		s := string(data)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		if len(f) > 12 {
+			ut, _ := strconv.ParseInt(f[11], 10, 64)
+			st, _ := strconv.ParseInt(f[12], 10, 64)
+			cpu = time.Duration(ut+st) * 10 * time.Millisecond
+		}
+	}
+	var hwm int64
+	if data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+		for _, l := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+				hwm, _ = strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+			}
+		}
+	}
+	return cpu, hwm
+}
+
+// throughput: one task writing mb MB of log lines as fast as it can.
+func (b *bench) throughput(ctx context.Context, id string, mb int) (result, error) {
+	r, err := b.run(ctx, id, "sh", "-c", fmt.Sprintf("yes '%s' | head -c %d", strings.Repeat("throughput test line ", 4), mb*1000*1000))
+	if err != nil {
+		return nil, err
+	}
+	if want := int64(mb) * 1000 * 1000; r.bytes != want {
+		return nil, fmt.Errorf("%s: client received %d bytes, want %d", id, r.bytes, want)
+	}
+	secs := r.ioDone.Seconds()
+	return result{
+		"kind": "throughput", "mb": mb, "seconds": secs, "mb_per_s": float64(mb) / secs,
+		"shim_cpu_s": r.shimCPU.Seconds(), "shim_hwm_kib": r.shimHWMkB,
+	}, nil
+}
+
+// start: one short task with a 300 KB log, alone.
+func (b *bench) start(ctx context.Context, id string) (result, error) {
+	r, err := b.run(ctx, id, "awk", logScript)
+	if err != nil {
+		return nil, err
+	}
+	return result{
+		"kind": "start", "create_ms": ms(r.created), "start_to_exit_ms": ms(r.exited),
+		"shim_hwm_kib": r.shimHWMkB, "shim_cpu_s": r.shimCPU.Seconds(), "bytes": r.bytes,
+	}, nil
+}
+
+// burst: tasks short tasks with 300 KB logs started at once; with a brisk
+// config, each task's object is waited for and measured.
+func (b *bench) burst(ctx context.Context, tasks int, briskConfig, metricsURL string) (result, error) {
+	var (
+		store *ship.S3Store
+		logs  config.Logs
+		seen  = map[string]time.Time{} // key -> first listed
+		sizes = map[string]int64{}
+		stop  = make(chan struct{})
+		done  = make(chan error, 1)
+	)
+	if briskConfig != "" {
+		cfg, err := config.Load(briskConfig, false)
+		if err != nil {
+			return nil, err
+		}
+		logs = cfg.Logs
+		if store, err = ship.NewS3Store(ctx, logs.S3); err != nil {
+			return nil, err
+		}
+	}
+	before := s3Requests(metricsURL)
+	ids := make([]string, tasks)
+	keys := map[string]string{} // key -> id
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s-burst-%d", b.label, i)
+		if store != nil {
+			keys[ship.Key(logs.S3.Key, logs.S3.Prefix, b.namespace, ids[i])] = ids[i]
+		}
+	}
+	if store != nil {
+		// Poll the bucket from the side, as a user looking for the log would.
+		go func() {
+			for {
+				out, err := store.Client().ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(store.Bucket()), Prefix: aws.String(logs.S3.Prefix + b.namespace + "/" + b.label + "-burst-")})
+				now := time.Now()
+				if err == nil {
+					for _, o := range out.Contents {
+						k := aws.ToString(o.Key)
+						if _, ok := keys[k]; ok {
+							if _, ok := seen[k]; !ok {
+								seen[k], sizes[k] = now, aws.ToInt64(o.Size)
+							}
+						}
+					}
+				}
+				if len(seen) == len(keys) {
+					done <- nil
+					return
+				}
+				select {
+				case <-stop:
+					done <- fmt.Errorf("%d of %d objects visible", len(seen), len(keys))
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+		}()
+	}
+	runs := make([]run, tasks)
+	errs := make([]error, tasks)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runs[i], errs[i] = b.run(ctx, ids[i], "awk", logScript)
+		}()
+	}
+	wg.Wait()
+	wall := time.Since(t0)
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	res := result{"kind": "burst", "tasks": tasks, "wall_s": wall.Seconds()}
+	var startToExit, created []float64
+	var raw int64
+	for _, r := range runs {
+		startToExit = append(startToExit, ms(r.exited))
+		created = append(created, ms(r.created))
+		raw += r.bytes
+	}
+	res["start_to_exit_p50_ms"], res["start_to_exit_p99_ms"] = pct(startToExit, 50), pct(startToExit, 99)
+	res["create_p50_ms"], res["create_p99_ms"] = pct(created, 50), pct(created, 99)
+	res["raw_bytes_per_task"] = raw / int64(tasks)
+	if store == nil {
+		return res, nil
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			return nil, err
+		}
+	case <-time.After(2 * time.Minute):
+		close(stop)
+		return nil, <-done
+	}
+	var visible []float64
+	var stored int64
+	for k, at := range seen {
+		id := keys[k]
+		for i := range ids {
+			if ids[i] == id {
+				visible = append(visible, ms(at.Sub(runs[i].exitedAt)))
+			}
+		}
+		stored += sizes[k]
+	}
+	res["exit_to_visible_p50_ms"], res["exit_to_visible_p99_ms"], res["exit_to_visible_max_ms"] = pct(visible, 50), pct(visible, 99), pct(visible, 100)
+	res["stored_bytes_per_task"] = stored / int64(tasks)
+	res["compression"] = logs.S3.Compression
+	if after := s3Requests(metricsURL); before != nil && after != nil {
+		perTask := map[string]float64{}
+		for api, n := range after {
+			// The benchmark's own listing is not the shim's cost.
+			if d := n - before[api]; d > 0 && !strings.HasPrefix(api, "ListObjects") {
+				perTask[api] = d / float64(tasks)
+			}
+		}
+		res["s3_requests_per_task"] = perTask
+	}
+	return res, nil
+}
+
+// s3Requests reads MinIO's per-API request counters (metrics v3,
+// /minio/metrics/v3/api/requests), or nil.
+func s3Requests(url string) map[string]float64 {
+	if url == "" {
+		return nil
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	counts := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "minio_api_requests_total{") {
+			continue
+		}
+		_, rest, _ := strings.Cut(line, `name="`)
+		api, _, _ := strings.Cut(rest, `"`)
+		f := strings.Fields(line)
+		n, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err == nil && api != "" {
+			counts[api] += n
+		}
+	}
+	return counts
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// pct is the p-th percentile (nearest rank).
+func pct(v []float64, p float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	i := int(float64(len(s))*p/100+0.5) - 1
+	if i < 0 {
+		i = 0
+	}
+	if i >= len(s) {
+		i = len(s) - 1
+	}
+	return s[i]
+}
