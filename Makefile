@@ -52,8 +52,13 @@ install: build
 		install -D -m 0644 contrib/config/brisk.toml $(DESTDIR)/etc/brisk/config.toml; \
 	else echo "keeping existing /etc/brisk/config.toml"; fi
 	install -D -m 0644 contrib/systemd/brisk-snapshotter.service $(DESTDIR)/etc/systemd/system/brisk-snapshotter.service
+	install -D -m 0644 contrib/systemd/containerd.service.d/brisk.conf $(DESTDIR)/etc/systemd/system/containerd.service.d/brisk.conf
+	install -D -m 0644 contrib/systemd/brisk-logs-gc.service $(DESTDIR)/etc/systemd/system/brisk-logs-gc.service
+	install -D -m 0644 contrib/systemd/brisk-logs-gc.timer $(DESTDIR)/etc/systemd/system/brisk-logs-gc.timer
 	@echo "Next: merge contrib/containerd/config-v3.toml into /etc/containerd/config.toml, then"
 	@echo "  systemctl daemon-reload && systemctl enable --now brisk-snapshotter && systemctl restart containerd"
+	@echo "S3: set [logs.s3] bucket, put credentials in /etc/brisk/s3.env (0600) unless the node has a role, run briskctl bucket init."
+	@echo "No bucket: systemctl enable --now brisk-logs-gc.timer keeps local_dir to 24 h."
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi

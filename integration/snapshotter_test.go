@@ -229,6 +229,11 @@ func TestSnapshotterThroughContainerd(t *testing.T) {
 	})
 
 	t.Run("bad label fails the container, nothing leaks", func(t *testing.T) {
+		// Only c1 runs; the previous subtest's snapshot goes with
+		// containerd's asynchronous garbage collection.
+		if !harness.WaitFor(10*time.Second, func() bool { return len(s.tmpfsUppers()) == 1 }) {
+			t.Fatalf("%d tmpfs uppers, want c1's only", len(s.tmpfsUppers()))
+		}
 		before := len(s.tmpfsUppers())
 		_, _, err := s.ctd.Ctr("run", "-d", "--snapshotter", "brisk", "--snapshotter-label", "containerd.io/snapshot/brisk.io/tmpfs.size=-1Mi", s.image, "bad", "true")
 		if err == nil || !strings.Contains(err.Error(), "brisk.io/tmpfs.size") || !strings.Contains(err.Error(), "-1Mi") {
@@ -256,6 +261,14 @@ func TestSnapshotterThroughContainerd(t *testing.T) {
 		s.env.WaitSnapshotter(s.sn)
 		if mountAt(t, tmpfsDir) == nil {
 			t.Fatal("tmpfs upper unmounted by the restart")
+		}
+		// containerd reconnects to a restarted proxy snapshotter on its
+		// gRPC back-off (at most 3 s): calls fail fast until then.
+		if !harness.WaitFor(10*time.Second, func() bool {
+			_, _, err := s.ctd.Ctr("snapshots", "--snapshotter", "brisk", "usage", "-b", "c1")
+			return err == nil
+		}) {
+			t.Fatal("containerd did not reconnect to the restarted snapshotter")
 		}
 		if _, inodes := s.ctrUsage(t, "c1"); inodes < 600 {
 			t.Fatalf("usage after restart %d inodes, want the container's files", inodes)
