@@ -63,6 +63,7 @@ func main() {
 		tasks       = flag.Int("tasks", 100, "tasks started at once (burst)")
 		brisk       = flag.String("brisk-config", "", "the shim's config; burst then waits for each task's object in [logs.s3]")
 		metrics     = flag.String("minio-metrics", "", "MinIO Prometheus URL, to count S3 requests (burst)")
+		minioPid    = flag.Int("minio-pid", 0, "MinIO's pid, to measure the CPU it spends on the burst (it shares the machine)")
 	)
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
@@ -103,7 +104,7 @@ func main() {
 			emit(r)
 		}
 	case "burst":
-		r, err := b.burst(ctx, *tasks, *brisk, *metrics)
+		r, err := b.burst(ctx, *tasks, *brisk, *metrics, *minioPid)
 		if err != nil {
 			fatal(err)
 		}
@@ -193,7 +194,7 @@ func parentPid(pid int) int {
 	return 0
 }
 
-// shimStats reads the shim's own CPU time (utime+stime, clock ticks of
+// shimStats reads a process's own CPU time (utime+stime, clock ticks of
 // 10 ms) and peak RSS.
 func shimStats(pid int) (time.Duration, int64) {
 	if pid <= 1 {
@@ -252,7 +253,7 @@ func (b *bench) start(ctx context.Context, id string) (result, error) {
 
 // burst: tasks short tasks with 300 KB logs started at once; with a brisk
 // config, each task's object is waited for and measured.
-func (b *bench) burst(ctx context.Context, tasks int, briskConfig, metricsURL string) (result, error) {
+func (b *bench) burst(ctx context.Context, tasks int, briskConfig, metricsURL string, minioPid int) (result, error) {
 	var (
 		store *ship.S3Store
 		logs  config.Logs
@@ -272,10 +273,13 @@ func (b *bench) burst(ctx context.Context, tasks int, briskConfig, metricsURL st
 		}
 	}
 	before := s3Requests(metricsURL)
+	minioBefore, _ := shimStats(minioPid)
+	// IDs unique to this burst: an earlier burst's objects must not count.
+	stem := fmt.Sprintf("%s-burst-%d-", b.label, time.Now().UnixNano())
 	ids := make([]string, tasks)
 	keys := map[string]string{} // key -> id
 	for i := range ids {
-		ids[i] = fmt.Sprintf("%s-burst-%d", b.label, i)
+		ids[i] = fmt.Sprintf("%s%d", stem, i)
 		if store != nil {
 			keys[ship.Key(logs.S3.Key, logs.S3.Prefix, b.namespace, ids[i])] = ids[i]
 		}
@@ -284,7 +288,7 @@ func (b *bench) burst(ctx context.Context, tasks int, briskConfig, metricsURL st
 		// Poll the bucket from the side, as a user looking for the log would.
 		go func() {
 			for {
-				out, err := store.Client().ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(store.Bucket()), Prefix: aws.String(logs.S3.Prefix + b.namespace + "/" + b.label + "-burst-")})
+				out, err := store.Client().ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(store.Bucket()), Prefix: aws.String(logs.S3.Prefix + b.namespace + "/" + stem)})
 				now := time.Now()
 				if err == nil {
 					for _, o := range out.Contents {
@@ -363,6 +367,10 @@ func (b *bench) burst(ctx context.Context, tasks int, briskConfig, metricsURL st
 	}
 	res["exit_to_visible_p50_ms"], res["exit_to_visible_p99_ms"], res["exit_to_visible_max_ms"] = pct(visible, 50), pct(visible, 99), pct(visible, 100)
 	res["stored_bytes_per_task"] = stored / int64(tasks)
+	if minioPid > 0 {
+		after, _ := shimStats(minioPid)
+		res["minio_cpu_s"] = (after - minioBefore).Seconds()
+	}
 	res["compression"] = logs.S3.Compression
 	if after := s3Requests(metricsURL); before != nil && after != nil {
 		perTask := map[string]float64{}
