@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -62,7 +63,8 @@ func TestCRIRuntimeClass(t *testing.T) {
 		wantNoLog   bool
 	}{
 		{name: "default", payload: 0},
-		{name: "task-id", payload: 1, annotations: map[string]string{"brisk.io/task-id": "ci/job 7/../step-1"}, wantKey: "ci/job 7/../step-1"},
+		// A pod annotation names the pod's task; each container's log is under it.
+		{name: "task-id", payload: 1, annotations: map[string]string{"brisk.io/task-id": "ci/job 7/../step-1"}, wantKey: "ci/job 7/../step-1/main"},
 		{name: "logs-off", payload: 2, annotations: map[string]string{"brisk.io/logs": "off"}, wantNoLog: true},
 	}
 	for _, tc := range cases {
@@ -83,6 +85,7 @@ func TestCRIRuntimeClass(t *testing.T) {
 				"log_path": "main.log",
 			})
 			podID := s.ctd.MustCrictl("runp", "--runtime", "brisk", pod)
+			defer removePod(s.ctd, podID)
 			id := s.ctd.MustCrictl("create", podID, ctr, pod)
 			s.ctd.MustCrictl("start", id)
 			if !harness.WaitFor(30*time.Second, func() bool {
@@ -136,10 +139,75 @@ func TestCRIRuntimeClass(t *testing.T) {
 			if err != nil || got != string(wantOut) {
 				t.Fatalf("briskctl logs %q: %d bytes (want %d): %v", logID, len(got), len(wantOut), err)
 			}
-			s.ctd.MustCrictl("stopp", podID)
-			s.ctd.MustCrictl("rmp", podID)
 		})
 	}
+
+	t.Run("one shim serves the pod's containers and ships each", func(t *testing.T) {
+		logDir := s.env.Path("pods", "multi")
+		pod := writeJSON(t, s.env.Path("multi-pod.json"), map[string]any{
+			"metadata":      map[string]any{"name": "multi", "namespace": "default", "uid": "uid-multi"},
+			"log_directory": logDir,
+			"annotations":   map[string]string{"brisk.io/task-id": "job-9"},
+			"linux":         map[string]any{"security_context": map[string]any{"namespace_options": map[string]any{"network": 2}}},
+		})
+		podID := s.ctd.MustCrictl("runp", "--runtime", "brisk", pod)
+		defer removePod(s.ctd, podID)
+		// The sidecar runs until told to stop, as sidecars do, so the two
+		// containers' captures overlap in the one shim; "main" has been
+		// restarted twice by the kubelet, which annotates the run.
+		containers := []struct {
+			name, cmd, restarts, wantKey string
+			payload                      int
+		}{
+			{"main", "cat /payload/4.out; cat /payload/4.err >&2", "2", "job-9/main/restart-2", 4},
+			{"sidecar", "cat /payload/5.out; cat /payload/5.err >&2; sleep 300", "", "job-9/sidecar", 5},
+		}
+		ids := map[string]string{}
+		for _, c := range containers {
+			cfg := map[string]any{
+				"metadata": map[string]any{"name": c.name},
+				"image":    map[string]any{"image": s.image},
+				"command":  []string{"sh", "-c", c.cmd},
+				"log_path": c.name + ".log",
+			}
+			if c.restarts != "" {
+				cfg["annotations"] = map[string]string{"io.kubernetes.container.restartCount": c.restarts}
+			}
+			id := s.ctd.MustCrictl("create", podID, writeJSON(t, s.env.Path("multi-"+c.name+".json"), cfg), pod)
+			s.ctd.MustCrictl("start", id)
+			ids[c.name] = id
+		}
+		// runc's manager groups a pod's containers into the sandbox's shim.
+		if shims := shimProcesses(t); len(shims[podID]) != 1 || len(shims[ids["main"]])+len(shims[ids["sidecar"]]) != 0 {
+			t.Errorf("shim processes by -id: %v, want exactly one, the pod sandbox's (%s)", shims, podID)
+		}
+		for _, c := range containers[:1] {
+			streams, meta := s.waitObject(t, c.wantKey, 30*time.Second)
+			if !bytes.Equal(streams[spool.Stdout], s.payloads[fmt.Sprintf("/payload/%d.out", c.payload)]) ||
+				!bytes.Equal(streams[spool.Stderr], s.payloads[fmt.Sprintf("/payload/%d.err", c.payload)]) {
+				t.Errorf("%s: shipped log differs from what the container wrote", c.wantKey)
+			}
+			if meta["brisk-complete"] != "true" {
+				t.Errorf("%s: metadata %v", c.wantKey, meta)
+			}
+		}
+		// The sidecar is still running: its log is live on the node.
+		var (
+			out string
+			err error
+		)
+		if !harness.WaitFor(10*time.Second, func() bool {
+			out, _, err = s.briskctl("logs", "-n", "k8s.io", "--stream", "stdout", "job-9/sidecar")
+			return err == nil && out == string(s.payloads["/payload/5.out"])
+		}) {
+			t.Errorf("briskctl logs of the running sidecar: %d bytes (want %d): %v", len(out), len(s.payloads["/payload/5.out"]), err)
+		}
+		s.ctd.MustCrictl("stop", "--timeout", "1", ids["sidecar"])
+		streams, meta := s.waitObject(t, "job-9/sidecar", 30*time.Second)
+		if !bytes.Equal(streams[spool.Stdout], s.payloads["/payload/5.out"]) || meta["brisk-exit-code"] == "0" {
+			t.Errorf("sidecar: %d bytes shipped (want %d), metadata %v", len(streams[spool.Stdout]), len(s.payloads["/payload/5.out"]), meta)
+		}
+	})
 
 	if data, err := os.ReadFile(calls); err != nil || !bytes.Contains(data, []byte("create")) {
 		t.Errorf("the runtime's BinaryName was not used: %v %q", err, data)
@@ -155,9 +223,46 @@ func TestCRIRuntimeClass(t *testing.T) {
 	for _, o := range list.Contents {
 		keys = append(keys, aws.ToString(o.Key))
 	}
-	if len(keys) != 2 {
-		t.Errorf("objects in the bucket: %q, want the two containers' logs only", keys)
+	if len(keys) != 4 {
+		t.Errorf("objects in the bucket: %q, want the four containers' logs only", keys)
 	}
+	// With every pod removed, no shim stays behind.
+	if !harness.WaitFor(15*time.Second, func() bool { return len(shimProcesses(t)) == 0 }) {
+		t.Errorf("brisk shims still running after their pods were removed: %v", shimProcesses(t))
+	}
+}
+
+// removePod stops and removes a pod sandbox and its containers.
+func removePod(ctd *harness.Containerd, podID string) {
+	_, _, _ = ctd.Crictl("stopp", podID)
+	_, _, _ = ctd.Crictl("rmp", podID)
+}
+
+// shimProcesses maps the -id argument of every running brisk shim to its PIDs.
+func shimProcesses(t *testing.T) map[string][]int {
+	t.Helper()
+	procs, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shims := map[string][]int{}
+	for _, p := range procs {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
+		if filepath.Base(args[0]) != "containerd-shim-brisk-v2" {
+			continue
+		}
+		for i := 0; i+1 < len(args); i++ {
+			if args[i] == "-id" {
+				pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+				shims[args[i+1]] = append(shims[args[i+1]], pid)
+			}
+		}
+	}
+	return shims
 }
 
 // criLine is b as CRI's logger stores it: a "\r" ending a line is dropped.

@@ -314,6 +314,16 @@ func TestShimCapturesEveryByte(t *testing.T) {
 				t.Errorf("id %q: original id not in metadata", id)
 			}
 		}
+		// Two running tasks cannot share a log ID: the second is refused
+		// with the reason, rather than one log overwriting the other.
+		s.ctd.MustCtr("run", "-d", "--runtime", runtimeBrisk, "--annotation", "brisk.io/task-id=dup", s.image, "dup-1", "sleep", "30")
+		_, stderr, err := s.ctd.Ctr("run", "--rm", "--runtime", runtimeBrisk, "--annotation", "brisk.io/task-id=dup", s.image, "dup-2", "echo", "hi")
+		if err == nil || !strings.Contains(stderr, `log ID "dup" is in use by a running task`) || !strings.Contains(stderr, "already exists") {
+			t.Errorf("second task with brisk.io/task-id=dup: err %v, stderr %q; want it refused, naming the ID", err, stderr)
+		}
+		t.Logf("refused as: %s", strings.TrimSpace(stderr))
+		_, _, _ = s.ctd.Ctr("tasks", "delete", "--force", "dup-1")
+		_, _, _ = s.ctd.Ctr("containers", "delete", "dup-1", "dup-2")
 		time.Sleep(time.Second)
 		if _, _, err := s.object(t, "nolog"); err == nil {
 			t.Error("brisk.io/logs=off still shipped a log")

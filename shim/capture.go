@@ -2,6 +2,7 @@ package shim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/containerd/fifo"
 	"github.com/containerd/log"
 
@@ -59,6 +61,10 @@ func (s *Service) newCapture(ctx context.Context, ns, id, logID string, stdout, 
 	}
 	c.entry, err = spool.Open(s.cfg.SpoolDir, spool.Meta{Namespace: ns, ID: logID, ContainerID: id, Node: s.node, Started: c.started},
 		spool.WithMaxBytes(int64(s.cfg.MaxBytes)), spool.WithFsync(s.fsync))
+	if errors.Is(err, spool.ErrLocked) {
+		return nil, fmt.Errorf("log ID %q is in use by a running task (%s must be unique per running task): %w",
+			logID, AnnotationTaskID, errdefs.ErrAlreadyExists)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/shim"
 	"github.com/containerd/containerd/v2/pkg/shutdown"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/log"
 	"github.com/containerd/ttrpc"
 
@@ -34,10 +35,6 @@ const (
 	AnnotationLogs = "brisk.io/logs"
 	// AnnotationTaskID names the log instead of the container ID.
 	AnnotationTaskID = "brisk.io/task-id"
-
-	// criContainerType marks CRI's pod sandbox (the pause process): it
-	// writes nothing worth an object per pod.
-	criContainerType = "io.kubernetes.cri.container-type"
 )
 
 // consumerFlushTimeout bounds how long output is still offered to a slow
@@ -121,26 +118,23 @@ func (s *Service) RegisterTTRPC(server *ttrpc.Server) error {
 // as runc's shim does.
 func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*taskAPI.CreateTaskResponse, error) {
 	if s.cfgErr != nil {
-		return nil, fmt.Errorf("brisk: %v: %w", s.cfgErr, errdefs.ErrInvalidArgument)
+		return nil, errgrpc.ToGRPC(fmt.Errorf("brisk: %v: %w", s.cfgErr, errdefs.ErrInvalidArgument))
 	}
 	ns, err := namespaces.NamespaceRequired(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if r.Options, err = RuncOptions(r.Options); err != nil {
-		return nil, fmt.Errorf("brisk: create %s: %w", r.ID, err)
+		return nil, errgrpc.ToGRPC(fmt.Errorf("brisk: create %s: %w", r.ID, err))
 	}
 	annotations := readAnnotations(r.Bundle)
 	if annotations[AnnotationLogs] == "off" || annotations[criContainerType] == "sandbox" {
 		return s.TTRPCTaskService.Create(ctx, r)
 	}
-	logID := r.ID
-	if v := annotations[AnnotationTaskID]; v != "" {
-		logID = v
-	}
-	c, err := s.newCapture(ctx, ns, r.ID, logID, &r.Stdout, &r.Stderr, r.Terminal)
+	c, err := s.newCapture(ctx, ns, r.ID, LogID(r.ID, annotations), &r.Stdout, &r.Stderr, r.Terminal)
 	if err != nil {
-		return nil, fmt.Errorf("brisk: capture output of %s: %w", r.ID, err)
+		// The kind (invalid argument, already exists) reaches the client.
+		return nil, errgrpc.ToGRPC(fmt.Errorf("brisk: capture output of %s: %w", r.ID, err))
 	}
 	c.upperdir = usage.Upperdir(r.Rootfs)
 	resp, err := s.TTRPCTaskService.Create(ctx, r)

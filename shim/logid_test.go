@@ -1,0 +1,31 @@
+package shim
+
+import "testing"
+
+func TestLogID(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		annotations map[string]string
+		want        string
+	}{
+		{"container ID by default", nil, "c0ffee"},
+		{"ctr annotation names the log", map[string]string{AnnotationTaskID: "job-7"}, "job-7"},
+		{"CRI container without task-id keeps its ID", map[string]string{criContainerName: "main"}, "c0ffee"},
+		{"pod annotation: one log per container",
+			map[string]string{AnnotationTaskID: "job-7", criContainerName: "sidecar"}, "job-7/sidecar"},
+		{"first run of a restarting container",
+			map[string]string{AnnotationTaskID: "job-7", criContainerName: "main", kubeletRestartCount: "0"}, "job-7/main"},
+		{"restarts keep earlier runs' logs",
+			map[string]string{AnnotationTaskID: "job-7", criContainerName: "main", kubeletRestartCount: "2"}, "job-7/main/restart-2"},
+		{"unreadable restart count is ignored",
+			map[string]string{AnnotationTaskID: "job-7", criContainerName: "main", kubeletRestartCount: "x"}, "job-7/main"},
+		{"trailing slash in task-id",
+			map[string]string{AnnotationTaskID: "ci/job-7/", criContainerName: "main"}, "ci/job-7/main"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := LogID("c0ffee", tc.annotations); got != tc.want {
+				t.Errorf("LogID(%v) = %q, want %q", tc.annotations, got, tc.want)
+			}
+		})
+	}
+}
