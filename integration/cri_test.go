@@ -202,6 +202,12 @@ func TestCRIRuntimeClass(t *testing.T) {
 		}) {
 			t.Errorf("briskctl logs of the running sidecar: %d bytes (want %d): %v", len(out), len(s.payloads["/payload/5.out"]), err)
 		}
+		// A lookup by the pod's task ID names the containers' logs, shipped
+		// and live.
+		_, stderr, err := s.briskctl("logs", "-n", "k8s.io", "job-9")
+		if err == nil || !strings.Contains(stderr, "the logs under it are:\n  job-9/main/restart-2\n  job-9/sidecar") {
+			t.Errorf("briskctl logs job-9: err %v, stderr %q; want the two containers' log IDs listed", err, stderr)
+		}
 		s.ctd.MustCrictl("stop", "--timeout", "1", ids["sidecar"])
 		streams, meta := s.waitObject(t, "job-9/sidecar", 30*time.Second)
 		if !bytes.Equal(streams[spool.Stdout], s.payloads["/payload/5.out"]) || meta["brisk-exit-code"] == "0" {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -73,7 +74,12 @@ var logsCommand = &cli.Command{
 		body, meta, err := shipper.Store().Get(ctx, key)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) || isNoSuchKey(err) {
-				return fmt.Errorf("no log for task %q in namespace %q: not live in %s and not in %s (key %s)", id, ns, cfg.Logs.SpoolDir, shipper.Store(), key)
+				notFound := fmt.Errorf("no log for task %q in namespace %q: not live in %s and not in %s (key %s)", id, ns, cfg.Logs.SpoolDir, shipper.Store(), key)
+				// A pod's task ID names its containers' logs, one level down.
+				if below, lerr := shipper.IDsUnder(ctx, ns, id, 20); lerr == nil && len(below) > 0 {
+					return fmt.Errorf("%w; the logs under it are:\n  %s", notFound, strings.Join(below, "\n  "))
+				}
+				return notFound
 			}
 			return fmt.Errorf("read %s from %s: %w", key, shipper.Store(), err)
 		}

@@ -46,6 +46,10 @@ func (f *failingStore) Get(context.Context, string) ([]byte, map[string]string, 
 	return nil, nil, ErrNotFound
 }
 
+func (f *failingStore) List(context.Context, string, int) ([]string, error) {
+	return nil, errors.New("connection refused")
+}
+
 func (f *failingStore) String() string { return "s3://down" }
 
 func testLogs(t *testing.T, compression string) config.Logs {
@@ -240,5 +244,55 @@ func TestShipPendingLeavesOwnedEntries(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(e.Dir(), spool.LogFile)); err != nil {
 		t.Errorf("running task's log: %v", err)
+	}
+}
+
+func TestIDsUnder(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, prefix, template, parent string
+	}{
+		{"default layout", "", config.DefaultKeyTemplate, "job-9"},
+		{"prefix and custom template", "node-1/", "{prefix}logs/{namespace}/{id}", "job-9/"},
+		{"parent that sanitises", "", config.DefaultKeyTemplate, "ci/../job-9"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testLogs(t, config.CompressionNone)
+			cfg.S3.Prefix, cfg.S3.Key = tc.prefix, tc.template
+			s, err := New(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			parent := strings.TrimSuffix(tc.parent, "/")
+			for _, id := range []string{parent + "/main", parent + "/side/restart-1", parent + "x/other", "other"} {
+				writeEntry(t, cfg.SpoolDir, id, false, "x\n", "")
+			}
+			if res := s.ShipPending(ctx); len(res.Left) != 0 {
+				t.Fatalf("ShipPending = %+v", res)
+			}
+			live, err := spool.Open(cfg.SpoolDir, spool.Meta{Namespace: "ns", ID: parent + "/live"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer live.Release()
+
+			ids, err := s.IDsUnder(ctx, "ns", tc.parent, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []string{parent + "/live", parent + "/main", parent + "/side/restart-1"}
+			if strings.Join(ids, ",") != strings.Join(want, ",") {
+				t.Fatalf("IDsUnder(%q) = %q, want %q", tc.parent, ids, want)
+			}
+			// Every ID found looks its log up.
+			for _, id := range ids[1:] {
+				if _, _, err := s.Store().Get(ctx, s.KeyFor("ns", id)); err != nil {
+					t.Errorf("lookup of %q: %v", id, err)
+				}
+			}
+			if ids, _ := s.IDsUnder(ctx, "ns", tc.parent, 2); len(ids) != 2 {
+				t.Errorf("IDsUnder with max 2 = %q", ids)
+			}
+		})
 	}
 }
