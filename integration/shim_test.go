@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -347,15 +349,34 @@ func TestShimLosesNothing(t *testing.T) {
 	})
 
 	t.Run("S3 down at exit: the log arrives once it is back, no command run", func(t *testing.T) {
+		// The node daemon exports the spool's backlog: what an SRE alerts on.
+		sn := s.env.StartSnapshotter(fmt.Sprintf("[logs]\nspool_dir = %q\n", s.cfg.SpoolDir))
+		metric := func(name string) float64 {
+			re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`)
+			m := re.FindStringSubmatch(httpGet(t, "http://"+sn.MetricsAddress+"/metrics"))
+			if m == nil {
+				t.Fatalf("metrics lack %s", name)
+			}
+			v, _ := strconv.ParseFloat(m[1], 64)
+			return v
+		}
 		s.minio.Stop()
 		s.ctd.MustCtr("run", "--rm", "--runtime", runtimeBrisk, s.image, "while-down", "cat", "/payload/5.out")
 		time.Sleep(4 * time.Second) // past upload_timeout: the shim gave up and left the entry
+		if done, age, size := metric(`brisk_logs_spool_entries{state="done"}`), metric("brisk_logs_oldest_pending_seconds"), metric("brisk_logs_spool_bytes"); done != 1 || age < 3 || size < float64(len(s.payloads["/payload/5.out"])) {
+			t.Errorf("spool metrics during the outage: done %v, oldest pending %vs, %v bytes; want 1 entry of the task's log, waiting since its exit", done, age, size)
+		}
 		s.minio.Start()
 		// Any later shim takes up what earlier ones left.
 		s.ctd.MustCtr("run", "--rm", "--runtime", runtimeBrisk, s.image, "after-up", "true")
 		streams, meta := s.waitObject(t, "while-down", 60*time.Second)
 		if !bytes.Equal(streams[spool.Stdout], s.payloads["/payload/5.out"]) || meta["brisk-complete"] != "true" {
 			t.Errorf("log shipped late differs or is marked incomplete: %v", meta)
+		}
+		if !harness.WaitFor(5*time.Second, func() bool {
+			return metric(`brisk_logs_spool_entries{state="done"}`) == 0 && metric("brisk_logs_oldest_pending_seconds") == 0
+		}) {
+			t.Errorf("spool metrics still show a pending log after it was shipped")
 		}
 	})
 

@@ -298,6 +298,18 @@ func TestSnapshotterThroughContainerd(t *testing.T) {
 		if !regexp.MustCompile(`brisk_snapshot_inodes_limit\{key="brisk-test/\d+/m1",upper="tmpfs"\} 5000\n`).MatchString(body) {
 			t.Errorf("metrics lack m1's inode limit of 5000")
 		}
+		// The shipped alert rules and dashboard use only series that exist.
+		for _, f := range []string{"../contrib/prometheus/brisk-alerts.yaml", "../contrib/grafana/brisk.json"} {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range regexp.MustCompile(`brisk_[a-z_]+`).FindAllString(string(data), -1) {
+				if !regexp.MustCompile(`(?m)^` + name + `[{ ]`).MatchString(body) {
+					t.Errorf("%s uses %s, which brisk-snapshotter does not export", f, name)
+				}
+			}
+		}
 	})
 }
 

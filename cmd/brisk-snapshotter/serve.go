@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/shim/spoolmetrics"
 	"github.com/brisk-containers/brisk/snapshotter"
 	"github.com/brisk-containers/brisk/snapshotter/metrics"
 	"github.com/brisk-containers/brisk/snapshotter/upper"
@@ -48,7 +49,9 @@ func options(cfg config.Snapshotter) []snapshotter.Opt {
 	return opts
 }
 
-func serve(ctx context.Context, cfg config.Snapshotter) error {
+// serve runs the snapshotter until ctx ends. spoolDir is the shims' log
+// spool ([logs] spool_dir), whose backlog is exported with the metrics.
+func serve(ctx context.Context, cfg config.Snapshotter, spoolDir string) error {
 	sn, err := snapshotter.New(ctx, cfg.Root, options(cfg)...)
 	if err != nil {
 		return err
@@ -57,7 +60,7 @@ func serve(ctx context.Context, cfg config.Snapshotter) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(metrics.NewCollector(sn))
+	reg.MustRegister(metrics.NewCollector(sn), spoolmetrics.NewCollector(spoolDir))
 	instrumented, err := metrics.Instrument(sn, reg)
 	if err != nil {
 		return err

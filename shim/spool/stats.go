@@ -1,0 +1,52 @@
+package spool
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Stats summarises a spool for monitoring: a count of finished entries that
+// stays up, or an oldest one that keeps ageing, means logs are not reaching
+// the store.
+type Stats struct {
+	Live  int   // entries of running tasks, or of shims that died
+	Done  int   // finished entries waiting to be shipped
+	Bytes int64 // log bytes held, all entries
+	// OldestDone is the exit time of the oldest entry waiting to be
+	// shipped; zero when none waits.
+	OldestDone time.Time
+}
+
+// ReadStats reads the spool under spoolDir without taking any entry's lock,
+// so that monitoring never delays a shipper. A spool that does not exist yet
+// is empty.
+func ReadStats(spoolDir string) (Stats, error) {
+	var st Stats
+	dirs, err := Pending(spoolDir)
+	if err != nil {
+		return st, err
+	}
+	for _, dir := range dirs {
+		m, err := ReadMeta(dir)
+		if err != nil {
+			continue // shipped and removed while we looked
+		}
+		if fi, err := os.Stat(filepath.Join(dir, LogFile)); err == nil {
+			st.Bytes += fi.Size()
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return st, err
+		}
+		if m.State != StateDone {
+			st.Live++
+			continue
+		}
+		st.Done++
+		if st.OldestDone.IsZero() || m.Exited.Before(st.OldestDone) {
+			st.OldestDone = m.Exited
+		}
+	}
+	return st, nil
+}
