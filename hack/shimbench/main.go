@@ -124,6 +124,8 @@ func fatal(err error) {
 type run struct {
 	created   time.Duration // NewContainer+NewTask: shim start and runc create
 	exited    time.Duration // from the first call until the client had the exit status and all output
+	status    time.Duration // from Start until the client had the exit status
+	statusAt  time.Time     // when the client had it
 	ioDone    time.Duration // from Start until the last byte reached the client
 	exitedAt  time.Time     // the shim's exit timestamp
 	bytes     int64         // received by the client
@@ -165,6 +167,8 @@ func (b *bench) run(ctx context.Context, id string, args ...string) (run, error)
 		return r, fmt.Errorf("start %s: %w", id, err)
 	}
 	st := <-statusC
+	r.statusAt = time.Now()
+	r.status = r.statusAt.Sub(started)
 	task.IO().Wait()
 	r.ioDone = time.Since(started)
 	r.exited = time.Since(t0)
@@ -332,13 +336,23 @@ func (b *bench) burst(ctx context.Context, tasks int, briskConfig, metricsURL st
 		}
 	}
 	res := result{"kind": "burst", "tasks": tasks, "wall_s": wall.Seconds()}
-	var startToExit, created []float64
+	var startToExit, created, status, ioDone, shown []float64
 	var raw int64
 	for _, r := range runs {
 		startToExit = append(startToExit, ms(r.exited))
 		created = append(created, ms(r.created))
+		status = append(status, ms(r.status))
+		ioDone = append(ioDone, ms(r.ioDone))
+		shown = append(shown, ms(r.statusAt.Sub(r.exitedAt)))
 		raw += r.bytes
 	}
+	// Where the time after create goes: to the exit status, then to the
+	// last byte of output.
+	res["status_p50_ms"], res["status_p99_ms"] = pct(status, 50), pct(status, 99)
+	res["io_done_p50_ms"], res["io_done_p99_ms"] = pct(ioDone, 50), pct(ioDone, 99)
+	// From the process's exit to the client having its status: the
+	// shim's part of the run.
+	res["exit_shown_p50_ms"], res["exit_shown_p99_ms"] = pct(shown, 50), pct(shown, 99)
 	res["start_to_exit_p50_ms"], res["start_to_exit_p99_ms"] = pct(startToExit, 50), pct(startToExit, 99)
 	res["create_p50_ms"], res["create_p99_ms"] = pct(created, 50), pct(created, 99)
 	res["raw_bytes_per_task"] = raw / int64(tasks)

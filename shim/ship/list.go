@@ -65,7 +65,11 @@ func (s *Shipper) IDsUnder(ctx context.Context, namespace, parent string, max in
 
 // List returns up to max keys starting with prefix.
 func (s *S3Store) List(ctx context.Context, prefix string, max int) ([]string, error) {
-	out, err := s.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{
+	client, err := s.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{
 		Bucket:  aws.String(s.bucket),
 		Prefix:  aws.String(prefix),
 		MaxKeys: aws.Int32(int32(max)),

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -45,11 +46,10 @@ func New(ctx context.Context, cfg config.Logs) (*Shipper, error) {
 	if cfg.S3.Bucket == "" {
 		return &Shipper{cfg: cfg, store: &LocalStore{Dir: cfg.LocalDir}}, nil
 	}
-	st, err := NewS3Store(ctx, cfg.S3)
-	if err != nil {
-		return nil, err
-	}
-	return &Shipper{cfg: cfg, store: st}, nil
+	// The client is built at the first upload: a shim starts on the path
+	// of a task's create, and the SDK's configuration costs ~2 ms of CPU
+	// there, paid by every task of a burst at once.
+	return &Shipper{cfg: cfg, store: &S3Store{bucket: cfg.S3.Bucket, cfg: cfg.S3}}, nil
 }
 
 // Store returns where the shipper delivers.
@@ -125,28 +125,49 @@ func Metadata(m spool.Meta) map[string]string {
 // S3Store stores objects in a bucket.
 type S3Store struct {
 	bucket string
+	cfg    config.S3
+
+	once   sync.Once
 	client *s3.Client
+	err    error
 }
 
 // NewS3Store builds a client from aws-sdk-go-v2's default credential chain
 // (environment, shared files, web identity, instance metadata): credentials
 // never pass through Brisk's configuration or logs.
 func NewS3Store(ctx context.Context, c config.S3) (*S3Store, error) {
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(c.Region))
-	if err != nil {
-		return nil, fmt.Errorf("logs.s3: load AWS configuration: %w", err)
+	s := &S3Store{bucket: c.Bucket, cfg: c}
+	if _, err := s.connect(ctx); err != nil {
+		return nil, err
 	}
-	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
-		if c.Endpoint != "" {
-			o.BaseEndpoint = aws.String(c.Endpoint)
-		}
-		o.UsePathStyle = c.PathStyle
-	})
-	return &S3Store{bucket: c.Bucket, client: client}, nil
+	return s, nil
 }
 
-// Client exposes the S3 client (briskctl bucket init).
-func (s *S3Store) Client() *s3.Client { return s.client }
+// connect builds the client once; the SDK reads its configuration files
+// here, not S3.
+func (s *S3Store) connect(ctx context.Context) (*s3.Client, error) {
+	s.once.Do(func() {
+		awsCfg, err := awsconfig.LoadDefaultConfig(context.WithoutCancel(ctx), awsconfig.WithRegion(s.cfg.Region))
+		if err != nil {
+			s.err = fmt.Errorf("logs.s3: load AWS configuration: %w", err)
+			return
+		}
+		s.client = s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+			if s.cfg.Endpoint != "" {
+				o.BaseEndpoint = aws.String(s.cfg.Endpoint)
+			}
+			o.UsePathStyle = s.cfg.PathStyle
+		})
+	})
+	return s.client, s.err
+}
+
+// Client exposes the S3 client of a store made by NewS3Store (briskctl
+// bucket init, tests).
+func (s *S3Store) Client() *s3.Client {
+	c, _ := s.connect(context.Background())
+	return c
+}
 
 // Bucket is the bucket name.
 func (s *S3Store) Bucket() string { return s.bucket }
@@ -166,17 +187,25 @@ func (s *S3Store) Put(ctx context.Context, key string, body []byte, meta map[str
 	if contentEncoding != "" {
 		in.ContentEncoding = aws.String(contentEncoding)
 	}
-	if len(body) <= multipartThreshold {
-		_, err := s.client.PutObject(ctx, in)
+	client, err := s.connect(ctx)
+	if err != nil {
 		return err
 	}
-	_, err := manager.NewUploader(s.client).Upload(ctx, in)
+	if len(body) <= multipartThreshold {
+		_, err := client.PutObject(ctx, in)
+		return err
+	}
+	_, err = manager.NewUploader(client).Upload(ctx, in)
 	return err
 }
 
 // Get reads an object back, undoing gzip content encoding.
 func (s *S3Store) Get(ctx context.Context, key string) ([]byte, map[string]string, error) {
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	client, err := s.connect(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
 	if err != nil {
 		return nil, nil, err
 	}
