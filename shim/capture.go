@@ -40,6 +40,8 @@ type capture struct {
 	measured chan struct{}
 	// flushed is closed once the consumers were handed all output.
 	flushed chan struct{}
+	// spoolFailed makes a failing spool warn once per task, not per chunk.
+	spoolFailed sync.Once
 }
 
 // newCapture makes the FIFOs for the task, opens the consumers and the
@@ -117,7 +119,13 @@ func (c *capture) copy(r io.Reader, stream spool.Stream, fw *forwarder) {
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
-			_ = c.entry.Write(stream, buf[:n])
+			if err := c.entry.Write(stream, buf[:n]); err != nil {
+				// The task goes on and the consumer still gets the
+				// bytes; the shipped log says how many it lacks.
+				c.spoolFailed.Do(func() {
+					log.L.WithError(err).WithFields(log.Fields{"id": c.id, "namespace": c.ns}).Error("spool write failed; output is lost from the shipped log until it recovers")
+				})
+			}
 			if fw != nil {
 				fw.offer(buf[:n])
 			}

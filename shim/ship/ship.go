@@ -111,6 +111,9 @@ func Metadata(m spool.Meta) map[string]string {
 		"brisk-complete":        strconv.FormatBool(m.Complete && m.State == spool.StateDone),
 		"brisk-node":            m.Node,
 	}
+	if m.Lost > 0 {
+		md["brisk-lost-bytes"] = strconv.FormatInt(m.Lost, 10)
+	}
 	if !m.Exited.IsZero() {
 		md["brisk-exited"] = m.Exited.UTC().Format(time.RFC3339)
 	}

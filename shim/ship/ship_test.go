@@ -296,3 +296,13 @@ func TestIDsUnder(t *testing.T) {
 		})
 	}
 }
+
+func TestMetadataOfLossyLog(t *testing.T) {
+	md := Metadata(spool.Meta{ID: "t", State: spool.StateDone, Complete: false, Lost: 4096})
+	if md["brisk-lost-bytes"] != "4096" || md["brisk-complete"] != "false" {
+		t.Errorf("metadata of a log the spool could not take whole: %v", md)
+	}
+	if md := Metadata(spool.Meta{ID: "t", State: spool.StateDone, Complete: true}); md["brisk-lost-bytes"] != "" {
+		t.Errorf("brisk-lost-bytes set on a whole log: %v", md)
+	}
+}

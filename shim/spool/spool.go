@@ -55,6 +55,10 @@ type Meta struct {
 	StdoutBytes int64     `json:"stdout_bytes"`
 	StderrBytes int64     `json:"stderr_bytes"`
 	Truncated   int64     `json:"truncated_bytes"`
+	// Lost counts output the spool could not take (spool_dir full or
+	// failing); such a log is not complete.
+	Lost       int64  `json:"lost_bytes,omitempty"`
+	LostReason string `json:"lost_reason,omitempty"`
 	// Usage holds the task's writable-layer figures at exit
 	// (inodes-used, inodes-limit, bytes-used, bytes-limit).
 	Usage map[string]string `json:"usage,omitempty"`

@@ -6,8 +6,13 @@ import (
 	"crypto/rand"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/brisk-containers/brisk/internal/testutil"
 )
 
 func decodeFile(t *testing.T, dir string) map[Stream][]byte {
@@ -201,5 +206,58 @@ func TestEscapeName(t *testing.T) {
 		if err != nil || back != s {
 			t.Errorf("round trip of %q: %q %v", s, back, err)
 		}
+	}
+}
+
+// A full spool_dir must neither block the task nor let the shipped log claim
+// to be whole: lost output is counted, the file keeps whole records, and the
+// entry still finishes once there is room again.
+func TestFullSpoolCountsLostBytes(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := t.TempDir()
+	if err := unix.Mount("brisk-test-spool", dir, "tmpfs", 0, "size=64k"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	// Another entry's log holds most of the room until it is shipped.
+	filler := filepath.Join(dir, "filler")
+	if err := os.WriteFile(filler, make([]byte, 40<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e, err := Open(dir, Meta{Namespace: "ns", ID: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Release()
+	line := append(bytes.Repeat([]byte("x"), 999), '\n')
+	var written, failed int64
+	for range 64 {
+		if err := e.Write(Stdout, line); err != nil {
+			failed += int64(len(line))
+		}
+		written += int64(len(line))
+	}
+	if failed == 0 {
+		t.Fatal("64 KiB of output fitted in a spool with 24 KiB free")
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	m, err := e.Finish(ExitInfo{Code: 0, Exited: time.Now()})
+	if err != nil {
+		t.Fatalf("Finish after the spool had room again: %v", err)
+	}
+	if m.Complete || m.Lost != failed || m.StdoutBytes != written || !strings.Contains(m.LostReason, "no space left") {
+		t.Errorf("meta = %+v; want incomplete, %d bytes lost to ENOSPC of %d written", m, failed, written)
+	}
+	got := decodeFile(t, e.Dir())
+	if int64(len(got[Stdout])) != written-failed {
+		t.Errorf("spooled stdout holds %d bytes, want %d (whole records only)", len(got[Stdout]), written-failed)
+	}
+	if !bytes.Contains(got[Stderr], []byte("bytes lost: the spool could not take them")) {
+		t.Errorf("no marker of the loss in the log: %q", got[Stderr])
+	}
+	if back, err := ReadMeta(e.Dir()); err != nil || back.Lost != failed || back.Complete {
+		t.Errorf("meta.json = %+v, %v", back, err)
 	}
 }

@@ -41,6 +41,7 @@ type Entry struct {
 	log      *os.File
 	lock     *os.File
 	kept     int64 // content bytes written to the file
+	size     int64 // bytes of records in the file: a failed write is cut back to it
 	headFull bool  // past max/2: everything else goes to the tail
 	tail     []*tailBatch
 	tailLen  int64  // content bytes in tail
@@ -144,6 +145,7 @@ func (e *Entry) Write(stream Stream, p []byte) error {
 	ts := e.now().UTC().Format(time.RFC3339Nano)
 	e.batch = e.batch[:0]
 	var tail *tailBatch
+	var batchContent int64
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		tag, content, n := byte('P'), p, len(p)
@@ -153,6 +155,7 @@ func (e *Entry) Write(stream Stream, p []byte) error {
 		if !e.headFull && (e.max <= 0 || e.kept+int64(n) <= e.max/2) {
 			e.batch = appendRecord(e.batch, ts, stream, tag, content)
 			e.kept += int64(n)
+			batchContent += int64(n)
 		} else {
 			// Once one record missed the head, all later ones do too,
 			// or the file would be out of order.
@@ -169,8 +172,11 @@ func (e *Entry) Write(stream Stream, p []byte) error {
 	}
 	if len(e.batch) > 0 {
 		if _, err := e.log.Write(e.batch); err != nil {
+			e.kept -= batchContent
+			e.lose(batchContent, err)
 			return fmt.Errorf("write spool: %w", err)
 		}
+		e.size += int64(len(e.batch))
 		e.dirty = true
 		if e.fsync.Always {
 			e.dirty = false
@@ -195,6 +201,18 @@ func appendRecord(b []byte, ts string, stream Stream, tag byte, content []byte) 
 	return append(b, '\n')
 }
 
+// lose accounts for content the file could not take (spool_dir full, or
+// failing): the task must not wait for the spool, so the bytes are counted,
+// the log is marked incomplete, and a record cut by a short write is cut
+// back out, so the file stays whole records.
+func (e *Entry) lose(content int64, err error) {
+	e.meta.Lost += content
+	if e.meta.LostReason == "" {
+		e.meta.LostReason = err.Error()
+	}
+	_ = e.log.Truncate(e.size)
+}
+
 // trimTail drops the oldest tail records beyond max/2, keeping at least one.
 func (e *Entry) trimTail() {
 	for e.tailLen > e.max/2 {
@@ -210,6 +228,21 @@ func (e *Entry) trimTail() {
 			e.tail = e.tail[1:]
 		}
 	}
+}
+
+// appendMarker writes Brisk's own note as a stderr record, or, with note
+// empty, records already formatted that hold content task bytes. The exit
+// path must finish whatever the spool's state: what cannot be written is
+// counted as lost rather than failing the entry.
+func (e *Entry) appendMarker(note string, content int64, records ...byte) {
+	if note != "" {
+		records = fmt.Appendf(nil, "%s stderr F [brisk: %s]\n", e.now().UTC().Format(time.RFC3339Nano), note)
+	}
+	if _, err := e.log.Write(records); err != nil {
+		e.lose(content, err)
+		return
+	}
+	e.size += int64(len(records))
 }
 
 // ExitInfo is how the task ended.
@@ -232,18 +265,19 @@ func (e *Entry) Finish(x ExitInfo) (Meta, error) {
 	}
 	if len(e.tail) > 0 {
 		if e.meta.Truncated > 0 {
-			marker := fmt.Sprintf("%s stderr F [brisk: %d bytes dropped: max_bytes keeps the head and the tail]\n",
-				e.now().UTC().Format(time.RFC3339Nano), e.meta.Truncated)
-			if _, err := e.log.Write([]byte(marker)); err != nil {
-				return e.meta, err
-			}
+			e.appendMarker(fmt.Sprintf("%d bytes dropped: max_bytes keeps the head and the tail", e.meta.Truncated), 0)
 		}
 		for _, b := range e.tail {
-			if _, err := e.log.Write(b.kept()); err != nil {
-				return e.meta, err
+			var content int64
+			for _, n := range b.contents[b.first:] {
+				content += n
 			}
+			e.appendMarker("", content, b.kept()...)
 		}
 		e.tail = nil
+	}
+	if e.meta.Lost > 0 {
+		e.appendMarker(fmt.Sprintf("%d bytes lost: the spool could not take them: %s", e.meta.Lost, e.meta.LostReason), 0)
 	}
 	sync := e.fsync.AtExit || e.fsync.Always || e.fsync.Interval > 0
 	if sync {
@@ -255,7 +289,7 @@ func (e *Entry) Finish(x ExitInfo) (Meta, error) {
 		return e.meta, err
 	}
 	e.meta.State = StateDone
-	e.meta.Complete = true
+	e.meta.Complete = e.meta.Lost == 0
 	e.meta.ExitCode = x.Code
 	e.meta.Exited = x.Exited
 	e.meta.Usage = x.Usage
