@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -394,6 +396,31 @@ func TestShimLosesNothing(t *testing.T) {
 		}
 		_, _, _ = s.ctd.Ctr("tasks", "delete", "-f", "victim")
 		_, _, _ = s.ctd.Ctr("containers", "delete", "victim")
+	})
+
+	t.Run("full spool: the task and its consumer go on, the log says what it lacks", func(t *testing.T) {
+		// spool_dir becomes a 64 KiB tmpfs for this one task, which writes
+		// ~210 KB to stdout.
+		if err := os.MkdirAll(s.cfg.SpoolDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mount("brisk-test-full-spool", s.cfg.SpoolDir, "tmpfs", 0, "size=64k,mode=0700"); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = unix.Unmount(s.cfg.SpoolDir, unix.MNT_DETACH) }()
+		want := s.payloads["/payload/6.out"]
+		out, _, err := s.ctd.Ctr("run", "--rm", "--runtime", runtimeBrisk, s.image, "full-spool", "cat", "/payload/6.out")
+		if err != nil || out != string(want) {
+			t.Fatalf("ctr run with the spool full: %d bytes out (want %d): %v", len(out), len(want), err)
+		}
+		streams, meta := s.waitObject(t, "full-spool", 30*time.Second)
+		// Kept and lost add up to what the task wrote, and markers in the
+		// log stand where output is missing.
+		lost, _ := strconv.Atoi(meta["brisk-lost-bytes"])
+		markers := regexp.MustCompile(`\[brisk: \d+ bytes of output lost here: the spool could not take them: [^]]+\]`).FindAll(streams[spool.Stderr], -1)
+		if meta["brisk-complete"] != "false" || lost == 0 || len(streams[spool.Stdout])+lost != len(want) || len(markers) == 0 {
+			t.Errorf("log shipped from a full spool: %d bytes kept, metadata %v, stderr %q", len(streams[spool.Stdout]), meta, streams[spool.Stderr])
+		}
 	})
 }
 

@@ -42,6 +42,7 @@ type Entry struct {
 	lock     *os.File
 	kept     int64 // content bytes written to the file
 	size     int64 // bytes of records in the file: a failed write is cut back to it
+	unmarked int64 // content lost since the last marker in the file
 	headFull bool  // past max/2: everything else goes to the tail
 	tail     []*tailBatch
 	tailLen  int64  // content bytes in tail
@@ -171,12 +172,18 @@ func (e *Entry) Write(stream Stream, p []byte) error {
 		p = p[n:]
 	}
 	if len(e.batch) > 0 {
-		if _, err := e.log.Write(e.batch); err != nil {
+		out := e.batch
+		if e.unmarked > 0 {
+			// The log says where output is missing, not only that it is.
+			out = append(e.lossMarker(), e.batch...)
+		}
+		if _, err := e.log.Write(out); err != nil {
 			e.kept -= batchContent
 			e.lose(batchContent, err)
 			return fmt.Errorf("write spool: %w", err)
 		}
-		e.size += int64(len(e.batch))
+		e.unmarked = 0
+		e.size += int64(len(out))
 		e.dirty = true
 		if e.fsync.Always {
 			e.dirty = false
@@ -207,6 +214,7 @@ func appendRecord(b []byte, ts string, stream Stream, tag byte, content []byte) 
 // back out, so the file stays whole records.
 func (e *Entry) lose(content int64, err error) {
 	e.meta.Lost += content
+	e.unmarked += content
 	if e.meta.LostReason == "" {
 		e.meta.LostReason = err.Error()
 	}
@@ -230,18 +238,26 @@ func (e *Entry) trimTail() {
 	}
 }
 
-// appendMarker writes Brisk's own note as a stderr record, or, with note
-// empty, records already formatted that hold content task bytes. The exit
-// path must finish whatever the spool's state: what cannot be written is
-// counted as lost rather than failing the entry.
-func (e *Entry) appendMarker(note string, content int64, records ...byte) {
-	if note != "" {
-		records = fmt.Appendf(nil, "%s stderr F [brisk: %s]\n", e.now().UTC().Format(time.RFC3339Nano), note)
+// lossMarker is the record standing where output the spool refused is
+// missing.
+func (e *Entry) lossMarker() []byte {
+	return fmt.Appendf(nil, "%s stderr F [brisk: %d bytes of output lost here: the spool could not take them: %s]\n",
+		e.now().UTC().Format(time.RFC3339Nano), e.unmarked, e.meta.LostReason)
+}
+
+// appendRecords writes formatted records holding content task bytes on
+// the exit path, after a marker of output lost before them. The exit path
+// must finish whatever the spool's state: what cannot be written is counted
+// as lost rather than failing the entry.
+func (e *Entry) appendRecords(records []byte, content int64) {
+	if e.unmarked > 0 {
+		records = append(e.lossMarker(), records...)
 	}
 	if _, err := e.log.Write(records); err != nil {
 		e.lose(content, err)
 		return
 	}
+	e.unmarked = 0
 	e.size += int64(len(records))
 }
 
@@ -265,19 +281,20 @@ func (e *Entry) Finish(x ExitInfo) (Meta, error) {
 	}
 	if len(e.tail) > 0 {
 		if e.meta.Truncated > 0 {
-			e.appendMarker(fmt.Sprintf("%d bytes dropped: max_bytes keeps the head and the tail", e.meta.Truncated), 0)
+			e.appendRecords(fmt.Appendf(nil, "%s stderr F [brisk: %d bytes dropped: max_bytes keeps the head and the tail]\n",
+				e.now().UTC().Format(time.RFC3339Nano), e.meta.Truncated), 0)
 		}
 		for _, b := range e.tail {
 			var content int64
 			for _, n := range b.contents[b.first:] {
 				content += n
 			}
-			e.appendMarker("", content, b.kept()...)
+			e.appendRecords(b.kept(), content)
 		}
 		e.tail = nil
 	}
-	if e.meta.Lost > 0 {
-		e.appendMarker(fmt.Sprintf("%d bytes lost: the spool could not take them: %s", e.meta.Lost, e.meta.LostReason), 0)
+	if e.unmarked > 0 {
+		e.appendRecords(nil, 0) // the marker of what was lost at the end
 	}
 	sync := e.fsync.AtExit || e.fsync.Always || e.fsync.Interval > 0
 	if sync {
