@@ -58,7 +58,7 @@ func main() {
 - **Shims**: brisk's shim is runc's shim plus a second copy of every byte (into the spool) and, at
   exit, a usage measurement, an event and one upload; the throughput row is the worst case of that
   cost (a task doing nothing but writing 200 MB as fast as it can, truncated to max_bytes in the
-  spool, whose tail is held in memory: hence the RSS). For tasks of the size Brisk is for, the burst
+  spool). For tasks of the size Brisk is for, the burst
   rows compare what a client sees: from its first call (NewContainer) to the exit status with all
   output, under both runtimes, split into creating the task and running it; for brisk also how soon
   the log is in S3 after the exit. A burst of 100 saturates the 2 cores, so every millisecond of CPU

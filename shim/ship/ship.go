@@ -78,6 +78,16 @@ func (s *Shipper) Ship(ctx context.Context, dir string) error {
 		if i := bytes.LastIndexByte(body, '\n'); i+1 < len(body) {
 			body = body[:i+1]
 		}
+		// Past max_bytes the newest output is in the tail segments.
+		tail, err := spool.ReadTail(dir)
+		if err != nil {
+			return err
+		}
+		if len(tail) > 0 {
+			body = fmt.Appendf(body, "%s stderr F [brisk: the shim died before counting the output dropped between the head and the tail (max_bytes)]\n",
+				time.Now().UTC().Format(time.RFC3339Nano))
+			body = append(body, tail...)
+		}
 	}
 	encoding := ""
 	if s.cfg.S3.Compression == config.CompressionGzip {

@@ -3,6 +3,7 @@ package ship
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -304,5 +305,43 @@ func TestMetadataOfLossyLog(t *testing.T) {
 	}
 	if md := Metadata(spool.Meta{ID: "t", State: spool.StateDone, Complete: true}); md["brisk-lost-bytes"] != "" {
 		t.Errorf("brisk-lost-bytes set on a whole log: %v", md)
+	}
+}
+
+func TestShipDeadShimKeepsHeadAndTail(t *testing.T) {
+	ctx := context.Background()
+	cfg := testLogs(t, config.CompressionNone)
+	s, err := New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := spool.Open(cfg.SpoolDir, spool.Meta{Namespace: "ns", ID: "chatty"}, spool.WithMaxBytes(4000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2000 {
+		if err := e.Write(spool.Stdout, fmt.Appendf(nil, "line %04d\n", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.Release() // the shim died without Finish
+	if res := s.ShipPending(ctx); len(res.Shipped) != 1 {
+		t.Fatalf("ShipPending = %+v", res)
+	}
+	body, meta, err := s.Store().Get(ctx, s.KeyFor("ns", "chatty"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	streams := map[spool.Stream]string{}
+	if err := spool.Decode(strings.NewReader(string(body)), func(r spool.Record) error {
+		streams[r.Stream] += string(r.Bytes())
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(streams[spool.Stdout], "line 0000\n") || !strings.HasSuffix(streams[spool.Stdout], "line 1999\n") ||
+		!strings.Contains(streams[spool.Stderr], "the shim died") || meta["brisk-complete"] != "false" {
+		t.Errorf("dead shim's chatty log: %d bytes of stdout, stderr %q, metadata %v; want its head and newest tail, marked",
+			len(streams[spool.Stdout]), streams[spool.Stderr], meta)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -267,5 +268,56 @@ func TestFullSpoolCountsLostBytes(t *testing.T) {
 	}
 	if back, err := ReadMeta(e.Dir()); err != nil || back.Lost != failed || back.Complete {
 		t.Errorf("meta.json = %+v, %v", back, err)
+	}
+}
+
+func TestTailLivesInSegmentFiles(t *testing.T) {
+	for _, finish := range []bool{false, true} {
+		t.Run(fmt.Sprintf("finished=%v", finish), func(t *testing.T) {
+			e, err := Open(t.TempDir(), Meta{Namespace: "ns", ID: "id"}, WithMaxBytes(4000))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Release()
+			for i := range 2000 {
+				if err := e.Write(Stdout, fmt.Appendf(nil, "line %04d\n", i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !finish {
+				// The shim dies here: the newest output is on disk.
+				tail, err := ReadTail(e.Dir())
+				if err != nil {
+					t.Fatal(err)
+				}
+				var lines []string
+				if err := Decode(bytes.NewReader(tail), func(r Record) error {
+					lines = append(lines, string(r.Bytes()))
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if len(lines) == 0 || lines[len(lines)-1] != "line 1999\n" || len(lines)*10 > 2000 {
+					t.Fatalf("dead shim's tail: %d lines ending %q; want at most max_bytes/2 ending with the last line", len(lines), lines[len(lines)-1:])
+				}
+				for i := 1; i < len(lines); i++ {
+					if lines[i] <= lines[i-1] {
+						t.Fatalf("tail out of order at %d: %q after %q", i, lines[i], lines[i-1])
+					}
+				}
+				return
+			}
+			if _, err := e.Finish(ExitInfo{}); err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range TailFiles {
+				if _, err := os.Stat(filepath.Join(e.Dir(), name)); !os.IsNotExist(err) {
+					t.Errorf("%s left after Finish: %v", name, err)
+				}
+			}
+			if got := decodeFile(t, e.Dir())[Stdout]; !bytes.HasSuffix(got, []byte("line 1999\n")) || !bytes.HasPrefix(got, []byte("line 0000\n")) {
+				t.Errorf("finished log lacks its head or tail")
+			}
+		})
 	}
 }

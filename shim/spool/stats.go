@@ -34,10 +34,12 @@ func ReadStats(spoolDir string) (Stats, error) {
 		if err != nil {
 			continue // shipped and removed while we looked
 		}
-		if fi, err := os.Stat(filepath.Join(dir, LogFile)); err == nil {
-			st.Bytes += fi.Size()
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return st, err
+		for _, name := range append([]string{LogFile}, TailFiles[:]...) {
+			if fi, err := os.Stat(filepath.Join(dir, name)); err == nil {
+				st.Bytes += fi.Size()
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				return st, err
+			}
 		}
 		if m.State != StateDone {
 			st.Live++

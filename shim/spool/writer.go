@@ -44,29 +44,11 @@ type Entry struct {
 	size     int64 // bytes of records in the file: a failed write is cut back to it
 	unmarked int64 // content lost since the last marker in the file
 	headFull bool  // past max/2: everything else goes to the tail
-	tail     []*tailBatch
-	tailLen  int64  // content bytes in tail
+	tailf    *tailFiles
 	batch    []byte // records of one Write bound for the file
 	dirty    bool   // written since the last sync
 	ticker   *time.Ticker
 	done     chan struct{}
-}
-
-// tailBatch holds the records of one Write past the head, in one buffer:
-// a capture writes ~64 KiB chunks of short lines, and one allocation per
-// chunk rather than per line keeps the shim's CPU and memory flat.
-type tailBatch struct {
-	data     []byte
-	ends     []int   // end offset in data of each record
-	contents []int64 // task bytes each record holds
-	first    int     // first record still kept
-}
-
-func (b *tailBatch) kept() []byte {
-	if b.first == 0 {
-		return b.data
-	}
-	return b.data[b.ends[b.first-1]:]
 }
 
 // Open creates the entry for a starting task and takes its lock.
@@ -145,7 +127,6 @@ func (e *Entry) Write(stream Stream, p []byte) error {
 	}
 	ts := e.now().UTC().Format(time.RFC3339Nano)
 	e.batch = e.batch[:0]
-	var tail *tailBatch
 	var batchContent int64
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
@@ -161,13 +142,7 @@ func (e *Entry) Write(stream Stream, p []byte) error {
 			// Once one record missed the head, all later ones do too,
 			// or the file would be out of order.
 			e.headFull = true
-			if tail == nil {
-				tail = &tailBatch{data: make([]byte, 0, len(p)+len(p)/2)}
-			}
-			tail.data = appendRecord(tail.data, ts, stream, tag, content)
-			tail.ends = append(tail.ends, len(tail.data))
-			tail.contents = append(tail.contents, int64(n))
-			e.tailLen += int64(n)
+			e.tailRecord(ts, stream, tag, content, int64(n))
 		}
 		p = p[n:]
 	}
@@ -179,7 +154,9 @@ func (e *Entry) Write(stream Stream, p []byte) error {
 		}
 		if _, err := e.log.Write(out); err != nil {
 			e.kept -= batchContent
+			_ = e.log.Truncate(e.size)
 			e.lose(batchContent, err)
+			e.flushTail()
 			return fmt.Errorf("write spool: %w", err)
 		}
 		e.unmarked = 0
@@ -192,10 +169,7 @@ func (e *Entry) Write(stream Stream, p []byte) error {
 			}
 		}
 	}
-	if tail != nil {
-		e.tail = append(e.tail, tail)
-		e.trimTail()
-	}
+	e.flushTail()
 	return nil
 }
 
@@ -208,33 +182,15 @@ func appendRecord(b []byte, ts string, stream Stream, tag byte, content []byte) 
 	return append(b, '\n')
 }
 
-// lose accounts for content the file could not take (spool_dir full, or
-// failing): the task must not wait for the spool, so the bytes are counted,
-// the log is marked incomplete, and a record cut by a short write is cut
-// back out, so the file stays whole records.
+// lose accounts for content the spool could not take (spool_dir full, or
+// failing): the task must not wait for the spool, so the bytes are counted
+// and the log is marked incomplete. The caller cuts a short write back out,
+// so files hold whole records.
 func (e *Entry) lose(content int64, err error) {
 	e.meta.Lost += content
 	e.unmarked += content
 	if e.meta.LostReason == "" {
 		e.meta.LostReason = err.Error()
-	}
-	_ = e.log.Truncate(e.size)
-}
-
-// trimTail drops the oldest tail records beyond max/2, keeping at least one.
-func (e *Entry) trimTail() {
-	for e.tailLen > e.max/2 {
-		b := e.tail[0]
-		if len(e.tail) == 1 && b.first == len(b.ends)-1 {
-			return
-		}
-		e.meta.Truncated += b.contents[b.first]
-		e.tailLen -= b.contents[b.first]
-		b.first++
-		if b.first == len(b.ends) {
-			e.tail[0] = nil
-			e.tail = e.tail[1:]
-		}
 	}
 }
 
@@ -254,6 +210,7 @@ func (e *Entry) appendRecords(records []byte, content int64) {
 		records = append(e.lossMarker(), records...)
 	}
 	if _, err := e.log.Write(records); err != nil {
+		_ = e.log.Truncate(e.size)
 		e.lose(content, err)
 		return
 	}
@@ -279,20 +236,7 @@ func (e *Entry) Finish(x ExitInfo) (Meta, error) {
 		close(e.done)
 		e.done = nil
 	}
-	if len(e.tail) > 0 {
-		if e.meta.Truncated > 0 {
-			e.appendRecords(fmt.Appendf(nil, "%s stderr F [brisk: %d bytes dropped: max_bytes keeps the head and the tail]\n",
-				e.now().UTC().Format(time.RFC3339Nano), e.meta.Truncated), 0)
-		}
-		for _, b := range e.tail {
-			var content int64
-			for _, n := range b.contents[b.first:] {
-				content += n
-			}
-			e.appendRecords(b.kept(), content)
-		}
-		e.tail = nil
-	}
+	e.finishTail()
 	if e.unmarked > 0 {
 		e.appendRecords(nil, 0) // the marker of what was lost at the end
 	}
@@ -318,6 +262,10 @@ func (e *Entry) Finish(x ExitInfo) (Meta, error) {
 func (e *Entry) Release() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.tailf != nil { // Finish was not reached
+		e.tailf.close()
+		e.tailf = nil
+	}
 	if e.lock != nil {
 		e.lock.Close()
 		e.lock = nil

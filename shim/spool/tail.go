@@ -1,0 +1,176 @@
+package spool
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+)
+
+// The tail of a log past max_bytes lives in two segment files beside the
+// log rather than in the shim's memory, each holding up to a quarter of
+// max_bytes: when the newer is full, the older is emptied and becomes the
+// newer. The last quarter to half of max_bytes is kept that way at the cost
+// of one write per chunk, a shim serving many chatty containers stays small,
+// and a shim killed mid-task leaves the tail on disk for the retrier.
+
+// TailFiles are an entry's tail segments, in no particular order: the one
+// written last is the newer.
+var TailFiles = [2]string{"tail.0", "tail.1"}
+
+type tailSegment struct {
+	f       *os.File
+	size    int64 // bytes of records
+	content int64 // task bytes they hold
+}
+
+type tailFiles struct {
+	seg        [2]tailSegment
+	active     int
+	buf        []byte // records bound for the active segment
+	bufContent int64
+}
+
+func (e *Entry) openTail() error {
+	t := &tailFiles{}
+	for i, name := range TailFiles {
+		f, err := os.OpenFile(filepath.Join(e.dir, name), os.O_CREATE|os.O_TRUNC|os.O_RDWR|os.O_APPEND, 0o600)
+		if err != nil {
+			t.close()
+			return fmt.Errorf("open tail segment: %w", err)
+		}
+		t.seg[i].f = f
+	}
+	e.tailf = t
+	return nil
+}
+
+// tailRecord adds one record past the head, rotating the segments when the
+// active one would pass its share. An empty segment takes any record, so the
+// last record is always kept, however long.
+func (e *Entry) tailRecord(ts string, stream Stream, tag byte, content []byte, n int64) {
+	if e.tailf == nil {
+		if err := e.openTail(); err != nil {
+			e.lose(n, err)
+			return
+		}
+	}
+	t := e.tailf
+	if filled := t.seg[t.active].content + t.bufContent; filled > 0 && filled+n > e.max/4 {
+		e.flushTail()
+		older := &t.seg[1-t.active]
+		e.meta.Truncated += older.content
+		if err := older.f.Truncate(0); err != nil {
+			// It cannot be emptied: what it holds stays, out of order
+			// with nothing, but it is counted as dropped above.
+			e.lose(0, err)
+		}
+		older.size, older.content = 0, 0
+		t.active = 1 - t.active
+	}
+	t.buf = appendRecord(t.buf, ts, stream, tag, content)
+	t.bufContent += n
+}
+
+// flushTail writes the pending tail records to the active segment.
+func (e *Entry) flushTail() {
+	t := e.tailf
+	if t == nil || len(t.buf) == 0 {
+		return
+	}
+	a := &t.seg[t.active]
+	out := t.buf
+	if e.unmarked > 0 {
+		out = append(e.lossMarker(), out...)
+	}
+	if _, err := a.f.Write(out); err != nil {
+		_ = a.f.Truncate(a.size)
+		e.lose(t.bufContent, err)
+	} else {
+		e.unmarked = 0
+		a.size += int64(len(out))
+		a.content += t.bufContent
+	}
+	t.buf, t.bufContent = t.buf[:0], 0
+}
+
+// finishTail appends the segments, older first, to the log and removes them.
+func (e *Entry) finishTail() {
+	t := e.tailf
+	if t == nil {
+		return
+	}
+	e.flushTail()
+	if e.meta.Truncated > 0 {
+		e.appendRecords(fmt.Appendf(nil, "%s stderr F [brisk: %d bytes dropped: max_bytes keeps the head and the tail]\n",
+			e.now().UTC().Format(time.RFC3339Nano), e.meta.Truncated), 0)
+	}
+	for _, i := range []int{1 - t.active, t.active} {
+		s := &t.seg[i]
+		if s.size == 0 {
+			continue
+		}
+		if e.unmarked > 0 {
+			e.appendRecords(nil, 0)
+		}
+		if _, err := io.Copy(e.log, io.NewSectionReader(s.f, 0, s.size)); err != nil {
+			_ = e.log.Truncate(e.size)
+			e.lose(s.content, err)
+			continue
+		}
+		e.size += s.size
+	}
+	t.close()
+	for _, name := range TailFiles {
+		_ = os.Remove(filepath.Join(e.dir, name))
+	}
+	e.tailf = nil
+}
+
+func (t *tailFiles) close() {
+	for _, s := range t.seg {
+		if s.f != nil {
+			s.f.Close()
+		}
+	}
+}
+
+// ReadTail returns the records in the tail segments an entry's shim left
+// when it died before Finish, older segment first, whole records only.
+func ReadTail(dir string) ([]byte, error) {
+	type segment struct {
+		data []byte
+		mod  time.Time
+	}
+	var segs []segment
+	for _, name := range TailFiles {
+		path := filepath.Join(dir, name)
+		fi, err := os.Stat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		// A record the shim was writing when it died is dropped.
+		data = data[:bytes.LastIndexByte(data, '\n')+1]
+		if len(data) > 0 {
+			segs = append(segs, segment{data, fi.ModTime()})
+		}
+	}
+	sort.Slice(segs, func(i, j int) bool { return segs[i].mod.Before(segs[j].mod) })
+	var out []byte
+	for _, s := range segs {
+		out = append(out, s.data...)
+	}
+	return out, nil
+}
