@@ -62,6 +62,34 @@ func testLogs(t *testing.T, compression string) config.Logs {
 	return l
 }
 
+// newLocalShipper is a shipper to local_dir, the store a unit test can read.
+func newLocalShipper(t *testing.T, compression string) (*Shipper, config.Logs) {
+	t.Helper()
+	cfg := testLogs(t, compression)
+	s, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, cfg
+}
+
+// stored reads id's object back, by stream, with its metadata.
+func stored(t *testing.T, s *Shipper, id string) (map[spool.Stream]string, map[string]string) {
+	t.Helper()
+	body, meta, err := s.Store().Get(context.Background(), s.KeyFor("ns", id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	streams := map[spool.Stream]string{}
+	if err := spool.Decode(strings.NewReader(string(body)), func(r spool.Record) error {
+		streams[r.Stream] += string(r.Bytes())
+		return nil
+	}); err != nil {
+		t.Fatalf("stored log is not in the CRI format: %v\n%s", err, body)
+	}
+	return streams, meta
+}
+
 var (
 	started = time.Date(2026, 11, 26, 6, 0, 0, 0, time.UTC)
 	exited  = started.Add(12 * time.Second)
@@ -109,11 +137,7 @@ func TestShip(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			cfg := testLogs(t, tc.compression)
-			s, err := New(ctx, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s, cfg := newLocalShipper(t, tc.compression)
 			dir := writeEntry(t, cfg.SpoolDir, "task-1", tc.live, tc.out, tc.errOut)
 
 			res := s.ShipPending(ctx)
@@ -123,17 +147,7 @@ func TestShip(t *testing.T) {
 			if _, err := os.Stat(dir); !os.IsNotExist(err) {
 				t.Errorf("spool entry %s still there after shipping (stat: %v)", dir, err)
 			}
-			body, meta, err := s.Store().Get(ctx, s.KeyFor("ns", "task-1"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			streams := map[spool.Stream]string{}
-			if err := spool.Decode(strings.NewReader(string(body)), func(r spool.Record) error {
-				streams[r.Stream] += string(r.Bytes())
-				return nil
-			}); err != nil {
-				t.Fatalf("stored log is not in the CRI format: %v\n%s", err, body)
-			}
+			streams, meta := stored(t, s, "task-1")
 			if streams[spool.Stdout] != tc.wantOut {
 				t.Errorf("stdout = %q, want %q", streams[spool.Stdout], tc.wantOut)
 			}
@@ -163,11 +177,7 @@ func TestShip(t *testing.T) {
 
 func TestShipDropsRecordCutByDeadShim(t *testing.T) {
 	ctx := context.Background()
-	cfg := testLogs(t, config.CompressionNone)
-	s, err := New(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, cfg := newLocalShipper(t, config.CompressionNone)
 	dir := writeEntry(t, cfg.SpoolDir, "task-1", true, "whole\n", "")
 	// The shim died in the middle of appending a record.
 	f, err := os.OpenFile(filepath.Join(dir, spool.LogFile), os.O_APPEND|os.O_WRONLY, 0)
@@ -228,11 +238,7 @@ func TestNothingLostWhileStoreIsDown(t *testing.T) {
 
 func TestShipPendingLeavesOwnedEntries(t *testing.T) {
 	ctx := context.Background()
-	cfg := testLogs(t, config.CompressionNone)
-	s, err := New(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, cfg := newLocalShipper(t, config.CompressionNone)
 	// A running shim holds its entry's lock.
 	e, err := spool.Open(cfg.SpoolDir, spool.Meta{Namespace: "ns", ID: "running"})
 	if err != nil {
@@ -310,11 +316,7 @@ func TestMetadataOfLossyLog(t *testing.T) {
 
 func TestShipDeadShimKeepsHeadAndTail(t *testing.T) {
 	ctx := context.Background()
-	cfg := testLogs(t, config.CompressionNone)
-	s, err := New(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, cfg := newLocalShipper(t, config.CompressionNone)
 	e, err := spool.Open(cfg.SpoolDir, spool.Meta{Namespace: "ns", ID: "chatty"}, spool.WithMaxBytes(4000))
 	if err != nil {
 		t.Fatal(err)
@@ -328,17 +330,7 @@ func TestShipDeadShimKeepsHeadAndTail(t *testing.T) {
 	if res := s.ShipPending(ctx); len(res.Shipped) != 1 {
 		t.Fatalf("ShipPending = %+v", res)
 	}
-	body, meta, err := s.Store().Get(ctx, s.KeyFor("ns", "chatty"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	streams := map[spool.Stream]string{}
-	if err := spool.Decode(strings.NewReader(string(body)), func(r spool.Record) error {
-		streams[r.Stream] += string(r.Bytes())
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	streams, meta := stored(t, s, "chatty")
 	if !strings.HasPrefix(streams[spool.Stdout], "line 0000\n") || !strings.HasSuffix(streams[spool.Stdout], "line 1999\n") ||
 		!strings.Contains(streams[spool.Stderr], "the shim died") || meta["brisk-complete"] != "false" {
 		t.Errorf("dead shim's chatty log: %d bytes of stdout, stderr %q, metadata %v; want its head and newest tail, marked",
