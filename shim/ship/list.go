@@ -20,10 +20,10 @@ import (
 const idMarker = "brisk-id-marker-4f1c"
 
 // IDsUnder lists the log IDs that start with parent + "/", live in this
-// node's spool or stored, at most max of them, sorted. Under Kubernetes a
+// node's spool or stored, at most limit of them, sorted. Under Kubernetes a
 // pod's brisk.io/task-id names a parent: its containers' logs are below it,
 // and this is how a lookup by the pod's ID finds them.
-func (s *Shipper) IDsUnder(ctx context.Context, namespace, parent string, max int) ([]string, error) {
+func (s *Shipper) IDsUnder(ctx context.Context, namespace, parent string, limit int) ([]string, error) {
 	parent = strings.TrimSuffix(parent, "/") + "/"
 	split := s.KeyFor(namespace, parent+idMarker)
 	keyPrefix, keySuffix, ok := strings.Cut(split, idMarker)
@@ -41,7 +41,7 @@ func (s *Shipper) IDsUnder(ctx context.Context, namespace, parent string, max in
 			found[id] = true
 		}
 	}
-	keys, err := s.store.List(ctx, keyPrefix, max)
+	keys, err := s.store.List(ctx, keyPrefix, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -57,14 +57,14 @@ func (s *Shipper) IDsUnder(ctx context.Context, namespace, parent string, max in
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	if len(ids) > max {
-		ids = ids[:max]
+	if len(ids) > limit {
+		ids = ids[:limit]
 	}
 	return ids, nil
 }
 
-// List returns up to max keys starting with prefix.
-func (s *S3Store) List(ctx context.Context, prefix string, max int) ([]string, error) {
+// List returns up to limit keys starting with prefix.
+func (s *S3Store) List(ctx context.Context, prefix string, limit int) ([]string, error) {
 	client, err := s.connect(ctx)
 	if err != nil {
 		return nil, err
@@ -72,7 +72,7 @@ func (s *S3Store) List(ctx context.Context, prefix string, max int) ([]string, e
 	out, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{
 		Bucket:  aws.String(s.bucket),
 		Prefix:  aws.String(prefix),
-		MaxKeys: aws.Int32(int32(max)),
+		MaxKeys: aws.Int32(int32(limit)),
 	})
 	if err != nil {
 		return nil, err
@@ -84,9 +84,9 @@ func (s *S3Store) List(ctx context.Context, prefix string, max int) ([]string, e
 	return keys, nil
 }
 
-// List returns up to max keys starting with prefix, as S3 would: the files
+// List returns up to limit keys starting with prefix, as S3 would: the files
 // under Dir, by slash-separated path.
-func (l *LocalStore) List(_ context.Context, prefix string, max int) ([]string, error) {
+func (l *LocalStore) List(_ context.Context, prefix string, limit int) ([]string, error) {
 	// Walk only the deepest directory the prefix names.
 	start := l.Dir
 	if i := strings.LastIndex(prefix, "/"); i >= 0 {
@@ -109,7 +109,7 @@ func (l *LocalStore) List(_ context.Context, prefix string, max int) ([]string, 
 		}
 		if key := filepath.ToSlash(rel); strings.HasPrefix(key, prefix) {
 			keys = append(keys, key)
-			if len(keys) == max {
+			if len(keys) == limit {
 				return fs.SkipAll
 			}
 		}

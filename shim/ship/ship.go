@@ -30,7 +30,7 @@ const multipartThreshold = 5 << 20
 type Store interface {
 	Put(ctx context.Context, key string, body []byte, meta map[string]string, contentEncoding string) error
 	Get(ctx context.Context, key string) (body []byte, meta map[string]string, err error)
-	List(ctx context.Context, prefix string, max int) (keys []string, err error)
+	List(ctx context.Context, prefix string, limit int) (keys []string, err error)
 	String() string
 }
 
