@@ -70,7 +70,7 @@ func (s *S3Store) List(ctx context.Context, prefix string, limit int) ([]string,
 		return nil, err
 	}
 	out, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{
-		Bucket:  aws.String(s.bucket),
+		Bucket:  aws.String(s.cfg.Bucket),
 		Prefix:  aws.String(prefix),
 		MaxKeys: aws.Int32(int32(limit)),
 	})

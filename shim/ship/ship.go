@@ -49,7 +49,7 @@ func New(ctx context.Context, cfg config.Logs) (*Shipper, error) {
 	// The client is built at the first upload: a shim starts on the path
 	// of a task's create, and the SDK's configuration costs ~2 ms of CPU
 	// there, paid by every task of a burst at once.
-	return &Shipper{cfg: cfg, store: &S3Store{bucket: cfg.S3.Bucket, cfg: cfg.S3}}, nil
+	return &Shipper{cfg: cfg, store: &S3Store{cfg: cfg.S3}}, nil
 }
 
 // Store returns where the shipper delivers.
@@ -75,17 +75,14 @@ func (s *Shipper) Ship(ctx context.Context, dir string) error {
 		m.Complete = false
 		// Whatever the dead shim wrote whole is the log; a record cut
 		// mid-write is dropped rather than shipped broken.
-		if i := bytes.LastIndexByte(body, '\n'); i+1 < len(body) {
-			body = body[:i+1]
-		}
+		body = spool.WholeRecords(body)
 		// Past max_bytes the newest output is in the tail segments.
 		tail, err := spool.ReadTail(dir)
 		if err != nil {
 			return err
 		}
 		if len(tail) > 0 {
-			body = fmt.Appendf(body, "%s stderr F [brisk: the shim died before counting the output dropped between the head and the tail (max_bytes)]\n",
-				time.Now().UTC().Format(time.RFC3339Nano))
+			body = append(body, spool.Note(time.Now(), "the shim died before counting the output dropped between the head and the tail (max_bytes)")...)
 			body = append(body, tail...)
 		}
 	}
@@ -137,8 +134,7 @@ func Metadata(m spool.Meta) map[string]string {
 
 // S3Store stores objects in a bucket.
 type S3Store struct {
-	bucket string
-	cfg    config.S3
+	cfg config.S3
 
 	once   sync.Once
 	client *s3.Client
@@ -149,7 +145,7 @@ type S3Store struct {
 // (environment, shared files, web identity, instance metadata): credentials
 // never pass through Brisk's configuration or logs.
 func NewS3Store(ctx context.Context, c config.S3) (*S3Store, error) {
-	s := &S3Store{bucket: c.Bucket, cfg: c}
+	s := &S3Store{cfg: c}
 	if _, err := s.connect(ctx); err != nil {
 		return nil, err
 	}
@@ -183,15 +179,15 @@ func (s *S3Store) Client() *s3.Client {
 }
 
 // Bucket is the bucket name.
-func (s *S3Store) Bucket() string { return s.bucket }
+func (s *S3Store) Bucket() string { return s.cfg.Bucket }
 
-func (s *S3Store) String() string { return "s3://" + s.bucket }
+func (s *S3Store) String() string { return "s3://" + s.cfg.Bucket }
 
 // Put writes one object: a single PutObject for a typical task log, the
 // upload manager's multipart upload above 5 MiB.
 func (s *S3Store) Put(ctx context.Context, key string, body []byte, meta map[string]string, contentEncoding string) error {
 	in := &s3.PutObjectInput{
-		Bucket:      aws.String(s.bucket),
+		Bucket:      aws.String(s.cfg.Bucket),
 		Key:         aws.String(key),
 		Body:        bytes.NewReader(body),
 		ContentType: aws.String("text/plain; charset=utf-8"),
@@ -218,7 +214,7 @@ func (s *S3Store) Get(ctx context.Context, key string) ([]byte, map[string]strin
 	if err != nil {
 		return nil, nil, err
 	}
-	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)})
 	if err != nil {
 		return nil, nil, err
 	}

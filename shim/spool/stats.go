@@ -29,12 +29,13 @@ func ReadStats(spoolDir string) (Stats, error) {
 	if err != nil {
 		return st, err
 	}
+	files := append([]string{LogFile}, TailFiles[:]...)
 	for _, dir := range dirs {
 		m, err := ReadMeta(dir)
 		if err != nil {
 			continue // shipped and removed while we looked
 		}
-		for _, name := range append([]string{LogFile}, TailFiles[:]...) {
+		for _, name := range files {
 			if fi, err := os.Stat(filepath.Join(dir, name)); err == nil {
 				st.Bytes += fi.Size()
 			} else if !errors.Is(err, fs.ErrNotExist) {

@@ -84,16 +84,7 @@ func (e *Entry) flushTail() {
 		return
 	}
 	a := &t.seg[t.active]
-	out := t.buf
-	if e.unmarked > 0 {
-		out = append(e.lossMarker(), out...)
-	}
-	if _, err := a.f.Write(out); err != nil {
-		_ = a.f.Truncate(a.size)
-		e.lose(t.bufContent, err)
-	} else {
-		e.unmarked = 0
-		a.size += int64(len(out))
+	if e.put(a.f, &a.size, t.buf, t.bufContent) == nil {
 		a.content += t.bufContent
 	}
 	t.buf, t.bufContent = t.buf[:0], 0
@@ -107,17 +98,14 @@ func (e *Entry) finishTail() {
 	}
 	e.flushTail()
 	if e.meta.Truncated > 0 {
-		e.appendRecords(fmt.Appendf(nil, "%s stderr F [brisk: %d bytes dropped: max_bytes keeps the head and the tail]\n",
-			e.now().UTC().Format(time.RFC3339Nano), e.meta.Truncated), 0)
+		_ = e.put(e.log, &e.size, Note(e.now(), fmt.Sprintf("%d bytes dropped: max_bytes keeps the head and the tail", e.meta.Truncated)), 0)
 	}
 	for _, i := range []int{1 - t.active, t.active} {
 		s := &t.seg[i]
 		if s.size == 0 {
 			continue
 		}
-		if e.unmarked > 0 {
-			e.appendRecords(nil, 0)
-		}
+		_ = e.put(e.log, &e.size, nil, 0) // a marker of output lost before, if any
 		if _, err := io.Copy(e.log, io.NewSectionReader(s.f, 0, s.size)); err != nil {
 			_ = e.log.Truncate(e.size)
 			e.lose(s.content, err)
@@ -138,6 +126,12 @@ func (t *tailFiles) close() {
 			s.f.Close()
 		}
 	}
+}
+
+// WholeRecords drops a record cut short at the end of b: the one a shim was
+// writing when it died.
+func WholeRecords(b []byte) []byte {
+	return b[:bytes.LastIndexByte(b, '\n')+1]
 }
 
 // ReadTail returns the records in the tail segments an entry's shim left
@@ -161,9 +155,7 @@ func ReadTail(dir string) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		// A record the shim was writing when it died is dropped.
-		data = data[:bytes.LastIndexByte(data, '\n')+1]
-		if len(data) > 0 {
+		if data = WholeRecords(data); len(data) > 0 {
 			segs = append(segs, segment{data, fi.ModTime()})
 		}
 	}

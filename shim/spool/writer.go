@@ -147,20 +147,11 @@ func (e *Entry) Write(stream Stream, p []byte) error {
 		p = p[n:]
 	}
 	if len(e.batch) > 0 {
-		out := e.batch
-		if e.unmarked > 0 {
-			// The log says where output is missing, not only that it is.
-			out = append(e.lossMarker(), e.batch...)
-		}
-		if _, err := e.log.Write(out); err != nil {
+		if err := e.put(e.log, &e.size, e.batch, batchContent); err != nil {
 			e.kept -= batchContent
-			_ = e.log.Truncate(e.size)
-			e.lose(batchContent, err)
 			e.flushTail()
 			return fmt.Errorf("write spool: %w", err)
 		}
-		e.unmarked = 0
-		e.size += int64(len(out))
 		e.dirty = true
 		if e.fsync.Always {
 			e.dirty = false
@@ -184,8 +175,7 @@ func appendRecord(b []byte, ts string, stream Stream, tag byte, content []byte) 
 
 // lose accounts for content the spool could not take (spool_dir full, or
 // failing): the task must not wait for the spool, so the bytes are counted
-// and the log is marked incomplete. The caller cuts a short write back out,
-// so files hold whole records.
+// and the log is marked incomplete.
 func (e *Entry) lose(content int64, err error) {
 	e.meta.Lost += content
 	e.unmarked += content
@@ -197,25 +187,31 @@ func (e *Entry) lose(content int64, err error) {
 // lossMarker is the record standing where output the spool refused is
 // missing.
 func (e *Entry) lossMarker() []byte {
-	return fmt.Appendf(nil, "%s stderr F [brisk: %d bytes of output lost here: the spool could not take them: %s]\n",
-		e.now().UTC().Format(time.RFC3339Nano), e.unmarked, e.meta.LostReason)
+	return Note(e.now(), fmt.Sprintf("%d bytes of output lost here: the spool could not take them: %s", e.unmarked, e.meta.LostReason))
 }
 
-// appendRecords writes formatted records holding content task bytes on
-// the exit path, after a marker of output lost before them. The exit path
-// must finish whatever the spool's state: what cannot be written is counted
-// as lost rather than failing the entry.
-func (e *Entry) appendRecords(records []byte, content int64) {
+// Note is a record of Brisk's own in a task's log, on stderr, where the
+// tools that read the log show it in place.
+func Note(t time.Time, text string) []byte {
+	return fmt.Appendf(nil, "%s stderr F [brisk: %s]\n", t.UTC().Format(time.RFC3339Nano), text)
+}
+
+// put writes records holding content task bytes to f, whose records end at
+// *size, after a marker of output lost before them: the log says where
+// output is missing, not only that it is. A write f refuses is cut back out
+// and its content counted as lost, so the task never waits for the spool.
+func (e *Entry) put(f *os.File, size *int64, records []byte, content int64) error {
 	if e.unmarked > 0 {
 		records = append(e.lossMarker(), records...)
 	}
-	if _, err := e.log.Write(records); err != nil {
-		_ = e.log.Truncate(e.size)
+	if _, err := f.Write(records); err != nil {
+		_ = f.Truncate(*size)
 		e.lose(content, err)
-		return
+		return err
 	}
 	e.unmarked = 0
-	e.size += int64(len(records))
+	*size += int64(len(records))
+	return nil
 }
 
 // ExitInfo is how the task ended.
@@ -237,9 +233,9 @@ func (e *Entry) Finish(x ExitInfo) (Meta, error) {
 		e.done = nil
 	}
 	e.finishTail()
-	if e.unmarked > 0 {
-		e.appendRecords(nil, 0) // the marker of what was lost at the end
-	}
+	// The exit path finishes whatever the spool's state: what it cannot
+	// write is counted as lost, not an error.
+	_ = e.put(e.log, &e.size, nil, 0) // the marker of what was lost at the end, if any
 	sync := e.fsync.AtExit || e.fsync.Always || e.fsync.Interval > 0
 	if sync {
 		if err := e.log.Sync(); err != nil {

@@ -16,7 +16,6 @@ import (
 // Collector reads the spool at scrape time.
 type Collector struct {
 	dir string
-	now func() time.Time
 
 	entries       *prometheus.Desc
 	bytes         *prometheus.Desc
@@ -27,7 +26,6 @@ type Collector struct {
 func NewCollector(dir string) *Collector {
 	return &Collector{
 		dir:     dir,
-		now:     time.Now,
 		entries: prometheus.NewDesc("brisk_logs_spool_entries", "Task logs in the spool: live (task running, or its shim died) or done (finished, waiting to be shipped).", []string{"state"}, nil),
 		bytes:   prometheus.NewDesc("brisk_logs_spool_bytes", "Bytes of task logs held in the spool.", nil, nil),
 		oldestPending: prometheus.NewDesc("brisk_logs_oldest_pending_seconds",
@@ -56,7 +54,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.GaugeValue, float64(st.Bytes))
 	age := 0.0
 	if !st.OldestDone.IsZero() {
-		age = max(c.now().Sub(st.OldestDone).Seconds(), 0)
+		age = max(time.Since(st.OldestDone).Seconds(), 0)
 	}
 	ch <- prometheus.MustNewConstMetric(c.oldestPending, prometheus.GaugeValue, age)
 }
