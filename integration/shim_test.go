@@ -398,6 +398,45 @@ func TestShimLosesNothing(t *testing.T) {
 		_, _, _ = s.ctd.Ctr("containers", "delete", "victim")
 	})
 
+	t.Run("past max_bytes: head and tail kept, also when the shim dies", func(t *testing.T) {
+		// Shims read the config when they start: these tasks keep 64 KiB
+		// of the ~590 KB that seq writes.
+		orig, err := os.ReadFile(s.cfgPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = os.WriteFile(s.cfgPath, orig, 0o644) }()
+		small := strings.Replace(string(orig), `max_bytes = "64Mi"`, `max_bytes = "64Ki"`, 1)
+		if small == string(orig) {
+			t.Fatal("the stack's config has no max_bytes to lower")
+		}
+		if err := os.WriteFile(s.cfgPath, []byte(small), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		check := func(t *testing.T, id, wantNote, wantComplete string) {
+			streams, meta := s.waitObject(t, id, 60*time.Second)
+			out := string(streams[spool.Stdout])
+			if !strings.HasPrefix(out, "1\n2\n3\n") || !strings.HasSuffix(out, "99999\n100000\n") || len(out) > 64<<10 ||
+				!strings.Contains(string(streams[spool.Stderr]), wantNote) || meta["brisk-complete"] != wantComplete {
+				t.Errorf("%s: %d bytes of stdout (head %q, tail %q), stderr %q, metadata %v", id, len(out),
+					out[:min(len(out), 12)], out[max(0, len(out)-14):], streams[spool.Stderr], meta)
+			}
+		}
+		s.ctd.MustCtr("run", "--rm", "--runtime", runtimeBrisk, s.image, "long", "seq", "1", "100000")
+		check(t, "long", "bytes dropped: max_bytes keeps the head and the tail", "true")
+
+		// The newest output of a shim killed past max_bytes is on the spool.
+		s.ctd.MustCtr("run", "-d", "--runtime", runtimeBrisk, s.image, "long-killed", "sh", "-c", "seq 1 100000; sleep 600")
+		time.Sleep(2 * time.Second)
+		if err := syscall.Kill(shimPid(t, s.env, "long-killed"), syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		s.ctd.MustCtr("run", "--rm", "--runtime", runtimeBrisk, s.image, "after-long-kill", "true")
+		check(t, "long-killed", "the shim died before counting the output dropped", "false")
+		_, _, _ = s.ctd.Ctr("tasks", "delete", "-f", "long-killed")
+		_, _, _ = s.ctd.Ctr("containers", "delete", "long-killed")
+	})
+
 	t.Run("full spool: the task and its consumer go on, the log says what it lacks", func(t *testing.T) {
 		// spool_dir becomes a 64 KiB tmpfs for this one task, which writes
 		// ~210 KB to stdout.
