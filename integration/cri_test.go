@@ -17,7 +17,7 @@ import (
 
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/integration/harness"
-	"github.com/brisk-containers/brisk/shim/spool"
+	"github.com/brisk-containers/brisk/logs/spool"
 )
 
 // criRuntime is the runtime handler a RuntimeClass "brisk" selects, taken

@@ -24,8 +24,8 @@ import (
 
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/integration/harness"
-	"github.com/brisk-containers/brisk/shim/ship"
-	"github.com/brisk-containers/brisk/shim/spool"
+	"github.com/brisk-containers/brisk/logs/ship"
+	"github.com/brisk-containers/brisk/logs/spool"
 )
 
 const (

@@ -24,8 +24,8 @@ import (
 	"github.com/containerd/ttrpc"
 
 	"github.com/brisk-containers/brisk/config"
-	"github.com/brisk-containers/brisk/shim/ship"
-	"github.com/brisk-containers/brisk/shim/spool"
+	"github.com/brisk-containers/brisk/logs/ship"
+	"github.com/brisk-containers/brisk/logs/spool"
 	"github.com/brisk-containers/brisk/shim/usage"
 )
 

@@ -21,7 +21,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/brisk-containers/brisk/config"
-	"github.com/brisk-containers/brisk/shim/spoolmetrics"
+	"github.com/brisk-containers/brisk/logs/spoolmetrics"
 	"github.com/brisk-containers/brisk/snapshotter"
 	"github.com/brisk-containers/brisk/snapshotter/metrics"
 	"github.com/brisk-containers/brisk/snapshotter/upper"

@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/urfave/cli/v2"
 
-	"github.com/brisk-containers/brisk/shim/ship"
+	"github.com/brisk-containers/brisk/logs/ship"
 )
 
 // retentionDays is Brisk's log retention: 24 h.

@@ -6,7 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/brisk-containers/brisk/shim/ship"
+	"github.com/brisk-containers/brisk/logs/ship"
 )
 
 var flushCommand = &cli.Command{

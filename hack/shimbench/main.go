@@ -29,7 +29,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 
 	"github.com/brisk-containers/brisk/config"
-	"github.com/brisk-containers/brisk/shim/ship"
+	"github.com/brisk-containers/brisk/logs/ship"
 )
 
 // logScript writes a build log of about 300 KB: 3,400 compiler lines on

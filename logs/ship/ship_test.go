@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/brisk-containers/brisk/config"
-	"github.com/brisk-containers/brisk/shim/spool"
+	"github.com/brisk-containers/brisk/logs/spool"
 )
 
 func TestKey(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/containerd/log"
 
-	"github.com/brisk-containers/brisk/shim/spool"
+	"github.com/brisk-containers/brisk/logs/spool"
 )
 
 // Result of one pass over the spool.

@@ -20,7 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/brisk-containers/brisk/config"
-	"github.com/brisk-containers/brisk/shim/spool"
+	"github.com/brisk-containers/brisk/logs/spool"
 )
 
 // multipartThreshold: above it the upload manager splits the object.

@@ -10,7 +10,7 @@ import (
 	"github.com/containerd/log"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/brisk-containers/brisk/shim/spool"
+	"github.com/brisk-containers/brisk/logs/spool"
 )
 
 // Collector reads the spool at scrape time.
