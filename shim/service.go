@@ -175,6 +175,7 @@ func (s *Service) finish(ctx context.Context, c *capture) {
 			exitedAt = exit.ExitedAt.AsTime()
 		}
 	}
+	stats := s.readStats(ctx, c) // the cgroup lives until Delete, which waits for c.measured
 	c.drain(10 * time.Second)
 	// The client's consumer gets the rest at its own pace; shipping does
 	// not wait for it, and a consumer that never reads cannot hold it up.
@@ -187,17 +188,19 @@ func (s *Service) finish(ctx context.Context, c *capture) {
 		}
 	}()
 	var layer map[string]string
+	var measured *usage.Usage
 	if c.upperdir != "" {
 		u, err := usage.Measure(ctx, c.upperdir)
 		if err != nil {
 			log.G(ctx).WithError(err).WithField("id", c.id).Warn("measure writable layer")
 		} else {
 			layer = u.Map()
-			s.publishUsage(ctx, c, u)
+			measured = &u
 		}
 	}
 	close(c.measured)
-	meta, err := c.entry.Finish(spool.ExitInfo{Code: code, Exited: exitedAt, Usage: layer})
+	s.publishUsage(ctx, c, measured, stats)
+	meta, err := c.entry.Finish(spool.ExitInfo{Code: code, Exited: exitedAt, Usage: layer, Stats: stats.Metadata()})
 	if err != nil {
 		log.G(ctx).WithError(err).WithField("id", c.id).Error("finalise spool entry; it stays for the retrier")
 		c.entry.Release()

@@ -8,10 +8,12 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/docker/go-units"
 	"github.com/urfave/cli/v2"
 
 	"github.com/brisk-containers/brisk/logs/ship"
@@ -90,7 +92,7 @@ var logsCommand = &cli.Command{
 			}
 			sort.Strings(keys)
 			for _, k := range keys {
-				fmt.Fprintf(c.App.Writer, "%s: %s\n", k, meta[k])
+				fmt.Fprintf(c.App.Writer, "%s: %s%s\n", k, meta[k], readable(k, meta[k]))
 			}
 			return nil
 		}
@@ -136,4 +138,23 @@ func (p *printer) print(r spool.Record) error {
 	p.midLine[r.Stream] = r.Partial
 	_, err := w.Write(r.Bytes())
 	return err
+}
+
+// readable renders a figure whose key names its unit (-bytes, -ns, -us) for
+// a person, as " (35.2MiB)"; "" for anything else and for bytes that read
+// well as they are.
+func readable(key, value string) string {
+	n, err := strconv.ParseUint(value, 10, 64)
+	if err != nil {
+		return ""
+	}
+	switch {
+	case strings.HasSuffix(key, "-bytes") && n >= 1024:
+		return " (" + units.BytesSize(float64(n)) + ")"
+	case strings.HasSuffix(key, "-ns"):
+		return " (" + time.Duration(n).Round(100*time.Microsecond).String() + ")"
+	case strings.HasSuffix(key, "-us"):
+		return " (" + (time.Duration(n) * time.Microsecond).Round(100*time.Microsecond).String() + ")"
+	}
+	return ""
 }

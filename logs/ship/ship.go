@@ -129,6 +129,9 @@ func Metadata(m spool.Meta) map[string]string {
 			md["brisk-"+k] = v
 		}
 	}
+	for k, v := range m.Stats { // the task's cgroup summary, named by shim/taskstats
+		md["brisk-"+k] = v
+	}
 	return md
 }
 

@@ -62,6 +62,9 @@ type Meta struct {
 	// Usage holds the task's writable-layer figures at exit
 	// (inodes-used, inodes-limit, bytes-used, bytes-limit).
 	Usage map[string]string `json:"usage,omitempty"`
+	// Stats holds the task's cgroup summary at exit as metadata fields
+	// (taskstats.Summary.Metadata: cpu-ns, memory-peak-bytes, ...).
+	Stats map[string]string `json:"stats,omitempty"`
 }
 
 // Dir is the entry directory of (namespace, id) under spoolDir. IDs are

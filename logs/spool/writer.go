@@ -219,6 +219,7 @@ type ExitInfo struct {
 	Code   int
 	Exited time.Time
 	Usage  map[string]string
+	Stats  map[string]string
 }
 
 // Finish writes the kept tail after a marker of what was dropped, syncs per
@@ -250,6 +251,7 @@ func (e *Entry) Finish(x ExitInfo) (Meta, error) {
 	e.meta.ExitCode = x.Code
 	e.meta.Exited = x.Exited
 	e.meta.Usage = x.Usage
+	e.meta.Stats = x.Stats
 	return e.meta, writeMeta(e.dir, e.meta, sync)
 }
 

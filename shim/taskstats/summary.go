@@ -49,7 +49,10 @@ type Stall struct {
 // without the "brisk-" prefix the shipper adds.
 type field struct{ name, value string }
 
-func (s Summary) fields() []field {
+func (s *Summary) fields() []field {
+	if s == nil {
+		return nil
+	}
 	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
 	peak := Unavailable
 	if s.MemoryPeak != nil {
@@ -79,8 +82,12 @@ func (s Summary) fields() []field {
 
 // Metadata renders s as object metadata fields, named as the shipper's
 // scheme wants them before it adds "brisk-" (cpu-ns, memory-peak-bytes, ...).
-// Figures the kernel does not have are left out, not zero.
-func (s Summary) Metadata() map[string]string {
+// Figures the kernel does not have are left out, not zero; a nil summary
+// (the stats could not be read) has no fields.
+func (s *Summary) Metadata() map[string]string {
+	if s == nil {
+		return nil
+	}
 	m := map[string]string{}
 	for _, f := range s.fields() {
 		m[f.name] = f.value
@@ -90,7 +97,7 @@ func (s Summary) Metadata() map[string]string {
 
 // Labels renders s as the labels of the usage event, in the style of its
 // writable-layer labels (brisk.io/cpu_ns, brisk.io/memory_peak_bytes, ...).
-func (s Summary) Labels() map[string]string {
+func (s *Summary) Labels() map[string]string {
 	m := map[string]string{}
 	for _, f := range s.fields() {
 		m["brisk.io/"+strings.ReplaceAll(f.name, "-", "_")] = f.value

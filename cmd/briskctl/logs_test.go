@@ -1,0 +1,18 @@
+package main
+
+import "testing"
+
+func TestReadable(t *testing.T) {
+	for _, tc := range []struct{ key, value, want string }{
+		{"brisk-cpu-ns", "758030204", " (758ms)"},
+		{"brisk-io-pressure-some-us", "4725", " (4.7ms)"},
+		{"brisk-memory-peak-bytes", "35389440", " (33.75MiB)"},
+		{"brisk-memory-peak-bytes", "unavailable", ""},
+		{"brisk-stdout-bytes", "36", ""},
+		{"brisk-exit-code", "137", ""},
+	} {
+		if got := readable(tc.key, tc.value); got != tc.want {
+			t.Errorf("readable(%s, %s) = %q, want %q", tc.key, tc.value, got, tc.want)
+		}
+	}
+}
