@@ -89,6 +89,7 @@ func TestTaskResourceSummary(t *testing.T) {
 		if !harness.WaitFor(10*time.Second, func() bool { labels = usageEvent(events.String(), id); return labels != nil }) {
 			t.Fatalf("no /brisk/task/usage event for %s:\n%s", id, events.String())
 		}
+		t.Logf("event labels: %v", labels)
 		for label, key := range map[string]string{
 			"brisk.io/cpu_ns": "brisk-cpu-ns", "brisk.io/memory_peak_bytes": "brisk-memory-peak-bytes",
 			"brisk.io/io_read_bytes": "brisk-io-read-bytes", "brisk.io/io_write_bytes": "brisk-io-write-bytes",
