@@ -171,3 +171,83 @@ func tmpfs(t testing.TB) string {
 	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
 	return dir
 }
+
+// TestCopyRaceOutcome changes an entry just before the copy opens it and
+// checks the rule Copy documents: a removed entry is skipped, a replaced one
+// is copied as what it has become, a symlink never followed.
+func TestCopyRaceOutcome(t *testing.T) {
+	testutil.RequireRoot(t)
+	host := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(host, "shadow"), []byte(secret), 0o600))
+	for _, tc := range []struct {
+		name   string
+		entry  string // the entry changed just before it is opened
+		change func(p func(string) string) error
+		check  func(t *testing.T, dst string)
+	}{{
+		name:   "removed file skipped",
+		entry:  "file",
+		change: func(p func(string) string) error { return os.Remove(p("file")) },
+		check: func(t *testing.T, dst string) {
+			if _, err := os.Lstat(filepath.Join(dst, "file")); !os.IsNotExist(err) {
+				t.Errorf("removed file copied: %v", err)
+			}
+		},
+	}, {
+		name:   "removed directory skipped",
+		entry:  "dir",
+		change: func(p func(string) string) error { return os.RemoveAll(p("dir")) },
+		check: func(t *testing.T, dst string) {
+			if _, err := os.Lstat(filepath.Join(dst, "dir")); !os.IsNotExist(err) {
+				t.Errorf("removed directory copied: %v", err)
+			}
+		},
+	}, {
+		name:  "file swapped for a symlink to a host file",
+		entry: "file",
+		change: func(p func(string) string) error {
+			return unix.Renameat2(unix.AT_FDCWD, p("file"), unix.AT_FDCWD, p("link-to-host"), unix.RENAME_EXCHANGE)
+		},
+		check: func(t *testing.T, dst string) {
+			if link, err := os.Readlink(filepath.Join(dst, "file")); err != nil || link != filepath.Join(host, "shadow") {
+				t.Errorf("file: readlink %q %v, want the symlink copied as a symlink", link, err)
+			}
+		},
+	}, {
+		name:  "directory swapped for a symlink to a host directory",
+		entry: "dir",
+		change: func(p func(string) string) error {
+			return unix.Renameat2(unix.AT_FDCWD, p("dir"), unix.AT_FDCWD, p("link-to-host"), unix.RENAME_EXCHANGE)
+		},
+		check: func(t *testing.T, dst string) {
+			if link, err := os.Readlink(filepath.Join(dst, "dir")); err != nil || link != filepath.Join(host, "shadow") {
+				t.Errorf("dir: readlink %q %v, want the symlink copied as a symlink", link, err)
+			}
+			// The directory moved to a name already copied: it is missed,
+			// as it would be had the container moved it just before.
+		},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := tmpfs(t)
+			p := func(n string) string { return filepath.Join(src, n) }
+			// Directory order is the filesystem's: the change happens when
+			// tc.entry comes up, whatever was copied before it.
+			must(t, os.WriteFile(p("file"), []byte("container"), 0o644))
+			must(t, os.Mkdir(p("dir"), 0o755))
+			must(t, os.WriteFile(p("dir/inner"), []byte("container"), 0o644))
+			must(t, os.Symlink(filepath.Join(host, "shadow"), p("link-to-host")))
+			c := newCopier()
+			c.beforeOpen = func(rel string) {
+				if rel == tc.entry {
+					must(t, tc.change(p))
+				}
+			}
+			dst := filepath.Join(t.TempDir(), "layer")
+			must(t, c.copy(context.Background(), dst, src))
+			tc.check(t, dst)
+			if leak := findSecret(t, dst); leak != "" {
+				t.Errorf("host file content in the layer at %s", leak)
+			}
+		})
+	}
+}
