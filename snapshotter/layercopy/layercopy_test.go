@@ -2,6 +2,7 @@ package layercopy
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -81,5 +82,97 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCopyKeepsOverlayAndSecurityMetadata covers what an overlay upper holds
+// beyond plain files: whiteouts, opaque directories, capabilities, hardlinks
+// across directories, xattrs on symlinks, setgid and sticky directories.
+func TestCopyKeepsOverlayAndSecurityMetadata(t *testing.T) {
+	testutil.RequireRoot(t)
+	src := tmpfs(t)
+	p := func(n string) string { return filepath.Join(src, n) }
+	// VFS_CAP_REVISION_2 with the effective bit, permitting CAP_NET_BIND_SERVICE.
+	capability := []byte{1, 0, 0, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+
+	must(t, unix.Mknod(p("whiteout"), unix.S_IFCHR|0o000, 0))
+	must(t, os.Mkdir(p("opaque"), 0o755))
+	must(t, unix.Setxattr(p("opaque"), "trusted.overlay.opaque", []byte("y"), 0))
+	must(t, os.Mkdir(p("shared"), 0o755))
+	must(t, unix.Chmod(p("shared"), 0o3775))
+	must(t, os.WriteFile(p("ping"), []byte("bin"), 0o755))
+	must(t, os.Chown(p("ping"), 0, 7))
+	must(t, unix.Chmod(p("ping"), 0o2755))
+	must(t, unix.Setxattr(p("ping"), "security.capability", capability, 0))
+	must(t, os.Link(p("ping"), p("opaque/ping-link")))
+	must(t, os.Link(p("ping"), p("shared/ping-link")))
+	must(t, os.Symlink("../ping", p("shared/sym")))
+	must(t, unix.Lsetxattr(p("shared/sym"), "trusted.brisk", []byte("on-the-link"), 0))
+	must(t, unix.Lchown(p("shared/sym"), 5, 6))
+
+	dst := filepath.Join(t.TempDir(), "layer")
+	must(t, Copy(context.Background(), dst, src))
+	q := func(n string) string { return filepath.Join(dst, n) }
+
+	for _, tc := range []struct {
+		name     string
+		mode     uint32
+		uid, gid uint32
+		rdev     uint64
+	}{
+		{"whiteout", unix.S_IFCHR, 0, 0, 0},
+		{"opaque", unix.S_IFDIR | 0o755, 0, 0, 0},
+		{"shared", unix.S_IFDIR | 0o3775, 0, 0, 0},
+		{"ping", unix.S_IFREG | 0o2755, 0, 7, 0},
+		{"shared/sym", unix.S_IFLNK | 0o777, 5, 6, 0},
+	} {
+		var st unix.Stat_t
+		must(t, unix.Lstat(q(tc.name), &st))
+		if st.Mode != tc.mode || st.Uid != tc.uid || st.Gid != tc.gid || st.Rdev != tc.rdev {
+			t.Errorf("%s: mode %o uid %d gid %d rdev %d, want %o %d %d %d", tc.name, st.Mode, st.Uid, st.Gid, st.Rdev, tc.mode, tc.uid, tc.gid, tc.rdev)
+		}
+	}
+	for _, tc := range []struct{ name, xattr, want string }{
+		{"opaque", "trusted.overlay.opaque", "y"},
+		{"ping", "security.capability", string(capability)},
+		{"shared/sym", "trusted.brisk", "on-the-link"},
+	} {
+		buf := make([]byte, 64)
+		n, err := unix.Lgetxattr(q(tc.name), tc.xattr, buf)
+		if err != nil || string(buf[:n]) != tc.want {
+			t.Errorf("%s: xattr %s = %q %v, want %q", tc.name, tc.xattr, buf[:max(n, 0)], err, tc.want)
+		}
+	}
+	var first unix.Stat_t
+	must(t, unix.Lstat(q("ping"), &first))
+	for _, n := range []string{"opaque/ping-link", "shared/ping-link"} {
+		var st unix.Stat_t
+		must(t, unix.Lstat(q(n), &st))
+		if st.Ino != first.Ino {
+			t.Errorf("%s: not a hardlink of ping", n)
+		}
+	}
+	if first.Nlink != 3 {
+		t.Errorf("ping: %d links, want 3", first.Nlink)
+	}
+	if link, err := os.Readlink(q("shared/sym")); err != nil || link != "../ping" {
+		t.Errorf("shared/sym: %q %v", link, err)
+	}
+}
+
+// TestCopyRefusesMountsInside: a container cannot mount inside its upper,
+// so a mount there is the host's and its content must not become a layer.
+func TestCopyRefusesMountsInside(t *testing.T) {
+	testutil.RequireRoot(t)
+	src := tmpfs(t)
+	host := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(host, "shadow"), []byte(secret), 0o600))
+	must(t, os.Mkdir(filepath.Join(src, "m"), 0o755))
+	must(t, unix.Mount(host, filepath.Join(src, "m"), "", unix.MS_BIND, ""))
+	t.Cleanup(func() { _ = unix.Unmount(filepath.Join(src, "m"), unix.MNT_DETACH) })
+
+	err := Copy(context.Background(), filepath.Join(t.TempDir(), "layer"), src)
+	if !errors.Is(err, unix.EXDEV) {
+		t.Fatalf("copy across a mount: %v, want EXDEV", err)
 	}
 }
