@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/brisk-containers/brisk/snapshotter/layercopy"
 	"github.com/brisk-containers/brisk/snapshotter/upper"
@@ -73,7 +72,7 @@ func (s *Snapshotter) Commit(ctx context.Context, name, key string, opts ...snap
 // either, and a syncfs of the shared root disk is the very fsync storm that
 // Brisk keeps containers out of.
 func (s *Snapshotter) copyUpper(ctx context.Context, id string, rec upper.Record, layer string) error {
-	src := filepath.Join(s.upperBase(id, rec), "fs")
+	src := s.upperFS(id, rec)
 	// Prepare left an empty fs directory; a failed earlier attempt may have
 	// left a partial copy. Either way start from nothing.
 	if err := os.RemoveAll(layer); err != nil {

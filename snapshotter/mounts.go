@@ -5,7 +5,6 @@ package snapshotter
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/brisk-containers/brisk/snapshotter/upper"
@@ -72,7 +71,7 @@ func (s *Snapshotter) mounts(snap storage.Snapshot, info snapshots.Info, rec upp
 		// Overlay needs a lower layer: a snapshot without parents is its
 		// upper directory, bind mounted.
 		roFlag := "rw"
-		source := filepath.Join(s.upperBase(snap.ID, rec), "fs")
+		source := s.upperFS(snap.ID, rec)
 		if snap.Kind == snapshots.KindView {
 			roFlag = "ro"
 			source = s.persistentFS(snap.ID)
@@ -81,10 +80,9 @@ func (s *Snapshotter) mounts(snap storage.Snapshot, info snapshots.Info, rec upp
 	}
 
 	if snap.Kind == snapshots.KindActive {
-		base := s.upperBase(snap.ID, rec)
 		options = append(options,
-			"workdir="+filepath.Join(base, "work"),
-			"upperdir="+filepath.Join(base, "fs"),
+			"workdir="+s.workDir(snap.ID, rec),
+			"upperdir="+s.upperFS(snap.ID, rec),
 		)
 	} else if len(snap.ParentIDs) == 1 {
 		return []mount.Mount{{Source: s.persistentFS(snap.ParentIDs[0]), Type: "bind", Options: append(options, "ro", "rbind")}}

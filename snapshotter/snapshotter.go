@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/snapshotter/upper"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/core/snapshots/storage"
@@ -48,12 +49,8 @@ var (
 // metadata with what is mounted: live tmpfs uppers are kept, missing ones
 // (after a reboot) are recreated empty.
 func New(ctx context.Context, root string, opts ...Opt) (_ *Snapshotter, retErr error) {
-	o := options{
-		backend:     upper.KindTmpfs,
-		tmpfsLimits: upper.Limits{Bytes: 256 << 20, Inodes: 64 << 10},
-		tmpfsBudget: 1 << 30,
-	}
-	for _, opt := range opts {
+	var o options
+	for _, opt := range append([]Opt{WithConfig(config.DefaultSnapshotter())}, opts...) {
 		if err := opt(&o); err != nil {
 			return nil, err
 		}
@@ -167,36 +164,6 @@ func (s *Snapshotter) Close() error {
 // Budget reports the tmpfs budget and how much of it live snapshots reserve.
 func (s *Snapshotter) Budget() (limit, inUse int64) {
 	return s.tmpfs.Budget()
-}
-
-func (s *Snapshotter) snapshotDir(id string) string {
-	return filepath.Join(s.root, "snapshots", id)
-}
-
-// persistentFS is where a snapshot's layer lives on the root: every committed
-// layer, every view, every unpack snapshot.
-func (s *Snapshotter) persistentFS(id string) string {
-	return filepath.Join(s.snapshotDir(id), "fs")
-}
-
-// tmpfsDir is the mount point of a snapshot's own tmpfs.
-func (s *Snapshotter) tmpfsDir(id string) string {
-	return filepath.Join(s.snapshotDir(id), "tmpfs")
-}
-
-// upperBase is the directory holding an active snapshot's fs and work.
-func (s *Snapshotter) upperBase(id string, rec upper.Record) string {
-	switch rec.Kind {
-	case upper.KindTmpfs:
-		return s.tmpfsDir(id)
-	case upper.KindDir:
-		if s.dirs != nil {
-			return s.dirs.Path(id)
-		}
-		return filepath.Join(s.opts.upperDir, id)
-	default:
-		return s.snapshotDir(id)
-	}
 }
 
 func (s *Snapshotter) placement(id string) upper.Record {

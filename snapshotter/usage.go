@@ -4,7 +4,6 @@ package snapshotter
 
 import (
 	"context"
-	"path/filepath"
 
 	"github.com/brisk-containers/brisk/snapshotter/upper"
 	"github.com/containerd/containerd/v2/core/snapshots"
@@ -50,7 +49,7 @@ func (s *Snapshotter) upperUsage(ctx context.Context, id string) (upper.Usage, e
 			return s.dirs.Usage(ctx, id)
 		}
 	}
-	du, err := fs.DiskUsage(ctx, filepath.Join(s.upperBase(id, rec), "fs"))
+	du, err := fs.DiskUsage(ctx, s.upperFS(id, rec))
 	if err != nil {
 		return upper.Usage{}, err
 	}
@@ -102,7 +101,7 @@ func (s *Snapshotter) Report(ctx context.Context) ([]SnapshotUsage, error) {
 		}
 		report = append(report, SnapshotUsage{
 			Key: a.key, ID: a.id, Upper: rec.Kind,
-			Path:  filepath.Join(s.upperBase(a.id, rec), "fs"),
+			Path:  s.upperFS(a.id, rec),
 			Bytes: u.Bytes, BytesLimit: u.BytesLimit, Inodes: u.Inodes, InodesLimit: u.InodesLimit,
 		})
 	}

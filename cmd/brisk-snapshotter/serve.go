@@ -24,35 +24,16 @@ import (
 	"github.com/brisk-containers/brisk/logs/spoolmetrics"
 	"github.com/brisk-containers/brisk/snapshotter"
 	"github.com/brisk-containers/brisk/snapshotter/metrics"
-	"github.com/brisk-containers/brisk/snapshotter/upper"
 )
 
 // shutdownGrace bounds how long in-flight calls may finish after SIGTERM.
 // Nothing a container depends on stops with us, so a short grace suffices.
 const shutdownGrace = 10 * time.Second
 
-func options(cfg config.Snapshotter) []snapshotter.Opt {
-	opts := []snapshotter.Opt{
-		snapshotter.WithBackend(upper.Kind(cfg.Upper)),
-		snapshotter.WithTmpfsLimits(upper.Limits{Bytes: int64(cfg.TmpfsSize), Inodes: int64(cfg.TmpfsInodes)}),
-		snapshotter.WithTmpfsBudget(int64(cfg.TmpfsBudget)),
-	}
-	if cfg.UpperDir != "" {
-		opts = append(opts, snapshotter.WithUpperDir(cfg.UpperDir))
-	}
-	if cfg.OnBudgetExceeded == config.OnBudgetDir {
-		opts = append(opts, snapshotter.WithFallbackToDir())
-	}
-	if cfg.Volatile {
-		opts = append(opts, snapshotter.WithVolatile())
-	}
-	return opts
-}
-
 // serve runs the snapshotter until ctx ends. spoolDir is the shims' log
 // spool ([logs] spool_dir), whose backlog is exported with the metrics.
 func serve(ctx context.Context, cfg config.Snapshotter, spoolDir string) error {
-	sn, err := snapshotter.New(ctx, cfg.Root, options(cfg)...)
+	sn, err := snapshotter.New(ctx, cfg.Root, snapshotter.WithConfig(cfg))
 	if err != nil {
 		return err
 	}
