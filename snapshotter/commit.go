@@ -33,7 +33,7 @@ func (s *Snapshotter) Commit(ctx context.Context, name, key string, opts ...snap
 		rec = s.placement(id)
 		layer := s.persistentFS(id)
 		if rec.Kind != upper.KindRoot {
-			if err := s.ensureUpper(ctx, id, rec); err != nil {
+			if err := s.restoreUpper(ctx, id, inTransaction); err != nil {
 				return err
 			}
 			if err := s.copyUpper(ctx, id, rec, layer); err != nil {
@@ -54,8 +54,16 @@ func (s *Snapshotter) Commit(ctx context.Context, name, key string, opts ...snap
 		if _, err := storage.CommitActive(ctx, key, name, snapshots.Usage(usage), opts...); err != nil {
 			return fmt.Errorf("failed to commit snapshot %s: %w", key, err)
 		}
+		if rec.Kind == upper.KindTmpfs {
+			// No live snapshot owns the tmpfs once this commits; its
+			// memory stays booked until it is unmounted below.
+			s.drain(id, rec.Limits.Bytes)
+		}
 		return nil
 	}); err != nil {
+		if rec.Kind == upper.KindTmpfs {
+			s.undrain(id, rec)
+		}
 		return err
 	}
 	if rec.Kind != upper.KindRoot {

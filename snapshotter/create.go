@@ -50,7 +50,6 @@ func (s *Snapshotter) createSnapshot(ctx context.Context, kind snapshots.Kind, k
 		n.undo.run(ctx)
 		return nil, err
 	}
-	s.setPlacement(n.snap.ID, n.rec)
 	if n.rec.Kind != upper.KindRoot {
 		log.G(ctx).WithFields(log.Fields{"key": key, "id": n.snap.ID, "upper": n.rec.Kind, "bytes": n.rec.Limits.Bytes, "inodes": n.rec.Limits.Inodes}).Debug("placed upper on fast storage")
 	}
@@ -108,6 +107,9 @@ func (s *Snapshotter) create(ctx context.Context, kind snapshots.Kind, key, pare
 		}
 		id, rec := n.snap.ID, n.rec
 		n.undo.push(func() error { return s.releaseUpper(ctx, id, rec) })
+		// Placed before the transaction commits, as the budget was
+		// booked: the audit sees both or neither.
+		s.setPlacement(id, rec)
 		if err := upper.WriteRecord(dir, n.rec); err != nil {
 			return n, err
 		}

@@ -10,8 +10,10 @@ package snapshotter
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/brisk-containers/brisk/config"
@@ -34,10 +36,19 @@ type Snapshotter struct {
 	tmpfs *upper.TmpfsPool
 	dirs  *upper.DirStore // nil unless upper_dir is configured
 
+	locks idLocks
+
+	// mu guards placements and draining, and is held while the tmpfs pool
+	// changes along with them, so the budget audit sees both or neither.
 	mu sync.RWMutex
 	// placements holds the record of every active snapshot whose upper is
 	// not on the root, by snapshot ID; absent means KindRoot.
 	placements map[string]upper.Record
+	// draining holds the tmpfs uppers that no live snapshot owns any more
+	// but that an overlay still uses (a committed snapshot whose container
+	// still runs, an orphan found at start), by directory name under
+	// snapshots/, with the bytes they keep booked until Cleanup frees them.
+	draining map[string]int64
 }
 
 var (
@@ -74,6 +85,7 @@ func New(ctx context.Context, root string, opts ...Opt) (_ *Snapshotter, retErr 
 		opts:       o,
 		tmpfs:      upper.NewTmpfsPool(o.tmpfsBudget),
 		placements: make(map[string]upper.Record),
+		draining:   make(map[string]int64),
 	}
 	if o.upperDir != "" {
 		if s.dirs, err = upper.OpenDirStore(ctx, o.upperDir); err != nil {
@@ -92,6 +104,9 @@ func New(ctx context.Context, root string, opts ...Opt) (_ *Snapshotter, retErr 
 	}()
 	if err := s.reconcile(ctx); err != nil {
 		return nil, fmt.Errorf("reconcile snapshots with mounts: %w", err)
+	}
+	if _, err := s.CheckBudget(ctx); err != nil {
+		return nil, fmt.Errorf("audit the tmpfs budget: %w", err)
 	}
 	return s, nil
 }
@@ -173,6 +188,41 @@ func (s *Snapshotter) placement(id string) upper.Record {
 		return rec
 	}
 	return upper.Record{Kind: upper.KindRoot}
+}
+
+// forget drops id's tmpfs reservation with the state that justified it.
+func (s *Snapshotter) forget(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tmpfs.Release(id)
+	delete(s.placements, id)
+	delete(s.draining, id)
+}
+
+// drain keeps bytes booked for a tmpfs upper that no live snapshot owns but
+// that is still in use; Cleanup retries releasing it.
+func (s *Snapshotter) drain(id string, bytes int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tmpfs.Adopt(id, bytes)
+	delete(s.placements, id)
+	s.draining[id] = bytes
+}
+
+// undrain takes back drain for a snapshot that is live after all.
+func (s *Snapshotter) undrain(id string, rec upper.Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.draining[id]; ok {
+		delete(s.draining, id)
+		s.placements[id] = rec
+	}
+}
+
+func (s *Snapshotter) drainingIDs() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Collect(maps.Keys(s.draining))
 }
 
 func (s *Snapshotter) setPlacement(id string, rec upper.Record) {

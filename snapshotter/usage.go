@@ -9,6 +9,7 @@ import (
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/core/snapshots/storage"
 	"github.com/containerd/continuity/fs"
+	"github.com/containerd/errdefs"
 )
 
 // Usage returns the bytes and inodes a snapshot takes. For an upper on its own
@@ -29,21 +30,25 @@ func (s *Snapshotter) Usage(ctx context.Context, key string) (snapshots.Usage, e
 	if info.Kind != snapshots.KindActive {
 		return usage, nil
 	}
-	u, err := s.upperUsage(ctx, id)
+	u, err := s.upperUsage(ctx, id, s.placement(id))
 	if err != nil {
 		return snapshots.Usage{}, err
 	}
 	return snapshots.Usage{Size: u.Bytes, Inodes: u.Inodes}, nil
 }
 
-func (s *Snapshotter) upperUsage(ctx context.Context, id string) (upper.Usage, error) {
-	rec := s.placement(id)
+// upperUsage measures id's upper. It only stats: a read must never change
+// what it reads, or a scrape racing a Remove brings the removed snapshot's
+// tmpfs back.
+func (s *Snapshotter) upperUsage(ctx context.Context, id string, rec upper.Record) (upper.Usage, error) {
 	switch rec.Kind {
 	case upper.KindTmpfs:
-		if err := s.ensureUpper(ctx, id, rec); err != nil {
-			return upper.Usage{}, err
+		u, err := upper.TmpfsUsage(s.tmpfsDir(id))
+		if errdefs.IsNotFound(err) {
+			// Gone with a reboot, or removed meanwhile: empty.
+			return upper.Usage{BytesLimit: rec.Limits.Bytes, InodesLimit: rec.Limits.Inodes}, nil
 		}
-		return upper.StatfsUsage(s.tmpfsDir(id))
+		return u, err
 	case upper.KindDir:
 		if s.dirs != nil {
 			return s.dirs.Usage(ctx, id)
@@ -95,7 +100,7 @@ func (s *Snapshotter) Report(ctx context.Context) ([]SnapshotUsage, error) {
 		if rec.Kind == upper.KindRoot {
 			continue // removed or committed meanwhile
 		}
-		u, err := s.upperUsage(ctx, a.id)
+		u, err := s.upperUsage(ctx, a.id, rec)
 		if err != nil {
 			continue // removed meanwhile
 		}
