@@ -6,6 +6,7 @@ import (
 	"context"
 
 	"github.com/brisk-containers/brisk/snapshotter/upper"
+	"github.com/brisk-containers/brisk/snapshotter/usageapi"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/core/snapshots/storage"
 	"github.com/containerd/continuity/fs"
@@ -62,17 +63,7 @@ func (s *Snapshotter) upperUsage(ctx context.Context, id string, rec upper.Recor
 }
 
 // SnapshotUsage is one line of the usage report.
-type SnapshotUsage struct {
-	Key   string     `json:"key"`
-	ID    string     `json:"id"`
-	Upper upper.Kind `json:"upper"`
-	// Path is the overlay upperdir.
-	Path        string `json:"path"`
-	Bytes       int64  `json:"bytes"`
-	BytesLimit  int64  `json:"bytes_limit"`
-	Inodes      int64  `json:"inodes"`
-	InodesLimit int64  `json:"inodes_limit"`
-}
+type SnapshotUsage = usageapi.SnapshotUsage
 
 // Report lists the usage of every active snapshot on fast storage. Snapshots
 // on the root (image unpacking) are left out: they are transient, and walking
