@@ -39,6 +39,8 @@ func TestParse(t *testing.T) {
 		{name: "budget smaller than size", toml: "[snapshotter]\ntmpfs_size = \"2Gi\"\ntmpfs_budget = \"1Gi\"\n", wantErr: []string{"snapshotter.tmpfs_size", "tmpfs_budget"}},
 		{name: "bad on_budget_exceeded", toml: "[snapshotter]\non_budget_exceeded = \"wait\"\n", wantErr: []string{"snapshotter.on_budget_exceeded", "wait"}},
 		{name: "bad metrics address", toml: "[snapshotter]\nmetrics_address = \"9190\"\n", wantErr: []string{"snapshotter.metrics_address", "9190"}},
+		{name: "relative usage socket", toml: "[snapshotter]\nusage_socket = \"127.0.0.1:9191\"\n", wantErr: []string{"snapshotter.usage_socket", "127.0.0.1:9191"}},
+		{name: "usage socket on the gRPC socket", toml: "[snapshotter]\nusage_socket = \"/run/brisk/snapshotter.sock\"\n", wantErr: []string{"snapshotter.usage_socket", "snapshotter.address"}},
 		{name: "relative root", toml: "[snapshotter]\nroot = \"var/lib\"\n", wantErr: []string{"snapshotter.root", "var/lib"}},
 		{name: "fsync interval", toml: "[logs]\nfsync = \"250ms\"\n", check: func(t *testing.T, c Config) {
 			if c.Logs.FsyncInterval().Milliseconds() != 250 {

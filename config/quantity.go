@@ -28,7 +28,7 @@ type Count int64
 
 // UnmarshalText accepts the string form.
 func (c *Count) UnmarshalText(text []byte) error {
-	n, err := ParseCount(string(text))
+	n, err := ParseSize(string(text))
 	if err != nil {
 		return fmt.Errorf("%q: %v", string(text), err)
 	}

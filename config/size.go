@@ -8,7 +8,8 @@ import (
 	units "github.com/docker/go-units"
 )
 
-// ParseSize reads a byte size such as "512Mi", "1G" or "1048576". Suffixes
+// ParseSize reads a byte size such as "512Mi", "1G" or "1048576", or a count
+// with the same binary suffixes ("64Ki" inodes is 65536). Suffixes
 // are binary (Ki, Mi, Gi and K, M, G alike), as tmpfs and Kubernetes use
 // them. go-units does the parsing; we only refuse what it lets through that
 // a limit must not be: negative and fractional byte counts.
@@ -35,12 +36,6 @@ func ParseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("size must not be negative")
 	}
 	return n, nil
-}
-
-// ParseCount reads a non-negative count such as an inode limit; it accepts
-// the same binary suffixes as ParseSize ("64Ki" is 65536) for symmetry.
-func ParseCount(s string) (int64, error) {
-	return ParseSize(s)
 }
 
 // FormatSize renders n in the largest binary unit that divides it exactly, so

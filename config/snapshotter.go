@@ -40,8 +40,13 @@ type Snapshotter struct {
 	// Volatile mounts "dir" uppers with overlayfs volatile: no fsync reaches
 	// the device while the container runs.
 	Volatile bool `toml:"volatile"`
-	// MetricsAddress serves /metrics and /v1/usage; empty disables it.
+	// MetricsAddress serves /metrics over TCP; empty disables it.
 	MetricsAddress string `toml:"metrics_address"`
+	// UsageSocket is the unix socket, root's only, serving the usage API
+	// (/v1/usage) briskctl usage reads; empty disables it. It is not on
+	// metrics_address because the report names every snapshot and its
+	// path on the host.
+	UsageSocket string `toml:"usage_socket"`
 }
 
 // DefaultSnapshotter returns the [snapshotter] defaults.
@@ -60,6 +65,7 @@ func DefaultSnapshotter() Snapshotter {
 		TmpfsBudget:      Size(halfOfRAM()),
 		OnBudgetExceeded: OnBudgetFail,
 		MetricsAddress:   "127.0.0.1:9190",
+		UsageSocket:      "/run/brisk/usage.sock",
 	}
 }
 
@@ -111,6 +117,14 @@ func (s *Snapshotter) Validate() error {
 	if s.MetricsAddress != "" {
 		if _, _, err := net.SplitHostPort(s.MetricsAddress); err != nil {
 			return invalid("snapshotter.metrics_address", s.MetricsAddress, "must be host:port or empty")
+		}
+	}
+	if s.UsageSocket != "" {
+		if !filepath.IsAbs(s.UsageSocket) {
+			return invalid("snapshotter.usage_socket", s.UsageSocket, "must be an absolute path to a unix socket or empty")
+		}
+		if s.UsageSocket == s.Address {
+			return invalid("snapshotter.usage_socket", s.UsageSocket, "must differ from snapshotter.address")
 		}
 	}
 	return nil

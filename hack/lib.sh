@@ -46,6 +46,7 @@ start_snapshotter() { # extra [snapshotter] lines
 root = "$STACK/brisk"
 address = "$STACK/b.sock"
 metrics_address = "$METRICS"
+usage_socket = "$STACK/usage.sock"
 $1
 EOT
 	brisk-snapshotter --config "$STACK/brisk.toml" >"$STACK/snapshotter.log" 2>&1 &

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/brisk-containers/brisk/snapshotter/layercopy"
 	"github.com/brisk-containers/brisk/snapshotter/upper"
@@ -34,7 +33,7 @@ func (s *Snapshotter) Commit(ctx context.Context, name, key string, opts ...snap
 		rec = s.placement(id)
 		layer := s.persistentFS(id)
 		if rec.Kind != upper.KindRoot {
-			if err := s.ensureUpper(ctx, id, rec); err != nil {
+			if err := s.restoreUpper(ctx, id, inTransaction); err != nil {
 				return err
 			}
 			if err := s.copyUpper(ctx, id, rec, layer); err != nil {
@@ -55,8 +54,16 @@ func (s *Snapshotter) Commit(ctx context.Context, name, key string, opts ...snap
 		if _, err := storage.CommitActive(ctx, key, name, snapshots.Usage(usage), opts...); err != nil {
 			return fmt.Errorf("failed to commit snapshot %s: %w", key, err)
 		}
+		if rec.Kind == upper.KindTmpfs {
+			// No live snapshot owns the tmpfs once this commits; its
+			// memory stays booked until it is unmounted below.
+			s.drain(id, rec.Limits.Bytes)
+		}
 		return nil
 	}); err != nil {
+		if rec.Kind == upper.KindTmpfs {
+			s.undrain(id, rec)
+		}
 		return err
 	}
 	if rec.Kind != upper.KindRoot {
@@ -73,7 +80,7 @@ func (s *Snapshotter) Commit(ctx context.Context, name, key string, opts ...snap
 // either, and a syncfs of the shared root disk is the very fsync storm that
 // Brisk keeps containers out of.
 func (s *Snapshotter) copyUpper(ctx context.Context, id string, rec upper.Record, layer string) error {
-	src := filepath.Join(s.upperBase(id, rec), "fs")
+	src := s.upperFS(id, rec)
 	// Prepare left an empty fs directory; a failed earlier attempt may have
 	// left a partial copy. Either way start from nothing.
 	if err := os.RemoveAll(layer); err != nil {

@@ -57,7 +57,7 @@ func (o *Snapshotter) wantedPlacement(kind snapshots.Kind, labels map[string]str
 		rec.Limits.Bytes = n
 	}
 	if key, v, ok := lookupLabel(labels, LabelTmpfsInodes); ok {
-		n, err := config.ParseCount(v)
+		n, err := config.ParseSize(v)
 		if err != nil || n == 0 {
 			return rec, badLabel(key, v, err, "a positive count such as 10000")
 		}

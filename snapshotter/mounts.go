@@ -5,19 +5,18 @@ package snapshotter
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/brisk-containers/brisk/snapshotter/upper"
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/core/snapshots/storage"
-	"github.com/containerd/log"
 )
 
 // Mounts returns the mounts of an active or view snapshot. A tmpfs upper that
-// is gone (the node rebooted) is recreated empty with its recorded limits, so
-// the container can start again rather than fail on a missing directory.
+// is gone (unmounted behind our back) is recreated empty with its recorded
+// limits, through restoreUpper, so the container can start again rather than
+// fail on a missing directory.
 func (s *Snapshotter) Mounts(ctx context.Context, key string) (_ []mount.Mount, err error) {
 	var (
 		snap storage.Snapshot
@@ -37,31 +36,12 @@ func (s *Snapshotter) Mounts(ctx context.Context, key string) (_ []mount.Mount, 
 		return nil, err
 	}
 	rec := s.placement(snap.ID)
-	if err := s.ensureUpper(ctx, snap.ID, rec); err != nil {
-		return nil, err
+	if rec.Kind == upper.KindTmpfs {
+		if err := s.restoreUpper(ctx, snap.ID, s.stillActive(ctx, key, snap.ID)); err != nil {
+			return nil, err
+		}
 	}
 	return s.mounts(snap, info, rec), nil
-}
-
-// ensureUpper remounts a missing tmpfs upper.
-func (s *Snapshotter) ensureUpper(ctx context.Context, id string, rec upper.Record) error {
-	if rec.Kind != upper.KindTmpfs {
-		return nil
-	}
-	dir := s.tmpfsDir(id)
-	mounted, err := upper.Mounted(dir)
-	if err != nil {
-		return fmt.Errorf("check tmpfs of snapshot %s: %w", id, err)
-	}
-	if mounted {
-		return nil
-	}
-	s.tmpfs.Adopt(id, rec.Limits.Bytes)
-	if err := s.tmpfs.Mount(dir, rec.Limits); err != nil {
-		return fmt.Errorf("recreate tmpfs upper of snapshot %s: %w", id, err)
-	}
-	log.G(ctx).WithField("id", id).Warn("tmpfs upper was gone (node rebooted?): mounted a fresh empty one")
-	return nil
 }
 
 // mounts builds the same mounts containerd's overlayfs snapshotter would,
@@ -72,7 +52,7 @@ func (s *Snapshotter) mounts(snap storage.Snapshot, info snapshots.Info, rec upp
 		// Overlay needs a lower layer: a snapshot without parents is its
 		// upper directory, bind mounted.
 		roFlag := "rw"
-		source := filepath.Join(s.upperBase(snap.ID, rec), "fs")
+		source := s.upperFS(snap.ID, rec)
 		if snap.Kind == snapshots.KindView {
 			roFlag = "ro"
 			source = s.persistentFS(snap.ID)
@@ -81,10 +61,9 @@ func (s *Snapshotter) mounts(snap storage.Snapshot, info snapshots.Info, rec upp
 	}
 
 	if snap.Kind == snapshots.KindActive {
-		base := s.upperBase(snap.ID, rec)
 		options = append(options,
-			"workdir="+filepath.Join(base, "work"),
-			"upperdir="+filepath.Join(base, "fs"),
+			"workdir="+s.workDir(snap.ID, rec),
+			"upperdir="+s.upperFS(snap.ID, rec),
 		)
 	} else if len(snap.ParentIDs) == 1 {
 		return []mount.Mount{{Source: s.persistentFS(snap.ParentIDs[0]), Type: "bind", Options: append(options, "ro", "rbind")}}

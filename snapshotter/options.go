@@ -3,6 +3,7 @@ package snapshotter
 import (
 	"fmt"
 
+	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/snapshotter/upper"
 	"github.com/containerd/errdefs"
 )
@@ -14,12 +15,32 @@ type options struct {
 	upperDir       string
 	fallbackToDir  bool
 	volatile       bool
-	metaStorePath  string
 	extraMountOpts []string
 }
 
 // Opt configures a Snapshotter.
 type Opt func(*options) error
+
+// WithConfig applies a [snapshotter] section of the configuration file. New
+// starts from config.DefaultSnapshotter(), so that every default is decided
+// there and nowhere else.
+func WithConfig(cfg config.Snapshotter) Opt {
+	return func(o *options) error {
+		for _, opt := range []Opt{
+			WithBackend(upper.Kind(cfg.Upper)),
+			WithTmpfsLimits(upper.Limits{Bytes: int64(cfg.TmpfsSize), Inodes: int64(cfg.TmpfsInodes)}),
+			WithTmpfsBudget(int64(cfg.TmpfsBudget)),
+			WithUpperDir(cfg.UpperDir),
+		} {
+			if err := opt(o); err != nil {
+				return err
+			}
+		}
+		o.fallbackToDir = cfg.OnBudgetExceeded == config.OnBudgetDir
+		o.volatile = cfg.Volatile
+		return nil
+	}
+}
 
 // WithBackend chooses where container uppers go: upper.KindTmpfs (default) or
 // upper.KindDir.

@@ -4,6 +4,7 @@ package snapshotter
 
 import (
 	"context"
+	"errors"
 	"os"
 
 	"github.com/brisk-containers/brisk/snapshotter/upper"
@@ -16,12 +17,20 @@ import (
 // records on disk, so that a restarted daemon picks up where the last one
 // stopped without touching live mounts. Running containers never notice a
 // restart: their overlays hold references to the tmpfs, not to us.
+//
+// It also removes what a crash left: snapshot directories and tmpfs mounts
+// the metadata does not know (a Prepare whose transaction never committed
+// leaves snapshots/ID with a live tmpfs, and the next Prepare is handed the
+// same ID), and uppers in upper_dir without a snapshot.
 func (s *Snapshotter) reconcile(ctx context.Context) error {
 	type found struct {
 		id  string
 		rec upper.Record
 	}
-	var live, committed []found
+	var (
+		live, committed []found
+		orphans         []string
+	)
 	if err := s.ms.WithTransaction(ctx, false, func(ctx context.Context) error {
 		ids, err := idMap(ctx)
 		if err != nil {
@@ -48,19 +57,26 @@ func (s *Snapshotter) reconcile(ctx context.Context) error {
 				committed = append(committed, found{id, rec})
 			}
 		}
-		return nil
+		orphans, err = s.orphans(ctx)
+		return err
 	}); err != nil {
 		return err
 	}
 
+	if len(orphans) > 0 {
+		log.G(ctx).WithField("orphans", orphans).Warn("removing snapshot directories the metadata does not know (left by a crash)")
+		s.removeDirs(ctx, orphans)
+	}
 	for _, f := range live {
 		s.setPlacement(f.id, f.rec)
 		switch f.rec.Kind {
 		case upper.KindTmpfs:
-			if err := s.ensureUpper(ctx, f.id, f.rec); err != nil {
+			// A live snapshot's upper is booked whatever the budget
+			// says now: it exists, or its container expects it to.
+			s.tmpfs.Adopt(f.id, f.rec.Limits.Bytes)
+			if err := s.restoreUpper(ctx, f.id, inTransaction); err != nil {
 				return err
 			}
-			s.tmpfs.Adopt(f.id, f.rec.Limits.Bytes)
 		case upper.KindDir:
 			if s.dirs == nil {
 				log.G(ctx).WithField("id", f.id).Error("snapshot has its upper in upper_dir, but upper_dir is not configured; its container cannot start again until it is")
@@ -75,9 +91,17 @@ func (s *Snapshotter) reconcile(ctx context.Context) error {
 		}
 	}
 	for _, f := range committed {
-		if err := s.releaseUpper(ctx, f.id, f.rec); err != nil {
+		err := s.releaseUpper(ctx, f.id, f.rec)
+		switch {
+		case errors.Is(err, upper.ErrBusy):
+			s.drain(f.id, f.rec.Limits.Bytes)
+			log.G(ctx).WithError(err).WithField("id", f.id).Warn("the tmpfs upper of a committed snapshot is still in use; its memory stays booked until Cleanup frees it")
+		case err != nil:
 			log.G(ctx).WithError(err).WithField("id", f.id).Warn("failed to release the upper of a committed snapshot")
 		}
+	}
+	if err := s.cleanupUpperDir(ctx); err != nil {
+		log.G(ctx).WithError(err).Warn("failed to clean up upper_dir")
 	}
 	if len(live) > 0 {
 		limit, inUse := s.tmpfs.Budget()

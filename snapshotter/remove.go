@@ -4,38 +4,86 @@ package snapshotter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/brisk-containers/brisk/snapshotter/upper"
+	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/core/snapshots/storage"
+	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 )
 
-// Remove deletes a snapshot and releases its upper at once: a removed
-// container's tmpfs memory goes back to the node immediately.
-func (s *Snapshotter) Remove(ctx context.Context, key string) (err error) {
-	var removals []string
-	defer func() {
-		// Once the transaction committed the key is gone; failures here are
-		// logged and left to Cleanup, never returned, as containerd does.
-		if err == nil {
-			s.removeDirs(ctx, removals)
-		}
-	}()
-	return s.ms.WithTransaction(ctx, true, func(ctx context.Context) error {
-		if _, _, err := storage.Remove(ctx, key); err != nil {
+// Remove deletes a snapshot. Its tmpfs upper is released in the same
+// transaction, so a removed container's memory goes back to the node at
+// once; a tmpfs that an overlay still uses makes Remove fail (upper.ErrBusy)
+// and the snapshot stay, because its memory stays too.
+func (s *Snapshotter) Remove(ctx context.Context, key string) error {
+	var (
+		removals []string
+		released string
+		rec      upper.Record
+	)
+	err := s.ms.WithTransaction(ctx, true, func(ctx context.Context) error {
+		id, _, err := storage.Remove(ctx, key)
+		if err != nil {
 			return fmt.Errorf("failed to remove snapshot %s: %w", key, err)
+		}
+		if rec = s.placement(id); rec.Kind == upper.KindTmpfs {
+			if err := s.releaseUpper(ctx, id, rec); err != nil {
+				return fmt.Errorf("failed to remove snapshot %s: %w", key, err)
+			}
+			released = id
 		}
 		removals, err = s.orphans(ctx)
 		return err
 	})
+	if err != nil {
+		if released != "" {
+			s.unrelease(ctx, key, released, rec)
+		}
+		return err
+	}
+	// The key is gone; what is left on disk is an orphan. Failures are
+	// logged and left to Cleanup, never returned, as containerd does.
+	s.removeDirs(ctx, removals)
+	return nil
+}
+
+// unrelease puts back the tmpfs upper of a snapshot whose removal released
+// it and then failed to commit: the snapshot is still there.
+func (s *Snapshotter) unrelease(ctx context.Context, key, id string, rec upper.Record) {
+	s.setPlacement(id, rec)
+	if err := upper.WriteRecord(s.snapshotDir(id), rec); err != nil {
+		log.G(ctx).WithError(err).WithField("id", id).Error("failed to restore the placement record of a snapshot whose removal failed")
+	}
+	if err := s.restoreUpper(ctx, id, s.stillActive(ctx, key, id)); err != nil {
+		log.G(ctx).WithError(err).WithField("id", id).Error("failed to remount the tmpfs of a snapshot whose removal failed")
+	}
+}
+
+// stillActive checks, in a transaction of its own, that key is still the
+// active snapshot id.
+func (s *Snapshotter) stillActive(ctx context.Context, key, id string) func() (bool, error) {
+	return func() (bool, error) {
+		var ok bool
+		err := s.ms.WithTransaction(ctx, false, func(ctx context.Context) error {
+			got, info, _, err := storage.GetInfo(ctx, key)
+			ok = err == nil && got == id && info.Kind == snapshots.KindActive
+			if errdefs.IsNotFound(err) {
+				return nil
+			}
+			return err
+		})
+		return ok, err
+	}
 }
 
 // Cleanup removes what no snapshot owns any more: snapshot directories left
-// by a crash, their tmpfs mounts, and uppers in upper_dir.
+// by a crash, their tmpfs mounts, uppers in upper_dir, and the tmpfs uppers
+// that were still in use when their snapshot went.
 func (s *Snapshotter) Cleanup(ctx context.Context) error {
 	var removals []string
 	if err := s.ms.WithTransaction(ctx, true, func(ctx context.Context) (err error) {
@@ -46,6 +94,12 @@ func (s *Snapshotter) Cleanup(ctx context.Context) error {
 		return err
 	}
 	s.removeDirs(ctx, removals)
+	for _, id := range s.drainingIDs() {
+		// A committed snapshot's upper: the directory is the layer's.
+		if err := s.releaseUpper(ctx, id, upper.Record{Kind: upper.KindTmpfs}); err != nil {
+			log.G(ctx).WithError(err).WithField("id", id).Warn("tmpfs upper of a committed snapshot still in use")
+		}
+	}
 	return s.cleanupUpperDir(ctx)
 }
 
@@ -56,7 +110,7 @@ func (s *Snapshotter) orphans(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	entries, err := os.ReadDir(filepath.Join(s.root, "snapshots"))
+	entries, err := os.ReadDir(s.snapshotsDir())
 	if err != nil {
 		return nil, err
 	}
@@ -69,31 +123,57 @@ func (s *Snapshotter) orphans(ctx context.Context) ([]string, error) {
 	return dirs, nil
 }
 
-// removeDirs releases the upper of each orphan and deletes its directory.
+// removeDirs releases the upper of each orphan and deletes its directory. An
+// orphan whose tmpfs is still in use keeps its directory, and its memory
+// stays booked in the budget until a later Cleanup gets it.
 func (s *Snapshotter) removeDirs(ctx context.Context, names []string) {
 	for _, name := range names {
-		dir := filepath.Join(s.root, "snapshots", name)
-		if !strings.HasPrefix(name, "new-") {
-			rec, err := upper.ReadRecord(dir)
-			if err != nil {
-				log.G(ctx).WithError(err).WithField("path", dir).Warn("unreadable placement record; unmounting anyway")
-				rec = upper.Record{Kind: upper.KindTmpfs}
-			}
-			if err := s.releaseUpper(ctx, name, rec); err != nil {
-				log.G(ctx).WithError(err).WithField("id", name).Warn("failed to release upper")
-				continue
-			}
-		}
-		// A tmpfs mounted at dir/tmpfs that the record does not mention
-		// (a crash between mount and record) must not be descended into.
-		if err := upper.Unmount(filepath.Join(dir, "tmpfs")); err != nil {
-			log.G(ctx).WithError(err).WithField("path", dir).Warn("failed to unmount stray tmpfs")
-			continue
-		}
-		if err := os.RemoveAll(dir); err != nil {
-			log.G(ctx).WithError(err).WithField("path", dir).Warn("failed to remove directory")
+		if err := s.removeOrphan(ctx, name); err != nil {
+			log.G(ctx).WithError(err).WithField("path", s.snapshotDir(name)).Warn("failed to remove orphaned snapshot directory")
 		}
 	}
+}
+
+func (s *Snapshotter) removeOrphan(ctx context.Context, name string) error {
+	dir := s.snapshotDir(name)
+	if !strings.HasPrefix(name, strings.TrimSuffix(newDirPattern, "*")) {
+		rec, err := upper.ReadRecord(dir)
+		if err != nil {
+			log.G(ctx).WithError(err).WithField("path", dir).Warn("unreadable placement record; treating the upper as a tmpfs")
+			rec = upper.Record{Kind: upper.KindTmpfs}
+		}
+		// A tmpfs the record does not mention (a crash between mount
+		// and record) must not be descended into either.
+		mounted, err := upper.Mounted(s.tmpfsDir(name))
+		if err != nil {
+			return err
+		}
+		if rec.Kind == upper.KindTmpfs || mounted {
+			if err := s.releaseOrphanTmpfs(ctx, name, rec.Limits); err != nil {
+				return err
+			}
+		}
+		if rec.Kind != upper.KindTmpfs {
+			if err := s.releaseUpper(ctx, name, rec); err != nil {
+				return err
+			}
+		}
+	}
+	return os.RemoveAll(dir)
+}
+
+// releaseOrphanTmpfs unmounts an orphan's tmpfs, or, while an overlay still
+// uses it, books what it may hold.
+func (s *Snapshotter) releaseOrphanTmpfs(ctx context.Context, name string, l upper.Limits) error {
+	err := s.releaseUpper(ctx, name, upper.Record{Kind: upper.KindTmpfs, Limits: l})
+	if errors.Is(err, upper.ErrBusy) {
+		bytes := l.Bytes
+		if u, uerr := upper.TmpfsUsage(s.tmpfsDir(name)); uerr == nil {
+			bytes = u.BytesLimit
+		}
+		s.drain(name, bytes)
+	}
+	return err
 }
 
 // cleanupUpperDir removes uppers in upper_dir whose snapshot is gone.

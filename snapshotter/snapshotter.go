@@ -10,10 +10,13 @@ package snapshotter
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
+	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/snapshotter/upper"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/core/snapshots/storage"
@@ -33,10 +36,19 @@ type Snapshotter struct {
 	tmpfs *upper.TmpfsPool
 	dirs  *upper.DirStore // nil unless upper_dir is configured
 
+	locks idLocks
+
+	// mu guards placements and draining, and is held while the tmpfs pool
+	// changes along with them, so the budget audit sees both or neither.
 	mu sync.RWMutex
 	// placements holds the record of every active snapshot whose upper is
 	// not on the root, by snapshot ID; absent means KindRoot.
 	placements map[string]upper.Record
+	// draining holds the tmpfs uppers that no live snapshot owns any more
+	// but that an overlay still uses (a committed snapshot whose container
+	// still runs, an orphan found at start), by directory name under
+	// snapshots/, with the bytes they keep booked until Cleanup frees them.
+	draining map[string]int64
 }
 
 var (
@@ -48,12 +60,8 @@ var (
 // metadata with what is mounted: live tmpfs uppers are kept, missing ones
 // (after a reboot) are recreated empty.
 func New(ctx context.Context, root string, opts ...Opt) (_ *Snapshotter, retErr error) {
-	o := options{
-		backend:     upper.KindTmpfs,
-		tmpfsLimits: upper.Limits{Bytes: 256 << 20, Inodes: 64 << 10},
-		tmpfsBudget: 1 << 30,
-	}
-	for _, opt := range opts {
+	var o options
+	for _, opt := range append([]Opt{WithConfig(config.DefaultSnapshotter())}, opts...) {
 		if err := opt(&o); err != nil {
 			return nil, err
 		}
@@ -77,6 +85,7 @@ func New(ctx context.Context, root string, opts ...Opt) (_ *Snapshotter, retErr 
 		opts:       o,
 		tmpfs:      upper.NewTmpfsPool(o.tmpfsBudget),
 		placements: make(map[string]upper.Record),
+		draining:   make(map[string]int64),
 	}
 	if o.upperDir != "" {
 		if s.dirs, err = upper.OpenDirStore(ctx, o.upperDir); err != nil {
@@ -95,6 +104,9 @@ func New(ctx context.Context, root string, opts ...Opt) (_ *Snapshotter, retErr 
 	}()
 	if err := s.reconcile(ctx); err != nil {
 		return nil, fmt.Errorf("reconcile snapshots with mounts: %w", err)
+	}
+	if _, err := s.CheckBudget(ctx); err != nil {
+		return nil, fmt.Errorf("audit the tmpfs budget: %w", err)
 	}
 	return s, nil
 }
@@ -169,36 +181,6 @@ func (s *Snapshotter) Budget() (limit, inUse int64) {
 	return s.tmpfs.Budget()
 }
 
-func (s *Snapshotter) snapshotDir(id string) string {
-	return filepath.Join(s.root, "snapshots", id)
-}
-
-// persistentFS is where a snapshot's layer lives on the root: every committed
-// layer, every view, every unpack snapshot.
-func (s *Snapshotter) persistentFS(id string) string {
-	return filepath.Join(s.snapshotDir(id), "fs")
-}
-
-// tmpfsDir is the mount point of a snapshot's own tmpfs.
-func (s *Snapshotter) tmpfsDir(id string) string {
-	return filepath.Join(s.snapshotDir(id), "tmpfs")
-}
-
-// upperBase is the directory holding an active snapshot's fs and work.
-func (s *Snapshotter) upperBase(id string, rec upper.Record) string {
-	switch rec.Kind {
-	case upper.KindTmpfs:
-		return s.tmpfsDir(id)
-	case upper.KindDir:
-		if s.dirs != nil {
-			return s.dirs.Path(id)
-		}
-		return filepath.Join(s.opts.upperDir, id)
-	default:
-		return s.snapshotDir(id)
-	}
-}
-
 func (s *Snapshotter) placement(id string) upper.Record {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -206,6 +188,41 @@ func (s *Snapshotter) placement(id string) upper.Record {
 		return rec
 	}
 	return upper.Record{Kind: upper.KindRoot}
+}
+
+// forget drops id's tmpfs reservation with the state that justified it.
+func (s *Snapshotter) forget(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tmpfs.Release(id)
+	delete(s.placements, id)
+	delete(s.draining, id)
+}
+
+// drain keeps bytes booked for a tmpfs upper that no live snapshot owns but
+// that is still in use; Cleanup retries releasing it.
+func (s *Snapshotter) drain(id string, bytes int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tmpfs.Adopt(id, bytes)
+	delete(s.placements, id)
+	s.draining[id] = bytes
+}
+
+// undrain takes back drain for a snapshot that is live after all.
+func (s *Snapshotter) undrain(id string, rec upper.Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.draining[id]; ok {
+		delete(s.draining, id)
+		s.placements[id] = rec
+	}
+}
+
+func (s *Snapshotter) drainingIDs() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Collect(maps.Keys(s.draining))
 }
 
 func (s *Snapshotter) setPlacement(id string, rec upper.Record) {

@@ -4,12 +4,13 @@ package snapshotter
 
 import (
 	"context"
-	"path/filepath"
 
 	"github.com/brisk-containers/brisk/snapshotter/upper"
+	"github.com/brisk-containers/brisk/snapshotter/usageapi"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/core/snapshots/storage"
 	"github.com/containerd/continuity/fs"
+	"github.com/containerd/errdefs"
 )
 
 // Usage returns the bytes and inodes a snapshot takes. For an upper on its own
@@ -30,27 +31,31 @@ func (s *Snapshotter) Usage(ctx context.Context, key string) (snapshots.Usage, e
 	if info.Kind != snapshots.KindActive {
 		return usage, nil
 	}
-	u, err := s.upperUsage(ctx, id)
+	u, err := s.upperUsage(ctx, id, s.placement(id))
 	if err != nil {
 		return snapshots.Usage{}, err
 	}
 	return snapshots.Usage{Size: u.Bytes, Inodes: u.Inodes}, nil
 }
 
-func (s *Snapshotter) upperUsage(ctx context.Context, id string) (upper.Usage, error) {
-	rec := s.placement(id)
+// upperUsage measures id's upper. It only stats: a read must never change
+// what it reads, or a scrape racing a Remove brings the removed snapshot's
+// tmpfs back.
+func (s *Snapshotter) upperUsage(ctx context.Context, id string, rec upper.Record) (upper.Usage, error) {
 	switch rec.Kind {
 	case upper.KindTmpfs:
-		if err := s.ensureUpper(ctx, id, rec); err != nil {
-			return upper.Usage{}, err
+		u, err := upper.TmpfsUsage(s.tmpfsDir(id))
+		if errdefs.IsNotFound(err) {
+			// Gone with a reboot, or removed meanwhile: empty.
+			return upper.Usage{BytesLimit: rec.Limits.Bytes, InodesLimit: rec.Limits.Inodes}, nil
 		}
-		return upper.StatfsUsage(s.tmpfsDir(id))
+		return u, err
 	case upper.KindDir:
 		if s.dirs != nil {
 			return s.dirs.Usage(ctx, id)
 		}
 	}
-	du, err := fs.DiskUsage(ctx, filepath.Join(s.upperBase(id, rec), "fs"))
+	du, err := fs.DiskUsage(ctx, s.upperFS(id, rec))
 	if err != nil {
 		return upper.Usage{}, err
 	}
@@ -58,17 +63,7 @@ func (s *Snapshotter) upperUsage(ctx context.Context, id string) (upper.Usage, e
 }
 
 // SnapshotUsage is one line of the usage report.
-type SnapshotUsage struct {
-	Key   string     `json:"key"`
-	ID    string     `json:"id"`
-	Upper upper.Kind `json:"upper"`
-	// Path is the overlay upperdir.
-	Path        string `json:"path"`
-	Bytes       int64  `json:"bytes"`
-	BytesLimit  int64  `json:"bytes_limit"`
-	Inodes      int64  `json:"inodes"`
-	InodesLimit int64  `json:"inodes_limit"`
-}
+type SnapshotUsage = usageapi.SnapshotUsage
 
 // Report lists the usage of every active snapshot on fast storage. Snapshots
 // on the root (image unpacking) are left out: they are transient, and walking
@@ -96,13 +91,13 @@ func (s *Snapshotter) Report(ctx context.Context) ([]SnapshotUsage, error) {
 		if rec.Kind == upper.KindRoot {
 			continue // removed or committed meanwhile
 		}
-		u, err := s.upperUsage(ctx, a.id)
+		u, err := s.upperUsage(ctx, a.id, rec)
 		if err != nil {
 			continue // removed meanwhile
 		}
 		report = append(report, SnapshotUsage{
 			Key: a.key, ID: a.id, Upper: rec.Kind,
-			Path:  filepath.Join(s.upperBase(a.id, rec), "fs"),
+			Path:  s.upperFS(a.id, rec),
 			Bytes: u.Bytes, BytesLimit: u.BytesLimit, Inodes: u.Inodes, InodesLimit: u.InodesLimit,
 		})
 	}

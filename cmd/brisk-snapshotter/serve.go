@@ -24,35 +24,17 @@ import (
 	"github.com/brisk-containers/brisk/logs/spoolmetrics"
 	"github.com/brisk-containers/brisk/snapshotter"
 	"github.com/brisk-containers/brisk/snapshotter/metrics"
-	"github.com/brisk-containers/brisk/snapshotter/upper"
+	"github.com/brisk-containers/brisk/snapshotter/usageapi"
 )
 
 // shutdownGrace bounds how long in-flight calls may finish after SIGTERM.
 // Nothing a container depends on stops with us, so a short grace suffices.
 const shutdownGrace = 10 * time.Second
 
-func options(cfg config.Snapshotter) []snapshotter.Opt {
-	opts := []snapshotter.Opt{
-		snapshotter.WithBackend(upper.Kind(cfg.Upper)),
-		snapshotter.WithTmpfsLimits(upper.Limits{Bytes: int64(cfg.TmpfsSize), Inodes: int64(cfg.TmpfsInodes)}),
-		snapshotter.WithTmpfsBudget(int64(cfg.TmpfsBudget)),
-	}
-	if cfg.UpperDir != "" {
-		opts = append(opts, snapshotter.WithUpperDir(cfg.UpperDir))
-	}
-	if cfg.OnBudgetExceeded == config.OnBudgetDir {
-		opts = append(opts, snapshotter.WithFallbackToDir())
-	}
-	if cfg.Volatile {
-		opts = append(opts, snapshotter.WithVolatile())
-	}
-	return opts
-}
-
 // serve runs the snapshotter until ctx ends. spoolDir is the shims' log
 // spool ([logs] spool_dir), whose backlog is exported with the metrics.
 func serve(ctx context.Context, cfg config.Snapshotter, spoolDir string) error {
-	sn, err := snapshotter.New(ctx, cfg.Root, options(cfg)...)
+	sn, err := snapshotter.New(ctx, cfg.Root, snapshotter.WithConfig(cfg))
 	if err != nil {
 		return err
 	}
@@ -69,12 +51,19 @@ func serve(ctx context.Context, cfg config.Snapshotter, spoolDir string) error {
 	// Bind everything before serving anything: a daemon that accepted
 	// containerd's connection and then died on a taken metrics port would
 	// look healthy for a moment.
-	var hl net.Listener
+	var ml, ul net.Listener
 	if cfg.MetricsAddress != "" {
-		if hl, err = net.Listen("tcp", cfg.MetricsAddress); err != nil {
+		if ml, err = net.Listen("tcp", cfg.MetricsAddress); err != nil {
 			return fmt.Errorf("snapshotter.metrics_address %q: %w", cfg.MetricsAddress, err)
 		}
-		defer hl.Close()
+		defer ml.Close()
+	}
+	if cfg.UsageSocket != "" {
+		if ul, err = listenUnix(cfg.UsageSocket); err != nil {
+			return fmt.Errorf("snapshotter.usage_socket %q: %w", cfg.UsageSocket, err)
+		}
+		defer ul.Close()
+		defer os.Remove(cfg.UsageSocket)
 	}
 	l, err := listenUnix(cfg.Address)
 	if err != nil {
@@ -83,23 +72,31 @@ func serve(ctx context.Context, cfg config.Snapshotter, spoolDir string) error {
 	srv := grpc.NewServer()
 	snapshotsapi.RegisterSnapshotsServer(srv, snapshotservice.FromSnapshotter(instrumented))
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(l) }()
 
-	var httpSrv *http.Server
-	if hl != nil {
+	var httpSrvs []*http.Server
+	serveHTTP := func(l net.Listener, path string, h http.Handler) {
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		mux.HandleFunc("/v1/usage", usageHandler(sn))
-		httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		mux.Handle(path, h)
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		httpSrvs = append(httpSrvs, hs)
 		go func() {
-			if err := httpSrv.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("metrics server: %w", err)
+			if err := hs.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("%s server: %w", path, err)
 			}
 		}()
 	}
+	// /metrics is for any scraper, so it carries no host path; the usage
+	// report, which names every snapshot's upper on the host, is root's.
+	if ml != nil {
+		serveHTTP(ml, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	}
+	if ul != nil {
+		serveHTTP(ul, usageapi.Path, usageHandler(sn))
+	}
 
-	log.G(ctx).WithFields(log.Fields{"address": cfg.Address, "root": cfg.Root, "upper": cfg.Upper, "metrics": cfg.MetricsAddress}).Info("brisk-snapshotter serving")
+	log.G(ctx).WithFields(log.Fields{"address": cfg.Address, "root": cfg.Root, "upper": cfg.Upper, "metrics": cfg.MetricsAddress, "usage_socket": cfg.UsageSocket}).Info("brisk-snapshotter serving")
 	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
 		log.G(ctx).WithError(err).Warn("systemd notify failed")
 	}
@@ -117,36 +114,49 @@ func serve(ctx context.Context, cfg config.Snapshotter, spoolDir string) error {
 	case <-time.After(shutdownGrace):
 		srv.Stop()
 	}
-	if httpSrv != nil {
+	for _, hs := range httpSrvs {
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = httpSrv.Shutdown(sctx)
+		_ = hs.Shutdown(sctx)
 		cancel()
 	}
 	_ = os.Remove(cfg.Address)
 	return err
 }
 
-// listenUnix serves on path with mode 0600: the socket hands out mounts of
-// any container's filesystem, so only root may dial it.
-func listenUnix(path string) (net.Listener, error) {
+// listenUnix serves on path with mode 0600: the snapshot socket hands out
+// mounts of any container's filesystem and the usage socket names every
+// snapshot on the host, so only root may dial them. The socket is made
+// under a temporary name and renamed into place once it is 0600, so that it
+// is never reachable with looser permissions.
+func listenUnix(path string) (_ net.Listener, retErr error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
 		return nil, err
 	}
-	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
-		return nil, fmt.Errorf("remove stale socket %s: %w", path, err)
-	}
-	l, err := net.Listen("unix", path)
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
+	_ = os.Remove(tmp)
+	l, err := net.Listen("unix", tmp)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		l.Close()
+	defer func() {
+		if retErr != nil {
+			l.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	// The path it was bound to is gone after the rename; the caller
+	// removes the final one.
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	if err := os.Chmod(tmp, 0o600); err != nil {
 		return nil, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
 	return l, nil
 }
 
-// usageHandler serves the usage report as JSON for briskctl usage.
+// usageHandler serves the usage report for briskctl usage.
 func usageHandler(sn *snapshotter.Snapshotter) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		report, err := sn.Report(r.Context())
@@ -156,10 +166,6 @@ func usageHandler(sn *snapshotter.Snapshotter) http.HandlerFunc {
 		}
 		limit, inUse := sn.Budget()
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(struct {
-			Snapshots   []snapshotter.SnapshotUsage `json:"snapshots"`
-			Budget      int64                       `json:"tmpfs_budget"`
-			BudgetInUse int64                       `json:"tmpfs_budget_used"`
-		}{report, limit, inUse})
+		_ = json.NewEncoder(w).Encode(usageapi.UsageReport{Snapshots: report, Budget: limit, BudgetInUse: inUse})
 	}
 }

@@ -4,16 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"sort"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/brisk-containers/brisk/config"
-	"github.com/brisk-containers/brisk/snapshotter"
+	"github.com/brisk-containers/brisk/snapshotter/usageapi"
 )
 
 var usageCommand = &cli.Command{
@@ -24,7 +22,7 @@ var usageCommand = &cli.Command{
    containerd namespaces keys; -n narrows the table to one namespace.`,
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "namespace", Aliases: []string{"n"}, Usage: "only snapshots of this containerd namespace"},
-		&cli.StringFlag{Name: "address", Usage: "snapshotter metrics address (default: snapshotter.metrics_address)"},
+		&cli.StringFlag{Name: "socket", Usage: "the snapshotter's usage socket (default: snapshotter.usage_socket)"},
 		&cli.BoolFlag{Name: "json", Usage: "print the raw report"},
 	},
 	Action: func(c *cli.Context) error {
@@ -32,20 +30,20 @@ var usageCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		addr := cfg.Snapshotter.MetricsAddress
-		if c.IsSet("address") {
-			addr = c.String("address")
+		socket := cfg.Snapshotter.UsageSocket
+		if c.IsSet("socket") {
+			socket = c.String("socket")
 		}
-		if addr == "" {
-			return fmt.Errorf("snapshotter.metrics_address is empty: briskctl usage reads the snapshotter's /v1/usage there; set it or pass --address")
+		if socket == "" {
+			return fmt.Errorf("snapshotter.usage_socket is empty: briskctl usage reads the snapshotter's usage API there; set it or pass --socket")
 		}
-		report, err := fetchUsage(addr)
+		report, err := usageapi.Fetch(c.Context, socket)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w (is brisk-snapshotter running? are you root? see `systemctl status brisk-snapshotter`)", err)
 		}
 		key, ns := c.Args().First(), c.String("namespace")
 		if key != "" || ns != "" {
-			var kept []snapshotter.SnapshotUsage
+			var kept []usageapi.SnapshotUsage
 			for _, u := range report.Snapshots {
 				uns, name := splitKey(u.Key)
 				if (ns == "" || ns == uns) && (key == "" || key == name || key == u.Key) {
@@ -67,31 +65,7 @@ var usageCommand = &cli.Command{
 	},
 }
 
-type usageReport struct {
-	Snapshots   []snapshotter.SnapshotUsage `json:"snapshots"`
-	Budget      int64                       `json:"tmpfs_budget"`
-	BudgetInUse int64                       `json:"tmpfs_budget_used"`
-}
-
-func fetchUsage(addr string) (usageReport, error) {
-	var r usageReport
-	client := &http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Get("http://" + addr + "/v1/usage")
-	if err != nil {
-		return r, fmt.Errorf("ask brisk-snapshotter at %s: %w (is it running? see `systemctl status brisk-snapshotter`)", addr, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return r, fmt.Errorf("brisk-snapshotter at %s answered %s: %s", addr, resp.Status, body)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		return r, fmt.Errorf("decode usage report from %s: %w", addr, err)
-	}
-	return r, nil
-}
-
-func printUsage(w io.Writer, r usageReport) {
+func printUsage(w io.Writer, r usageapi.UsageReport) {
 	sort.Slice(r.Snapshots, func(i, j int) bool { return r.Snapshots[i].Key < r.Snapshots[j].Key })
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAMESPACE\tKEY\tUPPER\tINODES\tINODES%\tBYTES\tBYTES%")

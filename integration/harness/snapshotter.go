@@ -14,20 +14,22 @@ type Snapshotter struct {
 	Root           string
 	Address        string
 	MetricsAddress string
+	UsageSocket    string
 	ConfigPath     string
 }
 
 // SnapshotterConfig writes the [snapshotter] section for a private instance:
-// root, socket and metrics address are the harness's; extra lines (other
+// root, sockets and metrics address are the harness's; extra lines (other
 // [snapshotter] keys) are appended to the section.
 func (e *Env) SnapshotterConfig(extra string) (*Snapshotter, string) {
 	s := &Snapshotter{
 		Root:           e.Path("brisk"),
 		Address:        e.Path("b.sock"),
 		MetricsAddress: fmt.Sprintf("127.0.0.1:%d", FreePort(e.T)),
+		UsageSocket:    e.Path("usage.sock"),
 		ConfigPath:     e.Path("brisk.toml"),
 	}
-	cfg := fmt.Sprintf("[snapshotter]\nroot = %q\naddress = %q\nmetrics_address = %q\n%s\n", s.Root, s.Address, s.MetricsAddress, extra)
+	cfg := fmt.Sprintf("[snapshotter]\nroot = %q\naddress = %q\nmetrics_address = %q\nusage_socket = %q\n%s\n", s.Root, s.Address, s.MetricsAddress, s.UsageSocket, extra)
 	return s, cfg
 }
 

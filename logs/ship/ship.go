@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/internal/atomicfile"
 	"github.com/brisk-containers/brisk/logs/spool"
 )
 
@@ -258,7 +260,7 @@ func (l *LocalStore) Put(_ context.Context, key string, body []byte, meta map[st
 		meta = copyMap(meta)
 		meta["content-encoding"] = contentEncoding
 	}
-	side, err := jsonBytes(meta)
+	side, err := json.MarshalIndent(meta, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -277,7 +279,7 @@ func (l *LocalStore) Get(_ context.Context, key string) ([]byte, map[string]stri
 	}
 	meta := map[string]string{}
 	if side, err := os.ReadFile(path + ".meta.json"); err == nil {
-		_ = jsonUnmarshal(side, &meta)
+		_ = json.Unmarshal(side, &meta)
 	}
 	if meta["content-encoding"] == "gzip" {
 		if body, err = gunzip(body); err != nil {
@@ -288,23 +290,7 @@ func (l *LocalStore) Get(_ context.Context, key string) ([]byte, map[string]stri
 }
 
 func writeAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.Write(path, data, 0o640, atomicfile.WithSync())
 }
 
 func copyMap(m map[string]string) map[string]string {

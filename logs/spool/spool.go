@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/brisk-containers/brisk/internal/atomicfile"
 )
 
 // Stream names a record's origin.
@@ -136,25 +138,11 @@ func writeMeta(dir string, m Meta, sync bool) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, MetaFile+".tmp")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
+	var opts []atomicfile.Opt
 	if sync {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return err
-		}
+		opts = append(opts, atomicfile.WithSync())
 	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dir, MetaFile))
+	return atomicfile.Write(filepath.Join(dir, MetaFile), data, 0o600, opts...)
 }
 
 // Lock takes the entry's lock without waiting. The owning shim holds it for

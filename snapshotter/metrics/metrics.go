@@ -16,6 +16,7 @@ import (
 type Source interface {
 	Report(ctx context.Context) ([]snapshotter.SnapshotUsage, error)
 	Budget() (limit, inUse int64)
+	CheckBudget(ctx context.Context) (snapshotter.BudgetAudit, error)
 }
 
 // Collector computes usage at scrape time rather than on a timer: with O(1)
@@ -29,6 +30,8 @@ type Collector struct {
 	bytesLimit  *prometheus.Desc
 	budget      *prometheus.Desc
 	budgetUsed  *prometheus.Desc
+	budgetWant  *prometheus.Desc
+	budgetBad   *prometheus.Desc
 }
 
 // NewCollector returns a collector over src.
@@ -41,13 +44,17 @@ func NewCollector(src Source) *Collector {
 		bytesUsed:   prometheus.NewDesc("brisk_snapshot_bytes_used", "Bytes used by an active snapshot's upper.", labels, nil),
 		bytesLimit:  prometheus.NewDesc("brisk_snapshot_bytes_limit", "Byte limit of an active snapshot's upper (0: unlimited).", labels, nil),
 		budget:      prometheus.NewDesc("brisk_tmpfs_budget_bytes", "Cap on the sum of tmpfs upper size limits.", nil, nil),
-		budgetUsed:  prometheus.NewDesc("brisk_tmpfs_budget_used_bytes", "Sum of the size limits of live tmpfs uppers.", nil, nil),
+		budgetUsed:  prometheus.NewDesc("brisk_tmpfs_budget_used_bytes", "Bytes of the tmpfs budget reserved.", nil, nil),
+		budgetWant: prometheus.NewDesc("brisk_tmpfs_budget_expected_bytes",
+			"Sum of the size limits of the live tmpfs uppers and of those still in use after their snapshot went: what brisk_tmpfs_budget_used_bytes must equal.", nil, nil),
+		budgetBad: prometheus.NewDesc("brisk_tmpfs_budget_audit_violations",
+			"Uppers whose budget booking is wrong at this scrape (0 when the books are right).", nil, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.inodesUsed, c.inodesLimit, c.bytesUsed, c.bytesLimit, c.budget, c.budgetUsed} {
+	for _, d := range []*prometheus.Desc{c.inodesUsed, c.inodesLimit, c.bytesUsed, c.bytesLimit, c.budget, c.budgetUsed, c.budgetWant, c.budgetBad} {
 		ch <- d
 	}
 }
@@ -59,6 +66,16 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	limit, inUse := c.src.Budget()
 	ch <- prometheus.MustNewConstMetric(c.budget, prometheus.GaugeValue, float64(limit))
 	ch <- prometheus.MustNewConstMetric(c.budgetUsed, prometheus.GaugeValue, float64(inUse))
+	if a, err := c.src.CheckBudget(ctx); err != nil {
+		log.G(ctx).WithError(err).Warn("tmpfs budget audit for metrics failed")
+	} else {
+		violations := len(a.Problems)
+		if violations == 0 && !a.OK() {
+			violations = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.budgetWant, prometheus.GaugeValue, float64(a.Expected))
+		ch <- prometheus.MustNewConstMetric(c.budgetBad, prometheus.GaugeValue, float64(violations))
+	}
 	report, err := c.src.Report(ctx)
 	if err != nil {
 		log.G(ctx).WithError(err).Warn("usage report for metrics failed")

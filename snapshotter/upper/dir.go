@@ -10,11 +10,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/brisk-containers/brisk/internal/mountpoint"
 	"github.com/brisk-containers/brisk/snapshotter/upper/xfsquota"
 	"github.com/containerd/continuity/fs"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
-	"github.com/moby/sys/mountinfo"
 )
 
 // DirStore keeps uppers in directories on a dedicated mount (an NVMe drive in
@@ -55,20 +55,10 @@ func OpenDirStore(ctx context.Context, dir string) (*DirStore, error) {
 // CheckDedicatedMount returns an error naming the fix unless dir is itself a
 // mount point with noatime (which implies nodiratime) in its options.
 func CheckDedicatedMount(dir string) error {
-	real, err := filepath.EvalSymlinks(dir)
+	m, real, err := mountpoint.Of(dir)
 	if err != nil {
 		return fmt.Errorf("upper_dir %q: %w (create it and mount a dedicated filesystem there)", dir, err)
 	}
-	mounts, err := mountinfo.GetMounts(mountinfo.ParentsFilter(real))
-	if err != nil {
-		return fmt.Errorf("read mountinfo: %w", err)
-	}
-	if len(mounts) == 0 {
-		return fmt.Errorf("upper_dir %q: no mount found: %w", dir, errdefs.ErrFailedPrecondition)
-	}
-	// The deepest mount containing dir is the one dir lives on.
-	slices.SortFunc(mounts, func(a, b *mountinfo.Info) int { return len(b.Mountpoint) - len(a.Mountpoint) })
-	m := mounts[0]
 	if m.Mountpoint != real {
 		return fmt.Errorf("upper_dir %q is not a mount point of its own (it is part of %s, %s): mount a dedicated filesystem there, e.g. `mount -o noatime,nodiratime /dev/nvme1n1 %s`: %w",
 			dir, m.Mountpoint, m.FSType, real, errdefs.ErrFailedPrecondition)
@@ -80,12 +70,6 @@ func CheckDedicatedMount(dir string) error {
 	}
 	return nil
 }
-
-// Root is the directory the store places uppers in.
-func (d *DirStore) Root() string { return d.root }
-
-// Quota reports whether per-snapshot limits are enforced.
-func (d *DirStore) Quota() bool { return d.quota != nil }
 
 // Path is the directory holding id's fs and work directories.
 func (d *DirStore) Path(id string) string { return filepath.Join(d.root, id) }

@@ -3,9 +3,11 @@ package upper
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/containerd/errdefs"
@@ -71,6 +73,14 @@ func (p *TmpfsPool) Release(id string) {
 	delete(p.reserved, id)
 }
 
+// Reservations returns a copy of what each snapshot (or draining upper) has
+// reserved, for the budget audit.
+func (p *TmpfsPool) Reservations() map[string]int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.reserved)
+}
+
 // Budget reports the cap and how much of it is reserved.
 func (p *TmpfsPool) Budget() (limit, inUse int64) {
 	p.mu.Lock()
@@ -113,9 +123,14 @@ func Mounted(dir string) (bool, error) {
 	return ok, err
 }
 
-// Unmount unmounts dir if something is mounted there. A busy mount (an overlay
-// a client forgot to unmount) is detached: its memory goes back once the last
-// user lets go, and the snapshot's removal is never wedged by it.
+// ErrBusy is returned when a tmpfs upper cannot go because something still
+// uses it. It is errdefs.ErrFailedPrecondition: containerd's garbage
+// collector retries such a removal on its next pass.
+var ErrBusy = fmt.Errorf("upper in use: %w", errdefs.ErrFailedPrecondition)
+
+// Unmount unmounts dir if something is mounted there. It never detaches
+// lazily: a detached tmpfs keeps its memory for as long as anything holds it,
+// out of sight of mountinfo and of the budget. A busy mount is ErrBusy.
 func Unmount(dir string) error {
 	for {
 		err := unix.Unmount(dir, 0)
@@ -125,14 +140,52 @@ func Unmount(dir string) error {
 		case errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOENT):
 			return nil // not a mount point (any more)
 		case errors.Is(err, unix.EBUSY):
-			if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
-				return fmt.Errorf("detach %s: %w", dir, err)
-			}
-			return nil
+			return fmt.Errorf("unmount %s: %v: %w", dir, err, ErrBusy)
 		case errors.Is(err, unix.EINTR):
 			continue
 		default:
 			return fmt.Errorf("unmount %s: %w", dir, err)
 		}
 	}
+}
+
+// UsedBy returns the mount points of the overlays, in this mount namespace,
+// whose upperdir or workdir lies in dir. Unmounting the tmpfs at dir would
+// succeed under them (overlayfs holds a private clone of its upper mount),
+// and its memory would live on with no mount to show for it.
+func UsedBy(dir string) ([]string, error) {
+	ms, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("overlay"))
+	if err != nil {
+		return nil, fmt.Errorf("read mountinfo: %w", err)
+	}
+	prefix := filepath.Clean(dir) + "/"
+	var users []string
+	for _, m := range ms {
+		for _, o := range strings.Split(m.VFSOptions, ",") {
+			k, v, _ := strings.Cut(o, "=")
+			if (k == "upperdir" || k == "workdir") && strings.HasPrefix(v+"/", prefix) {
+				users = append(users, m.Mountpoint)
+				break
+			}
+		}
+	}
+	return users, nil
+}
+
+// TmpfsUsage reads the usage of the tmpfs mounted at dir in O(1). It only
+// stats: where no tmpfs is mounted at dir (removed meanwhile, or gone with
+// a reboot) it fails with errdefs.ErrNotFound rather than report the
+// filesystem below.
+func TmpfsUsage(dir string) (Usage, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return Usage{}, fmt.Errorf("no tmpfs at %s: %w", dir, errdefs.ErrNotFound)
+		}
+		return Usage{}, fmt.Errorf("statfs %s: %w", dir, err)
+	}
+	if st.Type != unix.TMPFS_MAGIC {
+		return Usage{}, fmt.Errorf("no tmpfs at %s: %w", dir, errdefs.ErrNotFound)
+	}
+	return statfsUsage(&st), nil
 }

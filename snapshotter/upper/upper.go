@@ -6,11 +6,7 @@
 // snapshot rather than shared.
 package upper
 
-import (
-	"fmt"
-
-	"golang.org/x/sys/unix"
-)
+import "golang.org/x/sys/unix"
 
 // Kind names a placement.
 type Kind string
@@ -40,18 +36,12 @@ type Usage struct {
 	InodesLimit int64
 }
 
-// StatfsUsage reads the usage of the filesystem mounted at dir in O(1). It is
-// exact for a tmpfs that holds one snapshot and nothing else.
-func StatfsUsage(dir string) (Usage, error) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		return Usage{}, fmt.Errorf("statfs %s: %w", dir, err)
-	}
+func statfsUsage(st *unix.Statfs_t) Usage {
 	bsize := int64(st.Bsize)
 	return Usage{
 		Bytes:       int64(st.Blocks-st.Bfree) * bsize,
 		Inodes:      int64(st.Files - st.Ffree),
 		BytesLimit:  int64(st.Blocks) * bsize,
 		InodesLimit: int64(st.Files),
-	}, nil
+	}
 }

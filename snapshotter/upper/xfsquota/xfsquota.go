@@ -16,6 +16,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
+
+	"github.com/brisk-containers/brisk/internal/mountpoint"
 )
 
 // ErrNotSupported: the directory is not on XFS with project quotas enforced.
@@ -111,7 +113,7 @@ func Open(dir string) (*Control, error) {
 	if st.Type != xfsSuperMagic {
 		return nil, fmt.Errorf("%s is not on XFS: %w", dir, ErrNotSupported)
 	}
-	m, err := mountOf(dir)
+	m, _, err := mountpoint.Of(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -130,22 +132,6 @@ func Open(dir string) (*Control, error) {
 		return nil, fmt.Errorf("%s: project quota not usable on %s: %v: %w", dir, dev, err, ErrNotSupported)
 	}
 	return c, nil
-}
-
-func mountOf(dir string) (*mountinfo.Info, error) {
-	real, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		return nil, err
-	}
-	ms, err := mountinfo.GetMounts(mountinfo.ParentsFilter(real))
-	if err != nil {
-		return nil, err
-	}
-	if len(ms) == 0 {
-		return nil, fmt.Errorf("no mount found for %s", dir)
-	}
-	slices.SortFunc(ms, func(a, b *mountinfo.Info) int { return len(b.Mountpoint) - len(a.Mountpoint) })
-	return ms[0], nil
 }
 
 // blockDevice returns a block device node for the filesystem holding dir:

@@ -1,0 +1,69 @@
+//go:build linux
+
+package snapshotter
+
+import (
+	"path/filepath"
+
+	"github.com/brisk-containers/brisk/snapshotter/upper"
+)
+
+// The snapshotter's layout on the persistent root, as containerd's overlayfs
+// snapshotter has it, plus a tmpfs mount point per fast upper:
+//
+//	ROOT/metadata.db
+//	ROOT/snapshots/ID/fs          the layer (committed, view, unpack) or a root upper
+//	ROOT/snapshots/ID/work        the workdir of a root upper
+//	ROOT/snapshots/ID/upper.json  where the upper was placed (upper.RecordName)
+//	ROOT/snapshots/ID/tmpfs/      the snapshot's own tmpfs, holding fs and work
+//	ROOT/snapshots/new-*          a Prepare in flight (or a crash's leftover)
+//
+// A "dir" upper lives in upper_dir/ID/{fs,work} instead.
+
+// newDirPattern names the temporary directory a snapshot is built in before
+// its ID is known; reconcile and Cleanup recognise leftovers by it.
+const newDirPattern = "new-*"
+
+func (s *Snapshotter) snapshotsDir() string {
+	return filepath.Join(s.root, "snapshots")
+}
+
+func (s *Snapshotter) snapshotDir(id string) string {
+	return filepath.Join(s.snapshotsDir(), id)
+}
+
+// persistentFS is where a snapshot's layer lives on the root: every committed
+// layer, every view, every unpack snapshot.
+func (s *Snapshotter) persistentFS(id string) string {
+	return filepath.Join(s.snapshotDir(id), "fs")
+}
+
+// tmpfsDir is the mount point of a snapshot's own tmpfs.
+func (s *Snapshotter) tmpfsDir(id string) string {
+	return filepath.Join(s.snapshotDir(id), "tmpfs")
+}
+
+// upperBase is the directory holding an active snapshot's fs and work.
+func (s *Snapshotter) upperBase(id string, rec upper.Record) string {
+	switch rec.Kind {
+	case upper.KindTmpfs:
+		return s.tmpfsDir(id)
+	case upper.KindDir:
+		if s.dirs != nil {
+			return s.dirs.Path(id)
+		}
+		return filepath.Join(s.opts.upperDir, id)
+	default:
+		return s.snapshotDir(id)
+	}
+}
+
+// upperFS is an active snapshot's overlay upperdir.
+func (s *Snapshotter) upperFS(id string, rec upper.Record) string {
+	return filepath.Join(s.upperBase(id, rec), "fs")
+}
+
+// workDir is an active snapshot's overlay workdir.
+func (s *Snapshotter) workDir(id string, rec upper.Record) string {
+	return filepath.Join(s.upperBase(id, rec), "work")
+}

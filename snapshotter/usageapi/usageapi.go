@@ -1,0 +1,75 @@
+// Package usageapi is the contract of brisk-snapshotter's usage API: the
+// report GET /v1/usage returns on the usage socket, and a client for it. It
+// links neither the snapshot store nor bbolt, so briskctl can import it.
+package usageapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/brisk-containers/brisk/snapshotter/upper"
+)
+
+// Path is where the report is served.
+const Path = "/v1/usage"
+
+// SnapshotUsage is one active snapshot on fast storage.
+type SnapshotUsage struct {
+	// Key is the snapshot key as containerd namespaces it.
+	Key   string     `json:"key"`
+	ID    string     `json:"id"`
+	Upper upper.Kind `json:"upper"`
+	// Path is the overlay upperdir on the host. It is served on the
+	// root-only socket alone, never in /metrics.
+	Path        string `json:"path"`
+	Bytes       int64  `json:"bytes"`
+	BytesLimit  int64  `json:"bytes_limit"`
+	Inodes      int64  `json:"inodes"`
+	InodesLimit int64  `json:"inodes_limit"`
+}
+
+// UsageReport is the body of GET /v1/usage.
+type UsageReport struct {
+	Snapshots []SnapshotUsage `json:"snapshots"`
+	// Budget is the cap on the sum of tmpfs limits, BudgetInUse what is
+	// reserved of it.
+	Budget      int64 `json:"tmpfs_budget"`
+	BudgetInUse int64 `json:"tmpfs_budget_used"`
+}
+
+// Fetch asks the brisk-snapshotter serving on the unix socket at socket for
+// its report.
+func Fetch(ctx context.Context, socket string) (UsageReport, error) {
+	var r UsageReport
+	client := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+	}}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	// The host part is ignored: the transport dials the socket.
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://brisk-snapshotter"+Path, nil)
+	if err != nil {
+		return r, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return r, fmt.Errorf("ask brisk-snapshotter on %s: %w", socket, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return r, fmt.Errorf("brisk-snapshotter on %s answered %s: %s", socket, resp.Status, body)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return r, fmt.Errorf("decode usage report from %s: %w", socket, err)
+	}
+	return r, nil
+}
