@@ -51,9 +51,11 @@ func (e *Entry) openTail() error {
 }
 
 // tailRecord adds one record past the head, rotating the segments when the
-// active one would pass its share. An empty segment takes any record, so the
-// last record is always kept, however long.
-func (e *Entry) tailRecord(ts string, stream Stream, tag byte, content []byte, n int64) {
+// active one would pass its share, a quarter of max_bytes in records. A
+// record longer than a share (a line with no newline in a small max_bytes)
+// keeps its newest bytes: the last output is always kept, and no segment
+// outgrows its share by more than one record's prefix.
+func (e *Entry) tailRecord(tag byte, content []byte, n int64) {
 	if e.tailf == nil {
 		if err := e.openTail(); err != nil {
 			e.lose(n, err)
@@ -61,7 +63,8 @@ func (e *Entry) tailRecord(ts string, stream Stream, tag byte, content []byte, n
 		}
 	}
 	t := e.tailf
-	if filled := t.seg[t.active].content + t.bufContent; filled > 0 && filled+n > e.max/4 {
+	share := e.max / 4
+	if filled := t.seg[t.active].size + int64(len(t.buf)); filled > 0 && filled+e.recordSize(content) > share {
 		e.flushTail()
 		older := &t.seg[1-t.active]
 		e.meta.Truncated += older.content
@@ -73,7 +76,12 @@ func (e *Entry) tailRecord(ts string, stream Stream, tag byte, content []byte, n
 		older.size, older.content = 0, 0
 		t.active = 1 - t.active
 	}
-	t.buf = appendRecord(t.buf, ts, stream, tag, content)
+	if over := e.recordSize(content) - share; over > 0 {
+		cut := min(over, int64(len(content)))
+		e.meta.Truncated += cut
+		content, n = content[cut:], n-cut
+	}
+	t.buf = e.appendRecord(t.buf, tag, content)
 	t.bufContent += n
 }
 
