@@ -28,7 +28,8 @@ const multipartThreshold = 5 << 20
 
 // Store is where logs go.
 type Store interface {
-	Put(ctx context.Context, key string, body []byte, meta map[string]string, contentEncoding string) error
+	// Put stores body, read from its start, as key.
+	Put(ctx context.Context, key string, body *io.SectionReader, meta map[string]string, contentEncoding string) error
 	Get(ctx context.Context, key string) (body []byte, meta map[string]string, err error)
 	List(ctx context.Context, prefix string, limit int) (keys []string, err error)
 	String() string
@@ -67,39 +68,16 @@ func (s *Shipper) Ship(ctx context.Context, dir string) error {
 	if err != nil {
 		return err
 	}
-	body, err := os.ReadFile(filepath.Join(dir, spool.LogFile))
+	body, encoding, err := s.openBody(dir, m)
 	if err != nil {
 		return err
 	}
+	defer body.Close()
 	if m.State != spool.StateDone {
 		m.Complete = false
-		// Whatever the dead shim wrote whole is the log; a record cut
-		// mid-write is dropped rather than shipped broken.
-		body = spool.WholeRecords(body)
-		// Past max_bytes the newest output is in the tail segments.
-		tail, err := spool.ReadTail(dir)
-		if err != nil {
-			return err
-		}
-		if len(tail) > 0 {
-			body = append(body, spool.Note(time.Now(), "the shim died before counting the output dropped between the head and the tail (max_bytes)")...)
-			body = append(body, tail...)
-		}
-	}
-	encoding := ""
-	if s.cfg.S3.Compression == config.CompressionGzip {
-		var buf bytes.Buffer
-		zw := gzip.NewWriter(&buf)
-		if _, err := zw.Write(body); err != nil {
-			return err
-		}
-		if err := zw.Close(); err != nil {
-			return err
-		}
-		body, encoding = buf.Bytes(), "gzip"
 	}
 	key := s.KeyFor(m.Namespace, m.ID)
-	if err := s.store.Put(ctx, key, body, Metadata(m), encoding); err != nil {
+	if err := s.store.Put(ctx, key, body.SectionReader, Metadata(m), encoding); err != nil {
 		return fmt.Errorf("ship %s/%s to %s: %w", m.Namespace, m.ID, s.store, err)
 	}
 	return os.RemoveAll(dir)
@@ -184,12 +162,13 @@ func (s *S3Store) Bucket() string { return s.cfg.Bucket }
 func (s *S3Store) String() string { return "s3://" + s.cfg.Bucket }
 
 // Put writes one object: a single PutObject for a typical task log, the
-// upload manager's multipart upload above 5 MiB.
-func (s *S3Store) Put(ctx context.Context, key string, body []byte, meta map[string]string, contentEncoding string) error {
+// upload manager's multipart upload above 5 MiB. Both read the body in
+// place (a section reader is one the manager need not buffer).
+func (s *S3Store) Put(ctx context.Context, key string, body *io.SectionReader, meta map[string]string, contentEncoding string) error {
 	in := &s3.PutObjectInput{
 		Bucket:      aws.String(s.cfg.Bucket),
 		Key:         aws.String(key),
-		Body:        bytes.NewReader(body),
+		Body:        body,
 		ContentType: aws.String("text/plain; charset=utf-8"),
 		Metadata:    meta,
 	}
@@ -200,7 +179,8 @@ func (s *S3Store) Put(ctx context.Context, key string, body []byte, meta map[str
 	if err != nil {
 		return err
 	}
-	if len(body) <= multipartThreshold {
+	if body.Size() <= multipartThreshold {
+		in.ContentLength = aws.Int64(body.Size())
 		_, err := client.PutObject(ctx, in)
 		return err
 	}
@@ -246,7 +226,7 @@ type LocalStore struct{ Dir string }
 func (l *LocalStore) String() string { return l.Dir }
 
 // Put writes the file and its sidecar atomically.
-func (l *LocalStore) Put(_ context.Context, key string, body []byte, meta map[string]string, contentEncoding string) error {
+func (l *LocalStore) Put(_ context.Context, key string, body *io.SectionReader, meta map[string]string, contentEncoding string) error {
 	path := filepath.Join(l.Dir, filepath.FromSlash(key))
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return err
@@ -259,7 +239,7 @@ func (l *LocalStore) Put(_ context.Context, key string, body []byte, meta map[st
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(path+".meta.json", side); err != nil {
+	if err := writeAtomic(path+".meta.json", bytes.NewReader(side)); err != nil {
 		return err
 	}
 	return writeAtomic(path, body)
@@ -284,13 +264,13 @@ func (l *LocalStore) Get(_ context.Context, key string) ([]byte, map[string]stri
 	return body, meta, nil
 }
 
-func writeAtomic(path string, data []byte) error {
+func writeAtomic(path string, data io.Reader) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
+	if _, err := io.Copy(f, data); err != nil {
 		f.Close()
 		return err
 	}

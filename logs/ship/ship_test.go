@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,7 +39,7 @@ func TestKey(t *testing.T) {
 // failingStore refuses every upload, as S3 does while it is unreachable.
 type failingStore struct{ puts int }
 
-func (f *failingStore) Put(context.Context, string, []byte, map[string]string, string) error {
+func (f *failingStore) Put(context.Context, string, *io.SectionReader, map[string]string, string) error {
 	f.puts++
 	return errors.New("connection refused")
 }
