@@ -82,6 +82,9 @@ func New(ctx context.Context, publisher shim.Publisher, sd shutdown.Service) (*S
 		s.cfgErr = err
 		log.G(ctx).WithError(err).Error("brisk configuration is invalid; tasks will be refused")
 	} else {
+		for _, w := range cfg.Warnings() {
+			log.G(ctx).Warn(w)
+		}
 		s.cfg = cfg.Logs
 		s.fsync = fsyncPolicy(cfg.Logs)
 		if s.shipper, err = ship.New(ctx, cfg.Logs); err != nil {
