@@ -15,20 +15,17 @@ import (
 // every containerd client can decode it, so `ctr events` shows them without
 // knowing Brisk (a type of our own would be dropped as unknown).
 func (s *Service) publishUsage(ctx context.Context, c *capture, u usage.Usage) {
-	ev := &eventstypes.ContainerUpdate{
-		ID: c.id,
-		Labels: map[string]string{
-			"brisk.io/upperdir":     u.Upperdir,
-			"brisk.io/exclusive":    strconv.FormatBool(u.Exclusive),
-			"brisk.io/inodes_used":  strconv.FormatInt(u.InodesUsed, 10),
-			"brisk.io/inodes_limit": strconv.FormatInt(u.InodesLimit, 10),
-			"brisk.io/bytes_used":   strconv.FormatInt(u.BytesUsed, 10),
-			"brisk.io/bytes_limit":  strconv.FormatInt(u.BytesLimit, 10),
-		},
+	labels := map[string]string{
+		"brisk.io/upperdir":  u.Upperdir,
+		"brisk.io/exclusive": strconv.FormatBool(u.Exclusive),
 	}
-	log.G(ctx).WithFields(log.Fields{"id": c.id, "inodes_used": u.InodesUsed, "inodes_limit": u.InodesLimit,
-		"bytes_used": u.BytesUsed, "bytes_limit": u.BytesLimit}).Info("writable layer usage at exit")
-	if err := s.publisher.Publish(ctx, UsageTopic, ev); err != nil {
+	fields := log.Fields{"id": c.id}
+	for _, f := range u.Fields() {
+		labels["brisk.io/"+f.Name] = strconv.FormatInt(f.Value, 10)
+		fields[f.Name] = f.Value
+	}
+	log.G(ctx).WithFields(fields).Info("writable layer usage at exit")
+	if err := s.publisher.Publish(ctx, UsageTopic, &eventstypes.ContainerUpdate{ID: c.id, Labels: labels}); err != nil {
 		log.G(ctx).WithError(err).Warn("publish usage event")
 	}
 }

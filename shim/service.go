@@ -189,13 +189,13 @@ func (s *Service) finish(ctx context.Context, c *capture) {
 			log.G(ctx).WithFields(log.Fields{"id": c.id, "dropped": dropped}).Warn("consumer did not read all output; the shipped log is complete")
 		}
 	}()
-	var layer map[string]string
+	var layer *usage.Usage
 	if c.upperdir != "" {
 		u, err := usage.Measure(ctx, c.upperdir)
 		if err != nil {
 			log.G(ctx).WithError(err).WithField("id", c.id).Warn("measure writable layer")
 		} else {
-			layer = u.Map()
+			layer = &u
 			s.publishUsage(ctx, c, u)
 		}
 	}

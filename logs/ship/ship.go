@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -102,9 +103,10 @@ func Metadata(m spool.Meta) map[string]string {
 	if !m.Exited.IsZero() {
 		md["brisk-exited"] = m.Exited.UTC().Format(time.RFC3339)
 	}
-	for _, k := range []string{"inodes-used", "inodes-limit", "bytes-used", "bytes-limit"} {
-		if v, ok := m.Usage[k]; ok {
-			md["brisk-"+k] = v
+	if m.Usage != nil {
+		// Header names: brisk-inodes-used for inodes_used.
+		for _, f := range m.Usage.Fields() {
+			md["brisk-"+strings.ReplaceAll(f.Name, "_", "-")] = strconv.FormatInt(f.Value, 10)
 		}
 	}
 	return md

@@ -13,6 +13,7 @@ import (
 
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/logs/spool"
+	"github.com/brisk-containers/brisk/shim/usage"
 )
 
 func TestKey(t *testing.T) {
@@ -112,7 +113,7 @@ func writeEntry(t *testing.T, spoolDir, id string, live bool, out, errOut string
 		t.Fatal(err)
 	}
 	if !live {
-		if _, err := e.Finish(spool.ExitInfo{Code: 3, Exited: exited, Usage: map[string]string{"inodes-used": "57"}}); err != nil {
+		if _, err := e.Finish(spool.ExitInfo{Code: 3, Exited: exited, Usage: &usage.Usage{InodesUsed: 57}}); err != nil {
 			t.Fatal(err)
 		}
 	}

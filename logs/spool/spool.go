@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/brisk-containers/brisk/shim/usage"
 )
 
 // Stream names a record's origin.
@@ -59,9 +61,8 @@ type Meta struct {
 	// failing); such a log is not complete.
 	Lost       int64  `json:"lost_bytes,omitempty"`
 	LostReason string `json:"lost_reason,omitempty"`
-	// Usage holds the task's writable-layer figures at exit
-	// (inodes-used, inodes-limit, bytes-used, bytes-limit).
-	Usage map[string]string `json:"usage,omitempty"`
+	// Usage is the task's writable layer at exit, when it was measured.
+	Usage *usage.Usage `json:"usage,omitempty"`
 }
 
 // Dir is the entry directory of (namespace, id) under spoolDir. IDs are

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/brisk-containers/brisk/shim/usage"
 )
 
 // FsyncPolicy says when the log reaches the disk under spool_dir.
@@ -235,7 +237,7 @@ func (e *Entry) put(f *os.File, size *int64, records []byte, content int64) erro
 type ExitInfo struct {
 	Code   int
 	Exited time.Time
-	Usage  map[string]string
+	Usage  *usage.Usage // nil: not measured
 }
 
 // Finish writes the kept tail after a marker of what was dropped, syncs per
