@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,20 +13,29 @@ import (
 	"github.com/brisk-containers/brisk/logs/spool"
 )
 
-// body is what one PUT reads: sized and seekable, so that S3 signs and
-// retries it from the file, and the shim's memory does not grow with the
-// log. A finished, uncompressed entry ships its log file as it lies in the
-// spool. A compressed one, or one whose shim died (whole records, then its
-// tail segments), is streamed into an unnamed file beside it in the spool,
-// where the log's bytes live anyway: PutObject over plain http needs a body
-// it can hash and rewind, and the upload manager would buffer each 5 MiB
-// part of a pipe in memory, per shim retrying.
+// body is what one PUT reads, streamed from the spool file so that the
+// shim's memory does not grow with the log and the spool holds no second
+// copy of it. Uncompressed, it is the log file itself (after a dead shim's
+// whole records, its tail segments), a sized, seekable *io.SectionReader
+// that PutObject signs and rewinds and the upload manager reads in place.
+// Compressed, it is the read end of a pipe that a goroutine gzips the log
+// into: its size is known only at the end, so S3Store hands it to the upload
+// manager, which holds one part (up to 5 MiB of compressed log) at a time.
 type body struct {
-	*io.SectionReader
-	f *os.File
+	io.Reader
+	log  *os.File
+	pipe *io.PipeReader // gzip's output, when compressed
+	done chan struct{}  // the gzip goroutine has returned
 }
 
-func (b *body) Close() error { return b.f.Close() }
+// Close stops the gzip goroutine, if any, and closes the log.
+func (b *body) Close() error {
+	if b.pipe != nil {
+		_ = b.pipe.Close() // the goroutine's next write fails and it returns
+		<-b.done
+	}
+	return b.log.Close()
+}
 
 // openBody opens the PUT body of the entry in dir, and its content encoding.
 func (s *Shipper) openBody(dir string, m spool.Meta) (_ *body, encoding string, retErr error) {
@@ -44,53 +52,78 @@ func (s *Shipper) openBody(dir string, m spool.Meta) (_ *body, encoding string, 
 	if err != nil {
 		return nil, "", err
 	}
-	size := fi.Size()
-	var tail []byte
+	parts := []*io.SectionReader{io.NewSectionReader(log, 0, fi.Size())}
 	if m.State != spool.StateDone {
 		// Whatever the dead shim wrote whole is the log; a record cut
 		// mid-write is dropped rather than shipped broken.
-		if size, err = wholeRecords(log, size); err != nil {
+		size, err := wholeRecords(log, fi.Size())
+		if err != nil {
 			return nil, "", err
 		}
-		// Past max_bytes the newest output is in the tail segments.
-		if tail, err = spool.ReadTail(dir); err != nil {
+		parts[0] = io.NewSectionReader(log, 0, size)
+		// Past max_bytes the newest output is in the tail segments (at
+		// most half of max_bytes, read into memory).
+		tail, err := spool.ReadTail(dir)
+		if err != nil {
 			return nil, "", err
 		}
 		if len(tail) > 0 {
 			tail = append(spool.Note(time.Now(), "the shim died before counting the output dropped between the head and the tail (max_bytes)"), tail...)
+			parts = append(parts, io.NewSectionReader(bytes.NewReader(tail), 0, int64(len(tail))))
 		}
 	}
-	gz := s.cfg.S3.Compression == config.CompressionGzip
-	if !gz && len(tail) == 0 {
-		return &body{io.NewSectionReader(log, 0, size), log}, "", nil
+	whole := concat(parts...)
+	if s.cfg.S3.Compression != config.CompressionGzip {
+		return &body{Reader: whole, log: log}, "", nil
 	}
-	defer log.Close()
-	tmp, err := os.CreateTemp(dir, ".upload-")
-	if err != nil {
-		return nil, "", err
+	pr, pw := io.Pipe()
+	b := &body{Reader: pr, log: log, pipe: pr, done: make(chan struct{})}
+	go func() {
+		defer close(b.done)
+		zw := gzip.NewWriter(pw)
+		_, err := io.Copy(zw, whole)
+		if err == nil {
+			err = zw.Close()
+		}
+		pw.CloseWithError(err) // nil: EOF for the reader
+	}()
+	return b, "gzip", nil
+}
+
+// concat reads parts end to end as one sized, seekable reader.
+func concat(parts ...*io.SectionReader) *io.SectionReader {
+	if len(parts) == 1 {
+		return parts[0]
 	}
-	// Unlinked at once: it lives as long as the open file, also when the
-	// shim dies mid-upload.
-	_ = os.Remove(tmp.Name())
-	var w io.Writer = tmp
-	var zw *gzip.Writer
-	if gz {
-		zw, encoding = gzip.NewWriter(tmp), "gzip"
-		w = zw
+	var size int64
+	for _, p := range parts {
+		size += p.Size()
 	}
-	_, err = io.Copy(w, io.MultiReader(io.NewSectionReader(log, 0, size), bytes.NewReader(tail)))
-	if err == nil && zw != nil {
-		err = zw.Close()
+	return io.NewSectionReader(sections(parts), 0, size)
+}
+
+type sections []*io.SectionReader
+
+func (s sections) ReadAt(p []byte, off int64) (n int, err error) {
+	for _, part := range s {
+		if len(p) == 0 {
+			break
+		}
+		if off >= part.Size() {
+			off -= part.Size()
+			continue
+		}
+		m, err := part.ReadAt(p[:min(int64(len(p)), part.Size()-off)], off)
+		n += m
+		if err != nil && !errors.Is(err, io.EOF) {
+			return n, err
+		}
+		p, off = p[m:], 0
 	}
-	var n int64
-	if err == nil {
-		n, err = tmp.Seek(0, io.SeekCurrent)
+	if len(p) > 0 {
+		return n, io.EOF
 	}
-	if err != nil {
-		tmp.Close()
-		return nil, "", fmt.Errorf("prepare upload of %s: %w", dir, err)
-	}
-	return &body{io.NewSectionReader(tmp, 0, n), tmp}, encoding, nil
+	return n, nil
 }
 
 // wholeRecords is the length of f's first size bytes without the record a

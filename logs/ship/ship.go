@@ -29,8 +29,9 @@ const multipartThreshold = 5 << 20
 
 // Store is where logs go.
 type Store interface {
-	// Put stores body, read from its start, as key.
-	Put(ctx context.Context, key string, body *io.SectionReader, meta map[string]string, contentEncoding string) error
+	// Put stores body, read once to its end, as key. A body that is an
+	// *io.SectionReader has a known size and can be read again.
+	Put(ctx context.Context, key string, body io.Reader, meta map[string]string, contentEncoding string) error
 	Get(ctx context.Context, key string) (body []byte, meta map[string]string, err error)
 	List(ctx context.Context, prefix string, limit int) (keys []string, err error)
 	String() string
@@ -78,7 +79,7 @@ func (s *Shipper) Ship(ctx context.Context, dir string) error {
 		m.Complete = false
 	}
 	key := s.KeyFor(m.Namespace, m.ID)
-	if err := s.store.Put(ctx, key, body.SectionReader, Metadata(m), encoding); err != nil {
+	if err := s.store.Put(ctx, key, body, Metadata(m), encoding); err != nil {
 		return fmt.Errorf("ship %s/%s to %s: %w", m.Namespace, m.ID, s.store, err)
 	}
 	return os.RemoveAll(dir)
@@ -164,9 +165,10 @@ func (s *S3Store) Bucket() string { return s.cfg.Bucket }
 func (s *S3Store) String() string { return "s3://" + s.cfg.Bucket }
 
 // Put writes one object: a single PutObject for a typical task log, the
-// upload manager's multipart upload above 5 MiB. Both read the body in
-// place (a section reader is one the manager need not buffer).
-func (s *S3Store) Put(ctx context.Context, key string, body *io.SectionReader, meta map[string]string, contentEncoding string) error {
+// upload manager's multipart upload above 5 MiB or when the size is not
+// known (a gzip stream). A section reader is read in place; a stream is
+// buffered one part at a time.
+func (s *S3Store) Put(ctx context.Context, key string, body io.Reader, meta map[string]string, contentEncoding string) error {
 	in := &s3.PutObjectInput{
 		Bucket:      aws.String(s.cfg.Bucket),
 		Key:         aws.String(key),
@@ -181,12 +183,17 @@ func (s *S3Store) Put(ctx context.Context, key string, body *io.SectionReader, m
 	if err != nil {
 		return err
 	}
-	if body.Size() <= multipartThreshold {
-		in.ContentLength = aws.Int64(body.Size())
+	sized, ok := body.(*io.SectionReader)
+	if ok && sized.Size() <= multipartThreshold {
+		in.ContentLength = aws.Int64(sized.Size())
 		_, err := client.PutObject(ctx, in)
 		return err
 	}
-	_, err = manager.NewUploader(client).Upload(ctx, in)
+	_, err = manager.NewUploader(client, func(u *manager.Uploader) {
+		if !ok {
+			u.Concurrency = 1 // one buffered part at a time
+		}
+	}).Upload(ctx, in)
 	return err
 }
 
@@ -228,7 +235,7 @@ type LocalStore struct{ Dir string }
 func (l *LocalStore) String() string { return l.Dir }
 
 // Put writes the file and its sidecar atomically.
-func (l *LocalStore) Put(_ context.Context, key string, body *io.SectionReader, meta map[string]string, contentEncoding string) error {
+func (l *LocalStore) Put(_ context.Context, key string, body io.Reader, meta map[string]string, contentEncoding string) error {
 	path := filepath.Join(l.Dir, filepath.FromSlash(key))
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return err

@@ -40,7 +40,7 @@ func TestKey(t *testing.T) {
 // failingStore refuses every upload, as S3 does while it is unreachable.
 type failingStore struct{ puts int }
 
-func (f *failingStore) Put(context.Context, string, *io.SectionReader, map[string]string, string) error {
+func (f *failingStore) Put(context.Context, string, io.Reader, map[string]string, string) error {
 	f.puts++
 	return errors.New("connection refused")
 }

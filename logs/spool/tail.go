@@ -13,11 +13,14 @@ import (
 )
 
 // The tail of a log past max_bytes lives in two segment files beside the
-// log rather than in the shim's memory, each holding up to a quarter of
+// log rather than in the shim's memory, each holding up to a sixth of
 // max_bytes: when the newer is full, the older is emptied and becomes the
-// newer. The last quarter to half of max_bytes is kept that way at the cost
+// newer. The last sixth to third of max_bytes is kept that way at the cost
 // of one write per chunk, a shim serving many chatty containers stays small,
-// and a shim killed mid-task leaves the tail on disk for the retrier.
+// and a shim killed mid-task leaves the tail on disk for the retrier. A sixth,
+// not a quarter: when the task exits each segment is copied after the head,
+// and the entry, head and both segments and the copy of one, stays within
+// max_bytes then too.
 
 // TailFiles are an entry's tail segments, in no particular order: the one
 // written last is the newer.
@@ -51,7 +54,7 @@ func (e *Entry) openTail() error {
 }
 
 // tailRecord adds one record past the head, rotating the segments when the
-// active one would pass its share, a quarter of max_bytes in records. A
+// active one would pass its share, a sixth of max_bytes in records. A
 // record longer than a share (a line with no newline in a small max_bytes)
 // keeps its newest bytes: the last output is always kept, and no segment
 // outgrows its share by more than one record's prefix.
@@ -63,7 +66,7 @@ func (e *Entry) tailRecord(tag byte, content []byte, n int64) {
 		}
 	}
 	t := e.tailf
-	share := e.max / 4
+	share := e.max / 6
 	if filled := t.seg[t.active].size + int64(len(t.buf)); filled > 0 && filled+e.recordSize(content) > share {
 		e.flushTail()
 		older := &t.seg[1-t.active]
@@ -74,6 +77,10 @@ func (e *Entry) tailRecord(tag byte, content []byte, n int64) {
 			e.lose(0, err)
 		}
 		older.size, older.content = 0, 0
+		// ReadTail orders the segments by mtime, which the kernel keeps
+		// at a granularity of milliseconds: the retired one is dated
+		// back, so that it reads as the older however fast they rotate.
+		_ = os.Chtimes(t.seg[t.active].f.Name(), time.Time{}, time.Now().Add(-time.Second))
 		t.active = 1 - t.active
 	}
 	if over := e.recordSize(content) - share; over > 0 {
@@ -120,6 +127,9 @@ func (e *Entry) finishTail() {
 			continue
 		}
 		e.size += s.size
+		// Freed before the next is copied: the entry never holds more
+		// than one segment twice.
+		_ = s.f.Truncate(0)
 	}
 	t.close()
 	for _, name := range TailFiles {

@@ -21,10 +21,11 @@ type FsyncPolicy struct {
 // Opt configures an Entry.
 type Opt func(*Entry)
 
-// WithMaxBytes bounds the entry's bytes on the spool, records and all: past
-// it the head (first half) and the tail (last half) are kept and the bytes
-// between are counted. A record's timestamp, stream and tag count, or a task
-// writing empty lines would fill the spool with forty times max_bytes.
+// WithMaxBytes bounds the entry's bytes on the spool, records and all, at
+// every moment: past it the head (the first half) and the tail (the last
+// sixth to third, see tail.go) are kept and the bytes between are counted.
+// A record's timestamp, stream and tag count, or a task writing empty lines
+// would fill the spool with forty times max_bytes.
 func WithMaxBytes(n int64) Opt { return func(e *Entry) { e.max = n } }
 
 // WithFsync sets the fsync policy.
