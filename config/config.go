@@ -73,17 +73,20 @@ func (c *Config) Validate() error {
 	return c.Logs.Validate()
 }
 
+// Warnings lists settings that are valid but likely not what was meant.
+func (c *Config) Warnings() []string { return c.Logs.S3.Warnings() }
+
 // DecodeStrict decodes TOML into v, refusing unknown keys; errors name the
 // key and are errdefs.ErrInvalidArgument.
 func DecodeStrict(data []byte, v any) error {
 	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return describeDecodeError(err)
+		return describeDecodeError(data, err)
 	}
 	return nil
 }
 
-func describeDecodeError(err error) error {
+func describeDecodeError(data []byte, err error) error {
 	var strict *toml.StrictMissingError
 	if errors.As(err, &strict) {
 		var keys []string
@@ -99,9 +102,50 @@ func describeDecodeError(err error) error {
 		if key == "" {
 			return fmt.Errorf("line %d column %d: %s: %w", row, col, de.Error(), errdefs.ErrInvalidArgument)
 		}
-		return fmt.Errorf("key %s (line %d): %s: %w", key, row, de.Error(), errdefs.ErrInvalidArgument)
+		return fmt.Errorf("key %s = %s (line %d): %s: %w", key, lineValue(data, row), row, de.Error(), errdefs.ErrInvalidArgument)
+	}
+	var ve *valueError
+	if errors.As(err, &ve) {
+		if key := keyOf(data, ve.value); key != "" {
+			return invalid(key, ve.value, ve.err.Error())
+		}
 	}
 	return fmt.Errorf("%v: %w", err, errdefs.ErrInvalidArgument)
+}
+
+// lineValue is what follows "=" on line row (from 1) of data: the value as
+// written, which the decoder's error does not quote when it cannot read it
+// (an integer past int64).
+func lineValue(data []byte, row int) string {
+	lines := strings.Split(string(data), "\n")
+	if row < 1 || row > len(lines) {
+		return "?"
+	}
+	_, v, _ := strings.Cut(lines[row-1], "=")
+	return strings.TrimSpace(v)
+}
+
+// keyOf finds the dotted key holding value in data, for errors the decoder
+// returns without a key.
+func keyOf(data []byte, value string) string {
+	var doc map[string]any
+	if toml.Unmarshal(data, &doc) != nil {
+		return ""
+	}
+	var find func(prefix string, m map[string]any) string
+	find = func(prefix string, m map[string]any) string {
+		for k, v := range m {
+			if sub, ok := v.(map[string]any); ok {
+				if key := find(prefix+k+".", sub); key != "" {
+					return key
+				}
+			} else if fmt.Sprint(v) == value {
+				return prefix + k
+			}
+		}
+		return ""
+	}
+	return find("", doc)
 }
 
 // invalid builds the error every bad value produces: it names the key and

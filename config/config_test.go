@@ -13,6 +13,7 @@ func TestParse(t *testing.T) {
 		name    string
 		toml    string
 		wantErr []string // substrings the error must contain; nil means success
+		wantNot string   // a substring the error must not contain
 		check   func(t *testing.T, c Config)
 	}{
 		{name: "empty uses defaults", toml: "", check: func(t *testing.T, c Config) {
@@ -52,6 +53,21 @@ func TestParse(t *testing.T) {
 		{name: "bad endpoint", toml: "[logs.s3]\nendpoint = \"localhost:9000\"\n", wantErr: []string{"logs.s3.endpoint", "localhost:9000"}},
 		{name: "bad timeout", toml: "[logs]\nupload_timeout = \"soon\"\n", wantErr: []string{"logs.upload_timeout", "soon"}},
 		{name: "unknown s3 key", toml: "[logs.s3]\nsecret_key = \"x\"\n", wantErr: []string{"unknown key", "logs.s3.secret_key"}},
+		{name: "size overflows with a unit", toml: "[snapshotter]\ntmpfs_size = \"8192P\"\n", wantErr: []string{"snapshotter.tmpfs_size", "8192P", "overflow"}, wantNot: "negative"},
+		{name: "size overflows as a string", toml: "[logs]\nmax_bytes = \"99999999999999999999\"\n", wantErr: []string{"logs.max_bytes", "99999999999999999999", "overflow"}, wantNot: "negative"},
+		{name: "size overflows as an integer", toml: "[logs]\nmax_bytes = 99999999999999999999\n", wantErr: []string{"logs.max_bytes", "99999999999999999999", "too large"}, wantNot: "negative"},
+		{name: "fraction of a unit", toml: "[logs]\nmax_bytes = \"0.9Ki\"\n", wantErr: []string{"logs.max_bytes", "0.9Ki", "fraction"}},
+		{name: "fraction as a string", toml: "[snapshotter]\ntmpfs_size = \"1.5\"\n", wantErr: []string{"snapshotter.tmpfs_size", "1.5", "fraction"}},
+		{name: "fraction as a float", toml: "[logs]\nmax_bytes = 1.5\n", wantErr: []string{"logs.max_bytes", "1.5", "fraction"}},
+		{name: "fractional count", toml: "[snapshotter]\ntmpfs_inodes = \"1.5Ki\"\n", wantErr: []string{"snapshotter.tmpfs_inodes", "1.5Ki", "fraction"}},
+		{name: "fsync interval below the minimum", toml: "[logs]\nfsync = \"1ns\"\n", wantErr: []string{"logs.fsync", "1ns", "at least 10ms"}},
+		{name: "fsync interval at the minimum", toml: "[logs]\nfsync = \"10ms\"\n", check: func(t *testing.T, c Config) {}},
+		{name: "upload_timeout below the minimum", toml: "[logs]\nupload_timeout = \"1ns\"\n", wantErr: []string{"logs.upload_timeout", "1ns", "at least 1s"}},
+		{name: "largest size", toml: "[logs]\nmax_bytes = \"7Ei\"\n", check: func(t *testing.T, c Config) {
+			if c.Logs.MaxBytes != 7<<60 {
+				t.Fatalf("max_bytes %d", c.Logs.MaxBytes)
+			}
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse([]byte(tc.toml))
@@ -73,6 +89,9 @@ func TestParse(t *testing.T) {
 					t.Errorf("error %q does not contain %q", err, s)
 				}
 			}
+			if tc.wantNot != "" && strings.Contains(err.Error(), tc.wantNot) {
+				t.Errorf("error %q says %q", err, tc.wantNot)
+			}
 		})
 	}
 }
@@ -83,5 +102,41 @@ func TestFormatSizeRoundTrips(t *testing.T) {
 		if err != nil || got != n {
 			t.Errorf("FormatSize(%d) = %q parses to %d, %v", n, FormatSize(n), got, err)
 		}
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		toml string
+		want []string // substrings of the one warning; nil: no warning
+	}{
+		{name: "defaults", toml: ""},
+		{name: "prefix in the template", toml: "[logs.s3]\nprefix = \"node-1/\"\n"},
+		{name: "template drops the prefix", toml: "[logs.s3]\nprefix = \"node-1/\"\nkey = \"{namespace}/{id}.log\"\n",
+			want: []string{"logs.s3.key", `"{namespace}/{id}.log"`, "logs.s3.prefix", `"node-1/"`}},
+		{name: "no prefix to drop", toml: "[logs.s3]\nkey = \"{namespace}/{id}.log\"\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.toml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := c.Warnings()
+			if tc.want == nil {
+				if len(w) != 0 {
+					t.Fatalf("unexpected warnings %q", w)
+				}
+				return
+			}
+			if len(w) != 1 {
+				t.Fatalf("warnings %q, want one", w)
+			}
+			for _, s := range tc.want {
+				if !strings.Contains(w[0], s) {
+					t.Errorf("warning %q does not contain %q", w[0], s)
+				}
+			}
+		})
 	}
 }

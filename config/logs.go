@@ -50,6 +50,15 @@ type S3 struct {
 	Key string `toml:"key"`
 }
 
+// The shortest fsync interval and upload_timeout accepted. An interval
+// shorter than MinFsyncInterval is "always" with a timer's cost on top; an
+// upload_timeout shorter than MinUploadTimeout leaves every log to the
+// retrier, as no PUT completes in it.
+const (
+	MinFsyncInterval = 10 * time.Millisecond
+	MinUploadTimeout = time.Second
+)
+
 // DefaultKeyTemplate is the object key layout, also used under local_dir.
 const DefaultKeyTemplate = "{prefix}{namespace}/{id}.log"
 
@@ -91,12 +100,15 @@ func (l *Logs) Validate() error {
 		if err != nil || d <= 0 {
 			return invalid("logs.fsync", l.Fsync, `must be "never", "exit", "always" or a positive interval such as "1s"`)
 		}
+		if d < MinFsyncInterval {
+			return invalid("logs.fsync", l.Fsync, fmt.Sprintf(`an interval must be at least %v (use "always" to sync every write)`, MinFsyncInterval))
+		}
 	}
 	if l.MaxBytes <= 0 {
 		return invalid("logs.max_bytes", int64(l.MaxBytes), "must be positive")
 	}
-	if l.UploadTimeout <= 0 {
-		return invalid("logs.upload_timeout", time.Duration(l.UploadTimeout).String(), "must be positive")
+	if time.Duration(l.UploadTimeout) < MinUploadTimeout {
+		return invalid("logs.upload_timeout", time.Duration(l.UploadTimeout).String(), fmt.Sprintf("must be at least %v", MinUploadTimeout))
 	}
 	if l.LocalDir == "" || !filepath.IsAbs(l.LocalDir) {
 		return invalid("logs.local_dir", l.LocalDir, "must be an absolute path")
@@ -124,6 +136,16 @@ func (s *S3) Validate() error {
 		return invalid("logs.s3.prefix", s.Prefix, "must not start with /")
 	}
 	return nil
+}
+
+// Warnings are settings that are valid but likely not what was meant, each
+// naming the keys and values; the binaries log them when they read the file.
+func (s *S3) Warnings() []string {
+	var w []string
+	if s.Prefix != "" && !strings.Contains(s.Key, "{prefix}") {
+		w = append(w, fmt.Sprintf("logs.s3.key = %q has no {prefix}: logs.s3.prefix = %q is not used in object keys", s.Key, s.Prefix))
+	}
+	return w
 }
 
 // Duration is a time.Duration written as a string ("30s").

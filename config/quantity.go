@@ -11,7 +11,7 @@ type Size int64
 func (s *Size) UnmarshalText(text []byte) error {
 	n, err := ParseSize(string(text))
 	if err != nil {
-		return fmt.Errorf("%q: %v", string(text), err)
+		return &valueError{value: string(text), err: err}
 	}
 	*s = Size(n)
 	return nil
@@ -30,8 +30,19 @@ type Count int64
 func (c *Count) UnmarshalText(text []byte) error {
 	n, err := ParseSize(string(text))
 	if err != nil {
-		return fmt.Errorf("%q: %v", string(text), err)
+		return &valueError{value: string(text), err: err}
 	}
 	*c = Count(n)
 	return nil
 }
+
+// valueError is a value a key's type refused. The decoder does not always
+// say which key it was decoding (a TOML float for a Size), so the value
+// travels with the error for describeDecodeError to find the key by.
+type valueError struct {
+	value string
+	err   error
+}
+
+func (e *valueError) Error() string { return fmt.Sprintf("%q: %v", e.value, e.err) }
+func (e *valueError) Unwrap() error { return e.err }

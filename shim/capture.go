@@ -58,7 +58,7 @@ func (s *Service) newCapture(ctx context.Context, ns, id, logID string, stdout, 
 		}
 	}()
 	var err error
-	if c.consumers, err = openConsumers(ctx, id, ns, *stdout, *stderr); err != nil {
+	if c.consumers, err = openConsumers(ctx, id, ns, *stdout, *stderr, terminal); err != nil {
 		return nil, err
 	}
 	c.entry, err = spool.Open(s.cfg.SpoolDir, spool.Meta{Namespace: ns, ID: logID, ContainerID: id, Node: s.node, Started: c.started},
@@ -169,6 +169,10 @@ func (c *capture) closeConsumers(ctx context.Context, timeout time.Duration) (dr
 func (c *capture) abort() {
 	for _, f := range c.fifos {
 		f.Close()
+	}
+	c.copied.Wait()
+	for _, f := range c.fwd {
+		f.stop()
 	}
 	if c.consumers != nil {
 		c.consumers.close()

@@ -27,18 +27,32 @@ type consumers struct {
 	logger         *exec.Cmd
 }
 
+// loggerReadyTimeout bounds how long a binary:// logger may take to say it
+// is ready, as in the runc shim.
+const loggerReadyTimeout = 10 * time.Second
+
 // openConsumers opens the destinations the client named in the request.
-func openConsumers(ctx context.Context, id, ns, stdout, stderr string) (*consumers, error) {
+// With a terminal, the console is the one stream: stderr is not opened,
+// whatever it names, as the runc shim ignores it (containerd's client names
+// a FIFO it never creates).
+func openConsumers(ctx context.Context, id, ns, stdout, stderr string, terminal bool) (_ *consumers, retErr error) {
 	c := &consumers{}
 	if u, ok := parseURI(stdout); ok && u.Scheme == "binary" {
-		return c, c.startLogger(u, id, ns)
+		return c, c.startLogger(u, id, ns, loggerReadyTimeout)
 	}
+	defer func() {
+		if retErr != nil {
+			c.close()
+		}
+	}()
 	var err error
 	if c.stdout, err = openOne(ctx, stdout); err != nil {
 		return nil, fmt.Errorf("open stdout %q: %w", stdout, err)
 	}
+	if terminal {
+		return c, nil
+	}
 	if c.stderr, err = openOne(ctx, stderr); err != nil {
-		c.close()
 		return nil, fmt.Errorf("open stderr %q: %w", stderr, err)
 	}
 	return c, nil
@@ -80,35 +94,53 @@ func openOne(ctx context.Context, target string) (io.WriteCloser, error) {
 
 // startLogger starts a binary:// logging binary the way the runc shim does:
 // stdout and stderr pipes on fds 3 and 4, and fd 5 that it closes when ready.
-func (c *consumers) startLogger(u *url.URL, id, ns string) error {
+// Whatever was opened is closed again on every way out but success, and a
+// logger that is not ready in time is killed and reaped (runc's closers).
+func (c *consumers) startLogger(u *url.URL, id, ns string, readyTimeout time.Duration) (retErr error) {
+	var closers []func() error
+	defer func() {
+		if retErr != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				_ = closers[i]()
+			}
+		}
+	}()
+	var ends [6]*os.File // out r/w, err r/w, ready r/w
+	for i := 0; i < len(ends); i += 2 {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return fmt.Errorf("logging binary %s: %w", u.Path, err)
+		}
+		ends[i], ends[i+1] = r, w
+		closers = append(closers, r.Close, w.Close)
+	}
+	outR, outW, errR, errW, readyR, readyW := ends[0], ends[1], ends[2], ends[3], ends[4], ends[5]
 	cmd := process.NewBinaryCmd(u, id, ns)
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	readyR, readyW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
 	cmd.ExtraFiles = []*os.File{outR, errR, readyW}
 	if err := cmd.Start(); err != nil {
-		process.CloseFiles(outR, outW, errR, errW, readyR, readyW)
 		return fmt.Errorf("start logging binary %s: %w", u.Path, err)
 	}
+	closers = append(closers, func() error {
+		_ = cmd.Process.Kill()
+		return cmd.Wait()
+	})
+	// The logger holds its ends now; ours would keep it from seeing EOF.
 	process.CloseFiles(outR, errR, readyW)
-	// Wait for the logger to be ready, as the runc shim does.
+	// Wait for the logger to be ready, as the runc shim does. Closing
+	// readyR ends this read if the logger never answers.
 	ready := make(chan struct{})
-	go func() { _, _ = io.Copy(io.Discard, readyR); readyR.Close(); close(ready) }()
+	go func() { _, _ = io.Copy(io.Discard, readyR); close(ready) }()
+	closers = append(closers, func() error {
+		err := readyR.Close()
+		<-ready
+		return err
+	})
 	select {
 	case <-ready:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		return fmt.Errorf("logging binary %s not ready after 10s", u.Path)
+	case <-time.After(readyTimeout):
+		return fmt.Errorf("logging binary %s not ready after %v", u.Path, readyTimeout)
 	}
+	readyR.Close()
 	c.stdout, c.stderr, c.logger = outW, errW, cmd
 	return nil
 }
@@ -126,6 +158,7 @@ func (c *consumers) close() {
 		case <-done:
 		case <-time.After(10 * time.Second):
 			_ = c.logger.Process.Kill()
+			<-done
 		}
 	}
 }
@@ -228,6 +261,20 @@ func (f *forwarder) close(ctx context.Context, timeout time.Duration) {
 		return
 	}
 	waitDrained(f.w, deadline)
+}
+
+// stop ends the forwarder at once, dropping what is queued: the task it
+// served was never created.
+func (f *forwarder) stop() {
+	f.mu.Lock()
+	f.closed = true
+	for _, c := range f.queue {
+		putChunk(c)
+	}
+	f.queue, f.queued = nil, 0
+	f.cond.Signal()
+	f.mu.Unlock()
+	<-f.done
 }
 
 // waitDrained waits until the reader of a pipe has read what is buffered in

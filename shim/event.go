@@ -2,7 +2,6 @@ package shim
 
 import (
 	"context"
-	"maps"
 	"strconv"
 
 	eventstypes "github.com/containerd/containerd/api/events"
@@ -20,17 +19,17 @@ import (
 func (s *Service) publishUsage(ctx context.Context, c *capture, u *usage.Usage, st *taskstats.Summary) {
 	labels := st.Labels()
 	if u != nil {
-		labels = map[string]string{
-			"brisk.io/upperdir":     u.Upperdir,
-			"brisk.io/exclusive":    strconv.FormatBool(u.Exclusive),
-			"brisk.io/inodes_used":  strconv.FormatInt(u.InodesUsed, 10),
-			"brisk.io/inodes_limit": strconv.FormatInt(u.InodesLimit, 10),
-			"brisk.io/bytes_used":   strconv.FormatInt(u.BytesUsed, 10),
-			"brisk.io/bytes_limit":  strconv.FormatInt(u.BytesLimit, 10),
+		if labels == nil {
+			labels = map[string]string{}
 		}
-		maps.Copy(labels, st.Labels())
-		log.G(ctx).WithFields(log.Fields{"id": c.id, "inodes_used": u.InodesUsed, "inodes_limit": u.InodesLimit,
-			"bytes_used": u.BytesUsed, "bytes_limit": u.BytesLimit}).Info("writable layer usage at exit")
+		labels["brisk.io/upperdir"] = u.Upperdir
+		labels["brisk.io/exclusive"] = strconv.FormatBool(u.Exclusive)
+		fields := log.Fields{"id": c.id}
+		for _, f := range u.Fields() {
+			labels["brisk.io/"+f.Name] = strconv.FormatInt(f.Value, 10)
+			fields[f.Name] = f.Value
+		}
+		log.G(ctx).WithFields(fields).Info("writable layer usage at exit")
 	}
 	if len(labels) == 0 {
 		return

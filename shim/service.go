@@ -82,6 +82,9 @@ func New(ctx context.Context, publisher shim.Publisher, sd shutdown.Service) (*S
 		s.cfgErr = err
 		log.G(ctx).WithError(err).Error("brisk configuration is invalid; tasks will be refused")
 	} else {
+		for _, w := range cfg.Warnings() {
+			log.G(ctx).Warn(w)
+		}
 		s.cfg = cfg.Logs
 		s.fsync = fsyncPolicy(cfg.Logs)
 		if s.shipper, err = ship.New(ctx, cfg.Logs); err != nil {
@@ -187,19 +190,17 @@ func (s *Service) finish(ctx context.Context, c *capture) {
 			log.G(ctx).WithFields(log.Fields{"id": c.id, "dropped": dropped}).Warn("consumer did not read all output; the shipped log is complete")
 		}
 	}()
-	var layer map[string]string
-	var measured *usage.Usage
+	var layer *usage.Usage
 	if c.upperdir != "" {
 		u, err := usage.Measure(ctx, c.upperdir)
 		if err != nil {
 			log.G(ctx).WithError(err).WithField("id", c.id).Warn("measure writable layer")
 		} else {
-			layer = u.Map()
-			measured = &u
+			layer = &u
 		}
 	}
 	close(c.measured)
-	s.publishUsage(ctx, c, measured, stats)
+	s.publishUsage(ctx, c, layer, stats)
 	meta, err := c.entry.Finish(spool.ExitInfo{Code: code, Exited: exitedAt, Usage: layer, Stats: stats.Metadata()})
 	if err != nil {
 		log.G(ctx).WithError(err).WithField("id", c.id).Error("finalise spool entry; it stays for the retrier")

@@ -2,12 +2,11 @@ package main
 
 import (
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/brisk-containers/brisk/logs/retention"
 )
 
 var gcCommand = &cli.Command{
@@ -23,38 +22,11 @@ var gcCommand = &cli.Command{
 		if age <= 0 {
 			return fmt.Errorf("--older-than %v: must be positive", age)
 		}
-		cutoff := time.Now().Add(-age)
-		removed := 0
-		var dirs []string
-		err = filepath.WalkDir(cfg.Logs.LocalDir, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				if os.IsNotExist(err) {
-					return nil
-				}
-				return err
-			}
-			if d.IsDir() {
-				dirs = append(dirs, path)
-				return nil
-			}
-			info, err := d.Info()
-			if err != nil {
-				return nil
-			}
-			if info.ModTime().Before(cutoff) {
-				if err := os.Remove(path); err == nil {
-					removed++
-				}
-			}
-			return nil
-		})
+		res, err := retention.Collect(c.Context, cfg.Logs.LocalDir, time.Now().Add(-age))
 		if err != nil {
 			return err
 		}
-		for i := len(dirs) - 1; i > 0; i-- {
-			_ = os.Remove(dirs[i]) // only succeeds when empty
-		}
-		fmt.Fprintf(c.App.Writer, "removed %d files older than %v from %s\n", removed, age, cfg.Logs.LocalDir)
+		fmt.Fprintf(c.App.Writer, "removed %d files older than %v from %s\n", res.Removed, age, res.Root)
 		return nil
 	},
 }

@@ -35,5 +35,11 @@ func main() {
 // loadConfig reads the file named by --config; the default path may be
 // missing on a node that runs on defaults.
 func loadConfig(c *cli.Context) (config.Config, error) {
-	return config.Load(c.String("config"), !c.IsSet("config"))
+	cfg, err := config.Load(c.String("config"), !c.IsSet("config"))
+	if err == nil {
+		for _, w := range cfg.Warnings() {
+			fmt.Fprintf(c.App.ErrWriter, "briskctl: warning: %s\n", w)
+		}
+	}
+	return cfg, err
 }

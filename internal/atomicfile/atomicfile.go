@@ -4,7 +4,9 @@
 package atomicfile
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -23,7 +25,13 @@ func WithSync() Opt { return func(o *options) { o.sync = true } }
 // Write writes data to path with mode perm through a temporary file in the
 // same directory and a rename. On failure path is untouched and the
 // temporary file is gone.
-func Write(path string, data []byte, perm os.FileMode, opts ...Opt) (retErr error) {
+func Write(path string, data []byte, perm os.FileMode, opts ...Opt) error {
+	return WriteFrom(path, bytes.NewReader(data), perm, opts...)
+}
+
+// WriteFrom is Write with the content streamed from r, so a large object
+// (a log on its way to local_dir) is never held in memory.
+func WriteFrom(path string, r io.Reader, perm os.FileMode, opts ...Opt) (retErr error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
@@ -40,7 +48,7 @@ func Write(path string, data []byte, perm os.FileMode, opts ...Opt) (retErr erro
 			_ = os.Remove(tmp)
 		}
 	}()
-	if err := writeClose(f, data, perm, o.sync); err != nil {
+	if err := writeClose(f, r, perm, o.sync); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
@@ -49,10 +57,10 @@ func Write(path string, data []byte, perm os.FileMode, opts ...Opt) (retErr erro
 	return nil
 }
 
-func writeClose(f *os.File, data []byte, perm os.FileMode, sync bool) error {
+func writeClose(f *os.File, r io.Reader, perm os.FileMode, sync bool) error {
 	err := f.Chmod(perm)
 	if err == nil {
-		_, err = f.Write(data)
+		_, err = io.Copy(f, r)
 	}
 	if err == nil && sync {
 		err = f.Sync()

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,7 +31,9 @@ const multipartThreshold = 5 << 20
 
 // Store is where logs go.
 type Store interface {
-	Put(ctx context.Context, key string, body []byte, meta map[string]string, contentEncoding string) error
+	// Put stores body, read once to its end, as key. A body that is an
+	// *io.SectionReader has a known size and can be read again.
+	Put(ctx context.Context, key string, body io.Reader, meta map[string]string, contentEncoding string) error
 	Get(ctx context.Context, key string) (body []byte, meta map[string]string, err error)
 	List(ctx context.Context, prefix string, limit int) (keys []string, err error)
 	String() string
@@ -69,36 +72,13 @@ func (s *Shipper) Ship(ctx context.Context, dir string) error {
 	if err != nil {
 		return err
 	}
-	body, err := os.ReadFile(filepath.Join(dir, spool.LogFile))
+	body, encoding, err := s.openBody(dir, m)
 	if err != nil {
 		return err
 	}
+	defer body.Close()
 	if m.State != spool.StateDone {
 		m.Complete = false
-		// Whatever the dead shim wrote whole is the log; a record cut
-		// mid-write is dropped rather than shipped broken.
-		body = spool.WholeRecords(body)
-		// Past max_bytes the newest output is in the tail segments.
-		tail, err := spool.ReadTail(dir)
-		if err != nil {
-			return err
-		}
-		if len(tail) > 0 {
-			body = append(body, spool.Note(time.Now(), "the shim died before counting the output dropped between the head and the tail (max_bytes)")...)
-			body = append(body, tail...)
-		}
-	}
-	encoding := ""
-	if s.cfg.S3.Compression == config.CompressionGzip {
-		var buf bytes.Buffer
-		zw := gzip.NewWriter(&buf)
-		if _, err := zw.Write(body); err != nil {
-			return err
-		}
-		if err := zw.Close(); err != nil {
-			return err
-		}
-		body, encoding = buf.Bytes(), "gzip"
 	}
 	key := s.KeyFor(m.Namespace, m.ID)
 	if err := s.store.Put(ctx, key, body, Metadata(m), encoding); err != nil {
@@ -126,9 +106,10 @@ func Metadata(m spool.Meta) map[string]string {
 	if !m.Exited.IsZero() {
 		md["brisk-exited"] = m.Exited.UTC().Format(time.RFC3339)
 	}
-	for _, k := range []string{"inodes-used", "inodes-limit", "bytes-used", "bytes-limit"} {
-		if v, ok := m.Usage[k]; ok {
-			md["brisk-"+k] = v
+	if m.Usage != nil {
+		// Header names: brisk-inodes-used for inodes_used.
+		for _, f := range m.Usage.Fields() {
+			md["brisk-"+strings.ReplaceAll(f.Name, "_", "-")] = strconv.FormatInt(f.Value, 10)
 		}
 	}
 	for k, v := range m.Stats { // the task's cgroup summary, named by shim/taskstats
@@ -189,12 +170,14 @@ func (s *S3Store) Bucket() string { return s.cfg.Bucket }
 func (s *S3Store) String() string { return "s3://" + s.cfg.Bucket }
 
 // Put writes one object: a single PutObject for a typical task log, the
-// upload manager's multipart upload above 5 MiB.
-func (s *S3Store) Put(ctx context.Context, key string, body []byte, meta map[string]string, contentEncoding string) error {
+// upload manager's multipart upload above 5 MiB or when the size is not
+// known (a gzip stream). A section reader is read in place; a stream is
+// buffered one part at a time.
+func (s *S3Store) Put(ctx context.Context, key string, body io.Reader, meta map[string]string, contentEncoding string) error {
 	in := &s3.PutObjectInput{
 		Bucket:      aws.String(s.cfg.Bucket),
 		Key:         aws.String(key),
-		Body:        bytes.NewReader(body),
+		Body:        body,
 		ContentType: aws.String("text/plain; charset=utf-8"),
 		Metadata:    meta,
 	}
@@ -205,11 +188,17 @@ func (s *S3Store) Put(ctx context.Context, key string, body []byte, meta map[str
 	if err != nil {
 		return err
 	}
-	if len(body) <= multipartThreshold {
+	sized, ok := body.(*io.SectionReader)
+	if ok && sized.Size() <= multipartThreshold {
+		in.ContentLength = aws.Int64(sized.Size())
 		_, err := client.PutObject(ctx, in)
 		return err
 	}
-	_, err = manager.NewUploader(client).Upload(ctx, in)
+	_, err = manager.NewUploader(client, func(u *manager.Uploader) {
+		if !ok {
+			u.Concurrency = 1 // one buffered part at a time
+		}
+	}).Upload(ctx, in)
 	return err
 }
 
@@ -251,7 +240,7 @@ type LocalStore struct{ Dir string }
 func (l *LocalStore) String() string { return l.Dir }
 
 // Put writes the file and its sidecar atomically.
-func (l *LocalStore) Put(_ context.Context, key string, body []byte, meta map[string]string, contentEncoding string) error {
+func (l *LocalStore) Put(_ context.Context, key string, body io.Reader, meta map[string]string, contentEncoding string) error {
 	path := filepath.Join(l.Dir, filepath.FromSlash(key))
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return err
@@ -264,7 +253,7 @@ func (l *LocalStore) Put(_ context.Context, key string, body []byte, meta map[st
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(path+".meta.json", side); err != nil {
+	if err := writeAtomic(path+".meta.json", bytes.NewReader(side)); err != nil {
 		return err
 	}
 	return writeAtomic(path, body)
@@ -289,8 +278,8 @@ func (l *LocalStore) Get(_ context.Context, key string) ([]byte, map[string]stri
 	return body, meta, nil
 }
 
-func writeAtomic(path string, data []byte) error {
-	return atomicfile.Write(path, data, 0o640, atomicfile.WithSync())
+func writeAtomic(path string, data io.Reader) error {
+	return atomicfile.WriteFrom(path, data, 0o640, atomicfile.WithSync())
 }
 
 func copyMap(m map[string]string) map[string]string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/logs/spool"
+	"github.com/brisk-containers/brisk/shim/usage"
 )
 
 func TestKey(t *testing.T) {
@@ -38,7 +40,7 @@ func TestKey(t *testing.T) {
 // failingStore refuses every upload, as S3 does while it is unreachable.
 type failingStore struct{ puts int }
 
-func (f *failingStore) Put(context.Context, string, []byte, map[string]string, string) error {
+func (f *failingStore) Put(context.Context, string, io.Reader, map[string]string, string) error {
 	f.puts++
 	return errors.New("connection refused")
 }
@@ -111,7 +113,7 @@ func writeEntry(t *testing.T, spoolDir, id string, live bool, out, errOut string
 		t.Fatal(err)
 	}
 	if !live {
-		if _, err := e.Finish(spool.ExitInfo{Code: 3, Exited: exited, Usage: map[string]string{"inodes-used": "57"}}); err != nil {
+		if _, err := e.Finish(spool.ExitInfo{Code: 3, Exited: exited, Usage: &usage.Usage{InodesUsed: 57}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/brisk-containers/brisk/internal/atomicfile"
+	"github.com/brisk-containers/brisk/shim/usage"
 )
 
 // Stream names a record's origin.
@@ -61,9 +62,8 @@ type Meta struct {
 	// failing); such a log is not complete.
 	Lost       int64  `json:"lost_bytes,omitempty"`
 	LostReason string `json:"lost_reason,omitempty"`
-	// Usage holds the task's writable-layer figures at exit
-	// (inodes-used, inodes-limit, bytes-used, bytes-limit).
-	Usage map[string]string `json:"usage,omitempty"`
+	// Usage is the task's writable layer at exit, when it was measured.
+	Usage *usage.Usage `json:"usage,omitempty"`
 	// Stats holds the task's cgroup summary at exit as metadata fields
 	// (taskstats.Summary.Metadata: cpu-ns, memory-peak-bytes, ...).
 	Stats map[string]string `json:"stats,omitempty"`

@@ -13,11 +13,14 @@ import (
 )
 
 // The tail of a log past max_bytes lives in two segment files beside the
-// log rather than in the shim's memory, each holding up to a quarter of
+// log rather than in the shim's memory, each holding up to a sixth of
 // max_bytes: when the newer is full, the older is emptied and becomes the
-// newer. The last quarter to half of max_bytes is kept that way at the cost
+// newer. The last sixth to third of max_bytes is kept that way at the cost
 // of one write per chunk, a shim serving many chatty containers stays small,
-// and a shim killed mid-task leaves the tail on disk for the retrier.
+// and a shim killed mid-task leaves the tail on disk for the retrier. A sixth,
+// not a quarter: when the task exits each segment is copied after the head,
+// and the entry, head and both segments and the copy of one, stays within
+// max_bytes then too.
 
 // TailFiles are an entry's tail segments, in no particular order: the one
 // written last is the newer.
@@ -51,9 +54,11 @@ func (e *Entry) openTail() error {
 }
 
 // tailRecord adds one record past the head, rotating the segments when the
-// active one would pass its share. An empty segment takes any record, so the
-// last record is always kept, however long.
-func (e *Entry) tailRecord(ts string, stream Stream, tag byte, content []byte, n int64) {
+// active one would pass its share, a sixth of max_bytes in records. A
+// record longer than a share (a line with no newline in a small max_bytes)
+// keeps its newest bytes: the last output is always kept, and no segment
+// outgrows its share by more than one record's prefix.
+func (e *Entry) tailRecord(tag byte, content []byte, n int64) {
 	if e.tailf == nil {
 		if err := e.openTail(); err != nil {
 			e.lose(n, err)
@@ -61,7 +66,8 @@ func (e *Entry) tailRecord(ts string, stream Stream, tag byte, content []byte, n
 		}
 	}
 	t := e.tailf
-	if filled := t.seg[t.active].content + t.bufContent; filled > 0 && filled+n > e.max/4 {
+	share := e.max / 6
+	if filled := t.seg[t.active].size + int64(len(t.buf)); filled > 0 && filled+e.recordSize(content) > share {
 		e.flushTail()
 		older := &t.seg[1-t.active]
 		e.meta.Truncated += older.content
@@ -71,9 +77,18 @@ func (e *Entry) tailRecord(ts string, stream Stream, tag byte, content []byte, n
 			e.lose(0, err)
 		}
 		older.size, older.content = 0, 0
+		// ReadTail orders the segments by mtime, which the kernel keeps
+		// at a granularity of milliseconds: the retired one is dated
+		// back, so that it reads as the older however fast they rotate.
+		_ = os.Chtimes(t.seg[t.active].f.Name(), time.Time{}, time.Now().Add(-time.Second))
 		t.active = 1 - t.active
 	}
-	t.buf = appendRecord(t.buf, ts, stream, tag, content)
+	if over := e.recordSize(content) - share; over > 0 {
+		cut := min(over, int64(len(content)))
+		e.meta.Truncated += cut
+		content, n = content[cut:], n-cut
+	}
+	t.buf = e.appendRecord(t.buf, tag, content)
 	t.bufContent += n
 }
 
@@ -112,6 +127,9 @@ func (e *Entry) finishTail() {
 			continue
 		}
 		e.size += s.size
+		// Freed before the next is copied: the entry never holds more
+		// than one segment twice.
+		_ = s.f.Truncate(0)
 	}
 	t.close()
 	for _, name := range TailFiles {

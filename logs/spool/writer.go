@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/brisk-containers/brisk/shim/usage"
 )
 
 // FsyncPolicy says when the log reaches the disk under spool_dir.
@@ -19,8 +21,11 @@ type FsyncPolicy struct {
 // Opt configures an Entry.
 type Opt func(*Entry)
 
-// WithMaxBytes bounds the content kept: past it the head (first half) and
-// the tail (last half) are kept and the bytes between are counted.
+// WithMaxBytes bounds the entry's bytes on the spool, records and all, at
+// every moment: past it the head (the first half) and the tail (the last
+// sixth to third, see tail.go) are kept and the bytes between are counted.
+// A record's timestamp, stream and tag count, or a task writing empty lines
+// would fill the spool with forty times max_bytes.
 func WithMaxBytes(n int64) Opt { return func(e *Entry) { e.max = n } }
 
 // WithFsync sets the fsync policy.
@@ -40,12 +45,12 @@ type Entry struct {
 	meta     Meta
 	log      *os.File
 	lock     *os.File
-	kept     int64 // content bytes written to the file
 	size     int64 // bytes of records in the file: a failed write is cut back to it
 	unmarked int64 // content lost since the last marker in the file
 	headFull bool  // past max/2: everything else goes to the tail
 	tailf    *tailFiles
 	batch    []byte // records of one Write bound for the file
+	prefix   []byte // "TIMESTAMP STREAM " of the records of one Write
 	dirty    bool   // written since the last sync
 	ticker   *time.Ticker
 	done     chan struct{}
@@ -125,30 +130,38 @@ func (e *Entry) Write(stream Stream, p []byte) error {
 	} else {
 		e.meta.StderrBytes += int64(len(p))
 	}
-	ts := e.now().UTC().Format(time.RFC3339Nano)
+	// The prefix is formatted once per call, not per line.
+	e.prefix = e.now().UTC().AppendFormat(e.prefix[:0], time.RFC3339Nano)
+	e.prefix = append(append(append(e.prefix, ' '), stream...), ' ')
 	e.batch = e.batch[:0]
 	var batchContent int64
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
-		tag, content, n := byte('P'), p, len(p)
+		tag, content, n := byte('P'), p, int64(len(p))
 		if i >= 0 {
-			tag, content, n = 'F', p[:i], i+1
-		}
-		if !e.headFull && (e.max <= 0 || e.kept+int64(n) <= e.max/2) {
-			e.batch = appendRecord(e.batch, ts, stream, tag, content)
-			e.kept += int64(n)
-			batchContent += int64(n)
-		} else {
-			// Once one record missed the head, all later ones do too,
-			// or the file would be out of order.
-			e.headFull = true
-			e.tailRecord(ts, stream, tag, content, int64(n))
+			tag, content, n = 'F', p[:i], int64(i+1)
 		}
 		p = p[n:]
+		if !e.headFull {
+			if e.max <= 0 || e.recordSize(content) <= e.headRoom() {
+				e.batch = e.appendRecord(e.batch, tag, content)
+				batchContent += n
+				continue
+			}
+			// The head takes what fits of the record that fills it, as a
+			// partial record; once one record missed the head, all later
+			// ones do too, or the file would be out of order.
+			if fit := e.headRoom() - e.recordSize(nil); fit > 0 {
+				e.batch = e.appendRecord(e.batch, 'P', content[:int(fit)])
+				batchContent += fit
+				content, n = content[fit:], n-fit
+			}
+			e.headFull = true
+		}
+		e.tailRecord(tag, content, n)
 	}
 	if len(e.batch) > 0 {
 		if err := e.put(e.log, &e.size, e.batch, batchContent); err != nil {
-			e.kept -= batchContent
 			e.flushTail()
 			return fmt.Errorf("write spool: %w", err)
 		}
@@ -164,11 +177,18 @@ func (e *Entry) Write(stream Stream, p []byte) error {
 	return nil
 }
 
-func appendRecord(b []byte, ts string, stream Stream, tag byte, content []byte) []byte {
-	b = append(b, ts...)
-	b = append(b, ' ')
-	b = append(b, stream...)
-	b = append(b, ' ', tag, ' ')
+// recordSize is the bytes a record of content takes in the file.
+func (e *Entry) recordSize(content []byte) int64 {
+	return int64(len(e.prefix) + len("F ") + len(content) + len("\n"))
+}
+
+// headRoom is what the head may still take of max_bytes: half of it.
+func (e *Entry) headRoom() int64 { return e.max/2 - e.size - int64(len(e.batch)) }
+
+// appendRecord appends one record of the current Write to b.
+func (e *Entry) appendRecord(b []byte, tag byte, content []byte) []byte {
+	b = append(b, e.prefix...)
+	b = append(b, tag, ' ')
 	b = append(b, content...)
 	return append(b, '\n')
 }
@@ -218,7 +238,7 @@ func (e *Entry) put(f *os.File, size *int64, records []byte, content int64) erro
 type ExitInfo struct {
 	Code   int
 	Exited time.Time
-	Usage  map[string]string
+	Usage  *usage.Usage // nil: not measured
 	Stats  map[string]string
 }
 

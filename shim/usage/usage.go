@@ -7,7 +7,6 @@ package usage
 import (
 	"context"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/containerd/containerd/api/types"
@@ -16,23 +15,31 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Usage of a writable layer.
+// Usage of a writable layer: the one spelling of these figures, which the
+// spool entry stores, the log object's metadata and the exit event carry.
 type Usage struct {
-	Upperdir    string
-	Exclusive   bool // the upper has a filesystem of its own: O(1), limits known
-	InodesUsed  int64
-	InodesLimit int64
-	BytesUsed   int64
-	BytesLimit  int64
+	Upperdir    string `json:"upperdir,omitempty"`
+	Exclusive   bool   `json:"exclusive"` // the upper has a filesystem of its own: O(1), limits known
+	InodesUsed  int64  `json:"inodes_used"`
+	InodesLimit int64  `json:"inodes_limit"`
+	BytesUsed   int64  `json:"bytes_used"`
+	BytesLimit  int64  `json:"bytes_limit"`
 }
 
-// Map renders u as the spool/object metadata fields.
-func (u Usage) Map() map[string]string {
-	return map[string]string{
-		"inodes-used":  strconv.FormatInt(u.InodesUsed, 10),
-		"inodes-limit": strconv.FormatInt(u.InodesLimit, 10),
-		"bytes-used":   strconv.FormatInt(u.BytesUsed, 10),
-		"bytes-limit":  strconv.FormatInt(u.BytesLimit, 10),
+// Field is one figure of a Usage under its name.
+type Field struct {
+	Name  string
+	Value int64
+}
+
+// Fields lists the figures, named as in JSON; every rendering of a Usage
+// (object metadata, event labels, log fields) derives its names from these.
+func (u Usage) Fields() []Field {
+	return []Field{
+		{"inodes_used", u.InodesUsed},
+		{"inodes_limit", u.InodesLimit},
+		{"bytes_used", u.BytesUsed},
+		{"bytes_limit", u.BytesLimit},
 	}
 }
 

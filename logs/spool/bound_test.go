@@ -1,0 +1,105 @@
+package spool
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// boundSlack is what an entry may hold past max_bytes: meta.json, the
+// markers of dropped and lost output, and a record prefix or two where a
+// share of max_bytes is smaller than one.
+const boundSlack = 4 << 10
+
+// entryBytes is what an entry takes on the spool: every file in its
+// directory.
+func entryBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	files, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, f := range files {
+		fi, err := os.Stat(filepath.Join(dir, f.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += fi.Size()
+	}
+	return n
+}
+
+// TestMaxBytesBoundsRecords checks that max_bytes bounds the bytes an entry
+// takes on the spool, record prefixes included, for every shape of output,
+// while the task runs and once it exited; and that the newest output is
+// still kept.
+func TestMaxBytesBoundsRecords(t *testing.T) {
+	const maxBytes = 64 << 10
+	random := rand.New(rand.NewPCG(1, 2))
+	binary := make([]byte, 8<<20)
+	for i := range binary {
+		// Control bytes, NULs and a newline every 64 bytes or so, as
+		// in a binary file cat'ed to stdout.
+		binary[i] = byte(random.Uint32() % 64)
+	}
+	for _, tc := range []struct {
+		name  string
+		total int                // bytes the task writes
+		chunk func(i int) []byte // the i-th read the shim gets
+	}{
+		// 41x max_bytes before: a one-byte line costs a 40-byte record.
+		{name: "empty lines", total: 4 << 20, chunk: func(int) []byte { return bytes.Repeat([]byte{'\n'}, 64<<10) }},
+		// One line of 100 MB, read 64 KiB at a time: every read is a
+		// partial record larger than a quarter of max_bytes.
+		{name: "one 100 MB line", total: 100 << 20, chunk: func(int) []byte { return bytes.Repeat([]byte{'x'}, 64<<10) }},
+		{name: "binary", total: len(binary), chunk: func(i int) []byte { return binary[i*(64<<10)%len(binary):][:64<<10] }},
+		// A task flushing one byte at a time: one partial record each.
+		{name: "tiny writes", total: 256 << 10, chunk: func(i int) []byte { return []byte{byte('a' + i%26)} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := Open(t.TempDir(), Meta{Namespace: "ns", ID: "id"}, WithMaxBytes(maxBytes))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Release()
+			var last []byte
+			peak := int64(0)
+			for i, written := 0, 0; written < tc.total; i++ {
+				c := tc.chunk(i)
+				if err := e.Write(Stdout, c); err != nil {
+					t.Fatal(err)
+				}
+				written += len(c)
+				last = c
+				if i%64 == 0 {
+					peak = max(peak, entryBytes(t, e.Dir()))
+				}
+			}
+			peak = max(peak, entryBytes(t, e.Dir()))
+			if peak > maxBytes+boundSlack {
+				t.Errorf("entry took %d bytes on the spool while the task ran: %.1fx max_bytes %d", peak, float64(peak)/maxBytes, maxBytes)
+			}
+			m, err := e.Finish(ExitInfo{Exited: time.Now()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := entryBytes(t, e.Dir()); n > maxBytes+boundSlack {
+				t.Errorf("finished entry takes %d bytes on the spool: %.1fx max_bytes %d", n, float64(n)/maxBytes, maxBytes)
+			}
+			if m.Truncated == 0 {
+				t.Errorf("nothing counted as truncated")
+			}
+			got := decodeFile(t, e.Dir())[Stdout]
+			if newest := last[max(0, len(last)-256):]; !bytes.HasSuffix(got, newest) {
+				t.Errorf("the newest output is not kept")
+			}
+			if kept := int64(len(got)); kept+m.Truncated != m.StdoutBytes {
+				t.Errorf("kept %d + truncated %d != %d written", kept, m.Truncated, m.StdoutBytes)
+			}
+		})
+	}
+}

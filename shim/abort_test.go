@@ -1,0 +1,101 @@
+package shim
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+
+	"github.com/brisk-containers/brisk/config"
+)
+
+// settledGoroutines is the goroutine count once short-lived ones have ended.
+func settledGoroutines(want int) int {
+	n := runtime.NumGoroutine()
+	for i := 0; i < 100 && n > want; i++ {
+		time.Sleep(10 * time.Millisecond)
+		n = runtime.NumGoroutine()
+	}
+	return n
+}
+
+// TestFailedCreatesLeaveNoGoroutines: a Create that fails after the capture
+// was set up (runc refused the task) aborts it; nothing it started may stay
+// parked, or a shim serving a crash-looping pod grows without bound.
+func TestFailedCreatesLeaveNoGoroutines(t *testing.T) {
+	dir := t.TempDir()
+	cfg := config.DefaultLogs()
+	cfg.SpoolDir = filepath.Join(dir, "spool")
+	s := &Service{cfg: cfg}
+	ctx := namespaces.WithNamespace(context.Background(), "ns")
+	// Warm up what starts once per process (os/signal, the fifo package).
+	before := settledGoroutines(0)
+	for i := 0; i < 50; i++ {
+		id := "task-" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+		stdout := "file://" + filepath.Join(dir, "out", id+".out")
+		stderr := "file://" + filepath.Join(dir, "out", id+".err")
+		c, err := s.newCapture(ctx, "ns", id, id, &stdout, &stderr, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c.fwd) != 2 {
+			t.Fatalf("%d forwarders, want one per stream", len(c.fwd))
+		}
+		c.abort()
+	}
+	if after := settledGoroutines(before); after > before {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("50 failed creates left %d goroutines parked:\n%s", after-before, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// openFDs counts this process's open file descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(fds)
+}
+
+// TestLoggerNotReadyIsReaped: a binary:// logger that never says it is
+// ready is killed, reaped, and every pipe opened for it closed.
+func TestLoggerNotReadyIsReaped(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "logger")
+	// Never closes fd 5; exec keeps one process to kill.
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nexec sleep 600\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, path, wantErr string
+	}{
+		{"never ready", script, "not ready"},
+		{"does not start", filepath.Join(dir, "missing"), "start logging binary"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fds := openFDs(t)
+			c := &consumers{}
+			err := c.startLogger(&url.URL{Scheme: "binary", Path: tc.path}, "id", "ns", 300*time.Millisecond)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("startLogger = %v, want an error saying %q", err, tc.wantErr)
+			}
+			if n := openFDs(t); n != fds {
+				t.Errorf("%d file descriptors left open", n-fds)
+			}
+			// No child of ours is left, running or unreaped.
+			var ws syscall.WaitStatus
+			if pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil); pid > 0 || err == nil {
+				t.Errorf("a logger is left unreaped: wait4 = %d, %v", pid, err)
+			}
+		})
+	}
+}
