@@ -32,17 +32,17 @@ type installerHost struct {
 	served   int
 }
 
-// run runs the installer image's entrypoint with args (the host layout
-// flags are added) as a ctr task, serving its service requests until it
+// run runs the installer image's entrypoint with command and the host
+// layout's flags as a ctr task, serving its service requests until it
 // exits, and returns its output, the actions it asked for, and its exit
 // error.
-func (h *installerHost) run(args ...string) (output string, actions []string, err error) {
+func (h *installerHost) run(command string) (output string, actions []string, err error) {
 	h.t.Helper()
 	h.runs++
 	id := fmt.Sprintf("installer-%d", h.runs)
 	logFile := h.env.Path(id + ".log")
-	hostFlags := []string{
-		briskimage.BinDir + "/" + briskimage.Installer,
+	args := []string{
+		briskimage.BinDir + "/" + briskimage.Installer, command,
 		"--host-root", "/host",
 		"--bin-dir", filepath.Join(h.root, "usr/local/bin"),
 		"--config", filepath.Join(h.root, "etc/brisk/config.toml"),
@@ -58,7 +58,7 @@ func (h *installerHost) run(args ...string) (output string, actions []string, er
 	}
 	h.ctd.MustCtr(append([]string{"run", "-d", "--log-uri", "file://" + logFile,
 		"--mount", fmt.Sprintf("type=bind,src=%s,dst=/host%s,options=rbind:rw", h.env.Dir, h.env.Dir),
-		briskimage.DefaultName, id}, append(hostFlags, args...)...)...)
+		briskimage.DefaultName, id}, args...)...)
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		actions = append(actions, h.serve()...)

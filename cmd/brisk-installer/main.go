@@ -2,8 +2,8 @@
 // takes it off again. It runs as the DaemonSet in contrib/kubernetes with the
 // host's / at /host, and also works run on the host itself (--host-root /).
 //
-//	brisk-installer install   [--wait]   binaries, config, snapshotter unit, containerd drop-in
-//	brisk-installer uninstall [--wait]   all of it, refused while containers use brisk
+//	brisk-installer install   [--wait] [FLAGS]  binaries, config, snapshotter unit, containerd drop-in
+//	brisk-installer uninstall [--wait] [FLAGS]  all of it, refused while containers use brisk
 package main
 
 import (
@@ -27,33 +27,49 @@ import (
 func main() {
 	def := installer.DefaultLayout()
 	self, _ := os.Executable()
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "host-root", Value: "/", Usage: "where the host's / is mounted (/host in the DaemonSet)"},
+		&cli.StringFlag{Name: "bin-dir", Value: def.BinDir, Usage: "host directory for the binaries, on containerd's PATH"},
+		&cli.StringFlag{Name: "config", Value: def.ConfigPath, Usage: "host path of Brisk's config"},
+		&cli.StringFlag{Name: "s3-env", Value: def.S3EnvPath, Usage: "host path of the S3 credentials file"},
+		&cli.StringFlag{Name: "containerd-config", Value: def.ContainerdConfig, Usage: "host path of containerd's config.toml"},
+		&cli.StringFlag{Name: "containerd-dropin-dir", Value: def.DropinDir, Usage: "host directory for brisk.toml, loaded through imports"},
+		&cli.StringFlag{Name: "containerd-address", Value: "/run/containerd/containerd.sock", Usage: "host path of containerd's socket (uninstall checks for brisk containers)"},
+		&cli.StringFlag{Name: "systemd-dir", Value: def.SystemdDir, Usage: "host directory for systemd units"},
+		&cli.StringFlag{Name: "state-dir", Value: def.StateDir, Usage: "host directory where the installer records what it created"},
+		&cli.StringFlag{Name: "source-bin-dir", Value: filepath.Dir(self), Usage: "directory of the binaries to install"},
+		&cli.StringFlag{Name: "source-config", Value: "/etc/brisk-config/config.toml", Usage: "Brisk config to install (the ConfigMap)"},
+		&cli.StringFlag{Name: "source-s3-env", Value: "/etc/brisk-secret/s3.env", Usage: "S3 credentials to install when the file exists (an optional Secret)"},
+		&cli.StringFlag{Name: "service-manager", Value: "systemd", Usage: `"systemd" (over /run/systemd/private) or "requests" (files in --request-dir, answered by someone else)`},
+		&cli.StringFlag{Name: "request-dir", Usage: "directory for --service-manager requests (inside this container)"},
+		&cli.StringFlag{Name: "node-name", EnvVars: []string{"NODE_NAME"}, Usage: "node to label " + installer.InstalledLabel + "=true once installed (in a pod; empty: no label)"},
+		&cli.BoolFlag{Name: "wait", Usage: "after success stay running until SIGTERM (a DaemonSet's container); uninstall retries while refused"},
+		&cli.DurationFlag{Name: "retry-interval", Value: 30 * time.Second, Usage: "with --wait, how often a refused uninstall is retried"},
+	}
 	app := &cli.App{
 		Name:  "brisk-installer",
 		Usage: "install Brisk on this node (binaries, /etc/brisk, brisk-snapshotter unit, containerd drop-in), or remove it",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "host-root", Value: "/", Usage: "where the host's / is mounted (/host in the DaemonSet)"},
-			&cli.StringFlag{Name: "bin-dir", Value: def.BinDir, Usage: "host directory for the binaries, on containerd's PATH"},
-			&cli.StringFlag{Name: "config", Value: def.ConfigPath, Usage: "host path of Brisk's config"},
-			&cli.StringFlag{Name: "s3-env", Value: def.S3EnvPath, Usage: "host path of the S3 credentials file"},
-			&cli.StringFlag{Name: "containerd-config", Value: def.ContainerdConfig, Usage: "host path of containerd's config.toml"},
-			&cli.StringFlag{Name: "containerd-dropin-dir", Value: def.DropinDir, Usage: "host directory for brisk.toml, loaded through imports"},
-			&cli.StringFlag{Name: "containerd-address", Value: "/run/containerd/containerd.sock", Usage: "host path of containerd's socket (uninstall checks for brisk containers)"},
-			&cli.StringFlag{Name: "systemd-dir", Value: def.SystemdDir, Usage: "host directory for systemd units"},
-			&cli.StringFlag{Name: "state-dir", Value: def.StateDir, Usage: "host directory where the installer records what it created"},
-			&cli.StringFlag{Name: "source-bin-dir", Value: filepath.Dir(self), Usage: "directory of the binaries to install"},
-			&cli.StringFlag{Name: "source-config", Value: "/etc/brisk-config/config.toml", Usage: "Brisk config to install (the ConfigMap)"},
-			&cli.StringFlag{Name: "source-s3-env", Value: "/etc/brisk-secret/s3.env", Usage: "S3 credentials to install when the file exists (an optional Secret)"},
-			&cli.StringFlag{Name: "service-manager", Value: "systemd", Usage: `"systemd" (over /run/systemd/private) or "requests" (files in --request-dir, answered by someone else)`},
-			&cli.StringFlag{Name: "request-dir", Usage: "directory for --service-manager requests (inside this container)"},
-			&cli.BoolFlag{Name: "wait", Usage: "after success stay running until SIGTERM (a DaemonSet's container); uninstall retries while refused"},
-			&cli.DurationFlag{Name: "retry-interval", Value: 30 * time.Second, Usage: "with --wait, how often a refused uninstall is retried"},
-		},
 		Commands: []*cli.Command{
-			{Name: "install", Usage: "install or update Brisk; changes nothing when it is up to date", Action: func(c *cli.Context) error {
-				return run(c, func(ctx context.Context, in *installer.Installer) (installer.Result, error) { return in.Install(ctx) })
+			{Name: "install", Usage: "install or update Brisk; changes nothing when it is up to date", Flags: flags, Action: func(c *cli.Context) error {
+				return run(c, func(ctx context.Context, in *installer.Installer, label *installer.NodeLabel) (installer.Result, error) {
+					res, err := in.Install(ctx)
+					if err == nil && label != nil {
+						err = label.Set(ctx)
+					}
+					return res, err
+				})
 			}},
-			{Name: "uninstall", Usage: "remove Brisk; refused while containers use it", Action: func(c *cli.Context) error {
-				return run(c, func(ctx context.Context, in *installer.Installer) (installer.Result, error) { return in.Uninstall(ctx) })
+			{Name: "uninstall", Usage: "remove Brisk; refused while containers use it", Flags: flags, Action: func(c *cli.Context) error {
+				return run(c, func(ctx context.Context, in *installer.Installer, label *installer.NodeLabel) (installer.Result, error) {
+					// Unlabelled first: no new brisk pod lands here
+					// while the running ones finish.
+					if label != nil {
+						if err := label.Remove(ctx); err != nil {
+							return installer.Result{}, err
+						}
+					}
+					return in.Uninstall(ctx)
+				})
 			}},
 		},
 	}
@@ -63,7 +79,7 @@ func main() {
 	}
 }
 
-func run(c *cli.Context, op func(context.Context, *installer.Installer) (installer.Result, error)) error {
+func run(c *cli.Context, op func(context.Context, *installer.Installer, *installer.NodeLabel) (installer.Result, error)) error {
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	in, closeServices, err := newInstaller(ctx, c)
@@ -71,8 +87,14 @@ func run(c *cli.Context, op func(context.Context, *installer.Installer) (install
 		return err
 	}
 	defer closeServices()
+	var label *installer.NodeLabel
+	if node := c.String("node-name"); node != "" {
+		if label, err = installer.InClusterNodeLabel(node); err != nil {
+			return err
+		}
+	}
 	for {
-		res, err := op(ctx, in)
+		res, err := op(ctx, in, label)
 		if err == nil {
 			log.G(ctx).WithField("changed", res.Changed).WithField("actions", res.Actions).Infof("%s: done", c.Command.Name)
 			fmt.Printf("%s: done; changed: %s; actions: %s\n", c.Command.Name, list(res.Changed), list(res.Actions))

@@ -42,7 +42,7 @@ func Write(w io.Writer, binDir, name string, created time.Time) error {
 		Platform: ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH},
 		Config: ocispec.ImageConfig{
 			Entrypoint: []string{BinDir + "/" + Installer},
-			Cmd:        []string{"install", "--wait"},
+			Cmd:        []string{"install", "--wait", "--host-root=/host"},
 			Env:        []string{"PATH=" + BinDir},
 		},
 		Files:   files,
