@@ -13,7 +13,7 @@ export BRISK_BIN_DIR := $(BIN)
 # Tests find containerd, runc, ctr, crictl and minio here.
 export PATH := $(BIN):$(TOOLS_DIR)/bin:$(PATH)
 
-.PHONY: all build tools test unit integration bench demo install lint clean
+.PHONY: all build tools test unit integration bench demo install image lint clean
 
 all: build
 
@@ -59,6 +59,12 @@ install: build
 	@echo "  systemctl daemon-reload && systemctl enable --now brisk-snapshotter && systemctl restart containerd"
 	@echo "S3: set [logs.s3] bucket, put credentials in /etc/brisk/s3.env (0600) unless the node has a role, run briskctl bucket init."
 	@echo "No bucket: systemctl enable --now brisk-logs-gc.timer keeps local_dir to 24 h."
+
+# Brisk's node image (binaries + brisk-installer) as an OCI archive, built by
+# Go alone: no Docker. IMAGE_NAME is the reference it is tagged with.
+IMAGE_NAME ?= ghcr.io/brisk-containers/brisk:latest
+image: build
+	$(GO) run ./hack/briskimage -bin $(BIN) -out $(BIN)/brisk-image.tar -name $(IMAGE_NAME)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi

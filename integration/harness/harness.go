@@ -45,11 +45,7 @@ func New(t *testing.T) *Env {
 	testutil.RequireRoot(t)
 	e := &Env{T: t}
 	e.ToolsBin = envOr("TOOLS_DIR", "/opt/brisk/tools") + "/bin"
-	e.BriskBin = os.Getenv("BRISK_BIN_DIR")
-	if e.BriskBin == "" {
-		wd, _ := os.Getwd()
-		e.BriskBin = filepath.Join(repoRoot(wd), "bin")
-	}
+	e.BriskBin = BriskBin()
 	for _, b := range []string{"containerd", "ctr", "containerd-shim-runc-v2", "runc"} {
 		e.require(filepath.Join(e.ToolsBin, b), "run `make tools`")
 	}
@@ -69,6 +65,17 @@ func New(t *testing.T) *Env {
 	e.Dir = dir
 	t.Cleanup(e.cleanup)
 	return e
+}
+
+// BriskBin is the directory of the Brisk binaries under test: $BRISK_BIN_DIR,
+// else bin/ of the repository. Tests that must name a binary in a daemon's
+// configuration before the stack starts use it.
+func BriskBin() string {
+	if dir := os.Getenv("BRISK_BIN_DIR"); dir != "" {
+		return dir
+	}
+	wd, _ := os.Getwd()
+	return filepath.Join(repoRoot(wd), "bin")
 }
 
 // Require skips (fails in CI) unless path exists.

@@ -1,0 +1,410 @@
+package integration
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/integration/harness"
+	"github.com/brisk-containers/brisk/internal/briskimage"
+)
+
+// installerHost is a node for brisk-installer without a cluster: a private
+// containerd, a "host" directory tree the installer's container gets as its
+// /host, and the test playing the host's systemd through the installer's
+// request files.
+type installerHost struct {
+	t        *testing.T
+	env      *harness.Env
+	ctd      *harness.Containerd
+	root     string // the host's tree, seen from the host
+	requests string
+	sn       *harness.Process // the snapshotter started as "systemd" would
+	runs     int
+	served   int
+}
+
+// run runs the installer image's entrypoint with command and the host
+// layout's flags as a ctr task, serving its service requests until it
+// exits, and returns its output, the actions it asked for, and its exit
+// error.
+func (h *installerHost) run(command string) (output string, actions []string, err error) {
+	h.t.Helper()
+	h.runs++
+	id := fmt.Sprintf("installer-%d", h.runs)
+	logFile := h.env.Path(id + ".log")
+	args := []string{
+		briskimage.BinDir + "/" + briskimage.Installer, command,
+		"--host-root", "/host",
+		"--bin-dir", filepath.Join(h.root, "usr/local/bin"),
+		"--config", filepath.Join(h.root, "etc/brisk/config.toml"),
+		"--s3-env", filepath.Join(h.root, "etc/brisk/s3.env"),
+		"--containerd-config", h.ctd.Config,
+		"--containerd-dropin-dir", filepath.Join(h.root, "etc/containerd/conf.d"),
+		"--containerd-address", h.ctd.Address,
+		"--systemd-dir", filepath.Join(h.root, "etc/systemd/system"),
+		"--state-dir", filepath.Join(h.root, "var/lib/brisk-installer"),
+		"--source-config", "/host" + h.env.Path("configmap", "config.toml"),
+		"--service-manager", "requests",
+		"--request-dir", "/host" + h.requests,
+	}
+	h.ctd.MustCtr(append([]string{"run", "-d", "--log-uri", "file://" + logFile,
+		"--mount", fmt.Sprintf("type=bind,src=%s,dst=/host%s,options=rbind:rw", h.env.Dir, h.env.Dir),
+		briskimage.DefaultName, id}, args...)...)
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		actions = append(actions, h.serve()...)
+		out, _, lerr := h.ctd.Ctr("tasks", "ls")
+		if lerr == nil && taskStopped(out, id) {
+			break
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("installer %s did not finish; requests served: %v", id, actions)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	actions = append(actions, h.serve()...)
+	// ctr reports a task's exit code only as a warning.
+	_, stderr, err := h.ctd.Ctr("tasks", "delete", id)
+	if i := strings.Index(stderr, "non-zero exit code"); err == nil && i >= 0 {
+		err = fmt.Errorf("installer %s: %s", id, strings.TrimSpace(stderr[i:]))
+	}
+	h.ctd.MustCtr("containers", "delete", id)
+	data, _ := os.ReadFile(logFile)
+	return string(data), actions, err
+}
+
+func taskStopped(list, id string) bool {
+	for _, line := range strings.Split(list, "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == id {
+			return f[2] == "STOPPED"
+		}
+	}
+	return false
+}
+
+// serve carries out the installer's pending requests as systemd would and
+// answers them.
+func (h *installerHost) serve() []string {
+	h.t.Helper()
+	var done []string
+	for {
+		base := filepath.Join(h.requests, fmt.Sprintf("%03d", h.served+1))
+		data, err := os.ReadFile(base + ".request")
+		if err != nil {
+			return done
+		}
+		action := strings.TrimSpace(string(data))
+		switch action {
+		case "daemon-reload":
+		case "enable-now brisk-snapshotter.service":
+			h.startSnapshotter()
+		case "restart brisk-snapshotter.service":
+			h.sn.Kill()
+			h.startSnapshotter()
+		case "disable-now brisk-snapshotter.service":
+			if err := h.sn.Stop(10 * time.Second); err != nil {
+				h.t.Errorf("stop snapshotter: %v", err)
+			}
+		case "restart containerd.service":
+			h.env.Restart(h.ctd.Proc)
+			if !harness.WaitFor(30*time.Second, func() bool { _, _, err := h.ctd.Ctr("version"); return err == nil }) {
+				h.t.Fatalf("containerd did not come back with the installer's config:\n%s", h.ctd.Proc.LogTail())
+			}
+		default:
+			h.t.Fatalf("unexpected request %q", action)
+		}
+		if err := os.WriteFile(base+".done", []byte("ok\n"), 0o644); err != nil {
+			h.t.Fatal(err)
+		}
+		h.served++
+		done = append(done, action)
+	}
+}
+
+// startSnapshotter runs the ExecStart of the unit the installer wrote.
+func (h *installerHost) startSnapshotter() {
+	h.t.Helper()
+	unit, err := os.ReadFile(filepath.Join(h.root, "etc/systemd/system/brisk-snapshotter.service"))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var argv []string
+	for _, line := range strings.Split(string(unit), "\n") {
+		if cmd, ok := strings.CutPrefix(line, "ExecStart="); ok {
+			argv = strings.Fields(cmd)
+		}
+	}
+	if len(argv) == 0 {
+		h.t.Fatalf("unit has no ExecStart:\n%s", unit)
+	}
+	if h.sn == nil {
+		h.sn = h.env.Start("brisk-snapshotter", nil, argv...)
+	} else {
+		h.env.Restart(h.sn)
+	}
+	h.env.WaitSnapshotter(&harness.Snapshotter{Proc: h.sn, Address: filepath.Join(h.root, "run/brisk/snapshotter.sock")})
+}
+
+// tree lists every path under dir with its mode and, for files, a hash of
+// the content; skip names subtrees the daemons (not the installer) write.
+func tree(t *testing.T, dir string, skip ...string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if slices.Contains(skip, rel) {
+			return filepath.SkipDir
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		entry := fmt.Sprintf("%s %v", rel, fi.Mode())
+		if fi.Mode().IsRegular() {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			entry += fmt.Sprintf(" %x", sha256.Sum256(data))
+		}
+		out = append(out, entry)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func fileHash(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%x", sha256.Sum256(data))
+}
+
+// TestInstallerImage runs the node image (make image) the way the DaemonSet
+// does, with ctr against a private containerd whose config and binary
+// directories are a "host" tree: the installed node runs a pod under the
+// brisk RuntimeClass, a second install changes and restarts nothing, and
+// uninstall (refused while a container uses brisk) leaves the host as it
+// was. systemd is played by the test through the installer's request files,
+// so what is checked is which restarts the installer asks for, not systemd.
+func TestInstallerImage(t *testing.T) {
+	env := harness.New(t)
+	for _, b := range []string{"brisk-installer", "brisk-snapshotter", "briskctl", "containerd-shim-brisk-v2"} {
+		env.Require(filepath.Join(env.BriskBin, b))
+	}
+	env.Require(filepath.Join(env.ToolsBin, "crictl"))
+	h := &installerHost{t: t, env: env, root: env.Path("host"), requests: env.Path("requests")}
+	// The node before Brisk: the usual directories, and containerd (its
+	// config is the harness's, outside the tree, compared on its own).
+	for _, d := range []string{"usr/local/bin", "etc/systemd/system", "run", "var/lib"} {
+		if err := os.MkdirAll(filepath.Join(h.root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	briskConfig := filepath.Join(h.root, "etc/brisk/config.toml")
+	// The shim finds the config where the installer puts it, as it would
+	// at /etc/brisk/config.toml by default.
+	h.ctd = env.StartContainerd(harness.WithCRI(), harness.WithEnv(config.EnvPath+"="+briskConfig))
+
+	// The ConfigMap: paths on the "host"; logs kept by uninstall go outside
+	// the compared tree.
+	logsDir := env.Path("logs")
+	configMap := fmt.Sprintf("[snapshotter]\nroot = %q\naddress = %q\nmetrics_address = \"127.0.0.1:%d\"\n[logs]\nspool_dir = %q\nlocal_dir = %q\n",
+		filepath.Join(h.root, "var/lib/brisk-snapshotter"), filepath.Join(h.root, "run/brisk/snapshotter.sock"),
+		harness.FreePort(t), filepath.Join(h.root, "run/brisk/spool"), logsDir)
+	if err := os.MkdirAll(env.Path("configmap"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(env.Path("configmap", "config.toml"), []byte(configMap), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// The image, as make image builds it.
+	archive := env.Path("brisk-image.tar")
+	f, err := os.Create(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := briskimage.Write(f, env.BriskBin, briskimage.DefaultName, time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	h.ctd.MustCtr("images", "import", archive)
+
+	before := tree(t, h.root)
+	ctdConfigBefore := fileHash(t, h.ctd.Config)
+
+	out, actions, err := h.run("install")
+	if err != nil {
+		t.Fatalf("install: %v\n%s", err, out)
+	}
+	if want := []string{"daemon-reload", "enable-now brisk-snapshotter.service", "restart containerd.service"}; !slices.Equal(actions, want) {
+		t.Fatalf("install asked for %q, want %q\n%s", actions, want, out)
+	}
+	for _, b := range []string{"brisk-snapshotter", "briskctl", "containerd-shim-brisk-v2"} {
+		if fileHash(t, filepath.Join(h.root, "usr/local/bin", b)) != fileHash(t, filepath.Join(env.BriskBin, b)) {
+			t.Errorf("%s on the host differs from the image's", b)
+		}
+	}
+	if data, _ := os.ReadFile(h.ctd.Config); !strings.Contains(string(data), "imports = [") {
+		t.Errorf("containerd config has no imports line:\n%s", data)
+	}
+
+	var podID string
+	t.Run("the installed node runs a pod under the brisk RuntimeClass", func(t *testing.T) {
+		h.ctd.ImportPauseImage([]string{"brisk"})
+		image := h.ctd.ImportImage([]string{"brisk"})
+		pod := writeJSON(t, env.Path("pod.json"), map[string]any{
+			"metadata":      map[string]any{"name": "installed", "namespace": "default", "uid": "uid-installed"},
+			"log_directory": env.Path("pods"),
+			"linux":         map[string]any{"security_context": map[string]any{"namespace_options": map[string]any{"network": 2}}},
+		})
+		ctr := writeJSON(t, env.Path("ctr.json"), map[string]any{
+			"metadata": map[string]any{"name": "main"},
+			"image":    map[string]any{"image": image},
+			"command":  []string{"sh", "-c", "echo hello from brisk; grep ' / / ' /proc/self/mountinfo"},
+			"log_path": "main.log",
+		})
+		podID = h.ctd.MustCrictl("runp", "--runtime", "brisk", pod)
+		// containerd started the shim the drop-in names: the host's copy.
+		shim := filepath.Join(h.root, "usr/local/bin/containerd-shim-brisk-v2")
+		if argv0 := shimArgv0(t, podID); argv0 != shim {
+			t.Errorf("pod's shim is %q, want the installed %s", argv0, shim)
+		}
+		id := h.ctd.MustCrictl("create", podID, ctr, pod)
+		h.ctd.MustCrictl("start", id)
+		if !harness.WaitFor(30*time.Second, func() bool {
+			st, _, _ := h.ctd.Crictl("inspect", "-o", "go-template", "--template", "{{.status.state}}", id)
+			return strings.TrimSpace(st) == "CONTAINER_EXITED"
+		}) {
+			t.Fatalf("container %s did not exit", id)
+		}
+		out, _, err := h.ctd.Crictl("logs", id)
+		if err != nil || !strings.HasPrefix(out, "hello from brisk\n") {
+			t.Fatalf("crictl logs: %q %v", out, err)
+		}
+		// The rootfs is a brisk overlay: its upper under the snapshotter's
+		// root on the host.
+		if !strings.Contains(out, "overlay") || !strings.Contains(out, filepath.Join(h.root, "var/lib/brisk-snapshotter")) {
+			t.Errorf("rootfs is not a brisk overlay: %s", out)
+		}
+		// The installed shim captured it with the installed config.
+		logPath := filepath.Join(logsDir, "k8s.io", id+".log")
+		if !harness.WaitFor(30*time.Second, func() bool { _, err := os.Stat(logPath); return err == nil }) {
+			t.Fatalf("no log at %s", logPath)
+		}
+		got, _, err := env.Run(filepath.Join(env.BriskBin, "briskctl"), "--config", briskConfig, "logs", "-n", "k8s.io", "--stream", "stdout", id)
+		if err != nil || !strings.HasPrefix(got, "hello from brisk\n") {
+			t.Errorf("briskctl logs %s: %q %v", id, got, err)
+		}
+	})
+
+	// The daemons' own state changes as they run; the installer's files do not.
+	daemons := []string{"var/lib/brisk-snapshotter", "run/brisk"}
+	installed := tree(t, h.root, daemons...)
+	ctdConfigInstalled := fileHash(t, h.ctd.Config)
+	t.Run("a second install changes nothing and restarts nothing", func(t *testing.T) {
+		out, actions, err := h.run("install")
+		if err != nil || len(actions) != 0 || !strings.Contains(out, "changed: none; actions: none") {
+			t.Fatalf("second install: actions %q, err %v\n%s", actions, err, out)
+		}
+		if after := tree(t, h.root, daemons...); !slices.Equal(after, installed) || fileHash(t, h.ctd.Config) != ctdConfigInstalled {
+			t.Errorf("second install changed the host:\n%s", diffLists(installed, after))
+		}
+	})
+
+	t.Run("uninstall is refused while a container uses brisk", func(t *testing.T) {
+		if podID == "" {
+			t.Skip("no pod")
+		}
+		out, actions, err := h.run("uninstall")
+		if err == nil || len(actions) != 0 || !strings.Contains(out, "containers still use brisk") {
+			t.Fatalf("uninstall with a brisk pod: err %v, actions %q\n%s", err, actions, out)
+		}
+		if after := tree(t, h.root, daemons...); !slices.Equal(after, installed) {
+			t.Errorf("refused uninstall changed the host:\n%s", diffLists(installed, after))
+		}
+	})
+
+	t.Run("uninstall leaves the host as it was", func(t *testing.T) {
+		if podID != "" {
+			removePod(h.ctd, podID)
+		}
+		// containerd's GC removes the pod's snapshots (and their tmpfs).
+		if !harness.WaitFor(30*time.Second, func() bool { return len(harness.MountsUnder(h.root)) == 0 }) {
+			t.Fatalf("mounts still under the host tree: %s", harness.MountsUnder(h.root)[0].Mountpoint)
+		}
+		out, actions, err := h.run("uninstall")
+		if err != nil {
+			t.Fatalf("uninstall: %v\n%s", err, out)
+		}
+		if want := []string{"daemon-reload", "restart containerd.service", "disable-now brisk-snapshotter.service", "daemon-reload"}; !slices.Equal(actions, want) {
+			t.Errorf("uninstall asked for %q, want %q", actions, want)
+		}
+		if after := tree(t, h.root); !slices.Equal(after, before) {
+			t.Errorf("host after uninstall differs from before install:\n%s", diffLists(before, after))
+		}
+		if fileHash(t, h.ctd.Config) != ctdConfigBefore {
+			data, _ := os.ReadFile(h.ctd.Config)
+			t.Errorf("containerd config not restored:\n%s", data)
+		}
+		// The logs stay, and containerd runs on without brisk.
+		if entries, _ := os.ReadDir(filepath.Join(logsDir, "k8s.io")); len(entries) == 0 {
+			t.Errorf("uninstall removed the logs in local_dir")
+		}
+		if out, _, err := h.ctd.Ctr("plugins", "ls"); err != nil || strings.Contains(out, "brisk") {
+			t.Errorf("containerd after uninstall: %v\n%s", err, out)
+		}
+	})
+}
+
+// shimArgv0 is the program a pod's shim was started as.
+func shimArgv0(t *testing.T, podID string) string {
+	t.Helper()
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
+		if i := slices.Index(args, "-id"); i >= 0 && i+1 < len(args) && args[i+1] == podID {
+			return args[0]
+		}
+	}
+	return ""
+}
+
+// diffLists shows the lines only in a (-) or only in b (+).
+func diffLists(a, b []string) string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, "- "+x)
+		}
+	}
+	for _, x := range b {
+		if !slices.Contains(a, x) {
+			out = append(out, "+ "+x)
+		}
+	}
+	return strings.Join(out, "\n")
+}

@@ -1,0 +1,163 @@
+package installer
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/containerd/errdefs"
+	"github.com/containerd/platforms"
+	"github.com/pelletier/go-toml/v2"
+
+	"github.com/brisk-containers/brisk/config"
+)
+
+// SnapshotterNames are the proxy plugins (and CRI runtimes) the drop-in
+// declares for cfg, all on the one socket. Snapshot profiles add a name each
+// here.
+func SnapshotterNames(cfg config.Config) []string { return []string{"brisk"} }
+
+const (
+	runcRuntimeType = "io.containerd.runc.v2"
+	shimName        = "containerd-shim-brisk-v2"
+)
+
+// criPlugin is the CRI runtime plugin's table per containerd config version.
+var criPlugin = map[int64]string{2: "io.containerd.grpc.v1.cri", 3: "io.containerd.cri.v1.runtime"}
+
+// containerdConfig is the part of the operator's containerd config the
+// drop-in is derived from.
+type containerdConfig struct {
+	exists  bool
+	version int64
+	doc     map[string]any
+}
+
+func readContainerdConfig(l Layout) (containerdConfig, error) {
+	data, err := os.ReadFile(l.host(l.ContainerdConfig))
+	if errors.Is(err, fs.ErrNotExist) {
+		// containerd runs on its defaults; the file created for the
+		// imports line is a version 3 one (containerd 2.x).
+		return containerdConfig{version: 3, doc: map[string]any{}}, nil
+	}
+	if err != nil {
+		return containerdConfig{}, err
+	}
+	c := containerdConfig{exists: true, doc: map[string]any{}}
+	if err := toml.Unmarshal(data, &c.doc); err != nil {
+		return c, fmt.Errorf("containerd config %s: %w", l.ContainerdConfig, err)
+	}
+	v, _ := c.doc["version"].(int64)
+	if _, ok := criPlugin[v]; !ok {
+		return c, fmt.Errorf("containerd config %s: version = %v: want 2 (containerd 1.7) or 3 (containerd 2.x): %w",
+			l.ContainerdConfig, c.doc["version"], errdefs.ErrNotImplemented)
+	}
+	c.version = v
+	return c, nil
+}
+
+// table walks nested tables by key.
+func table(doc map[string]any, keys ...string) map[string]any {
+	for _, k := range keys {
+		next, ok := doc[k].(map[string]any)
+		if !ok {
+			return nil
+		}
+		doc = next
+	}
+	return doc
+}
+
+// defaultRuncOptions are the options of the operator's default CRI runtime
+// when it is runc: brisk pods must get the same cgroup driver
+// (SystemdCgroup) and runc binary as the node's other pods.
+func (c containerdConfig) defaultRuncOptions() map[string]any {
+	cri := table(c.doc, "plugins", criPlugin[c.version], "containerd")
+	name, _ := cri["default_runtime_name"].(string)
+	if name == "" {
+		name = "runc"
+	}
+	rt := table(cri, "runtimes", name)
+	if rt == nil || rt["runtime_type"] != runcRuntimeType {
+		return nil
+	}
+	return table(rt, "options")
+}
+
+// unpackConfig is the transfer service's unpack list with an entry for each
+// brisk snapshotter. An imported file's list replaces the main file's, so
+// the main file's entries (or containerd's default, the native platform on
+// overlayfs) are carried over.
+func (c containerdConfig) unpackConfig(names []string) []any {
+	entries, _ := table(c.doc, "plugins", "io.containerd.transfer.v1.local")["unpack_config"].([]any)
+	if len(entries) == 0 {
+		entries = []any{map[string]any{"platform": platforms.DefaultString(), "snapshotter": "overlayfs"}}
+	}
+	platform := platforms.DefaultString()
+	if first, ok := entries[0].(map[string]any); ok && first["platform"] != nil {
+		platform, _ = first["platform"].(string)
+	}
+	out := append([]any(nil), entries...)
+	for _, name := range names {
+		found := false
+		for _, e := range entries {
+			if m, ok := e.(map[string]any); ok && m["snapshotter"] == name {
+				found = true
+			}
+		}
+		if !found {
+			out = append(out, map[string]any{"platform": platform, "snapshotter": name})
+		}
+	}
+	return out
+}
+
+const dropinHeader = `# Written by brisk-installer from the Brisk config and %s;
+# removed by brisk-installer uninstall. Edits are overwritten by the next install.
+# The runtimes are runc's type with the brisk shim as runtime_path, so CRI treats
+# them as runc (features, typed options).
+`
+
+// Dropin renders the containerd drop-in for cfg.
+func Dropin(l Layout, cfg config.Config, c containerdConfig) ([]byte, error) {
+	names := SnapshotterNames(cfg)
+	proxies := map[string]any{}
+	runtimes := map[string]any{}
+	for _, name := range names {
+		proxies[name] = map[string]any{
+			"type":    "snapshot",
+			"address": cfg.Snapshotter.Address,
+			"exports": map[string]any{"root": cfg.Snapshotter.Root},
+		}
+		rt := map[string]any{
+			"runtime_type": runcRuntimeType,
+			"runtime_path": filepath.Join(l.BinDir, shimName),
+			"snapshotter":  name,
+			// brisk.io/logs and brisk.io/task-id reach the shim, and the
+			// restart count keeps a restarted container's log apart.
+			"pod_annotations":       []string{"brisk.io/*"},
+			"container_annotations": []string{"brisk.io/*", "io.kubernetes.container.restartCount"},
+		}
+		if opts := c.defaultRuncOptions(); opts != nil {
+			rt["options"] = opts
+		}
+		runtimes[name] = rt
+	}
+	plugins := map[string]any{
+		criPlugin[c.version]: map[string]any{"containerd": map[string]any{"runtimes": runtimes}},
+	}
+	if c.version >= 3 {
+		plugins["io.containerd.transfer.v1.local"] = map[string]any{"unpack_config": c.unpackConfig(names)}
+	}
+	body, err := toml.Marshal(map[string]any{"version": c.version, "proxy_plugins": proxies, "plugins": plugins})
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, dropinHeader, l.ContainerdConfig)
+	b.Write(body)
+	return b.Bytes(), nil
+}

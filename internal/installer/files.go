@@ -1,0 +1,130 @@
+package installer
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// state is what an install created beyond the files the layout names, so
+// that uninstall removes exactly that and leaves what was there before.
+type state struct {
+	// Dirs were created by the installer (host paths); uninstall removes
+	// each once empty.
+	Dirs []string `json:"dirs"`
+	// ImportsLine was added to the containerd config.
+	ImportsLine string `json:"imports_line,omitempty"`
+	// CreatedContainerdConfig: the containerd config did not exist.
+	CreatedContainerdConfig bool `json:"created_containerd_config,omitempty"`
+}
+
+func loadState(l Layout) (state, error) {
+	var st state
+	data, err := os.ReadFile(l.host(l.statePath()))
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		return st, fmt.Errorf("installer state %s: %w", l.statePath(), err)
+	}
+	return st, nil
+}
+
+func (st *state) save(l Layout) error {
+	if err := st.mkdirAll(l, l.StateDir, 0o700); err != nil {
+		return err
+	}
+	sort.Strings(st.Dirs)
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = writeFile(l.host(l.statePath()), append(data, '\n'), 0o600)
+	return err
+}
+
+// mkdirAll creates host directory dir and its missing parents, recording
+// each one created.
+func (st *state) mkdirAll(l Layout, dir string, mode fs.FileMode) error {
+	var missing []string
+	for d := filepath.Clean(dir); d != "/" && d != "."; d = filepath.Dir(d) {
+		if _, err := os.Lstat(l.host(d)); err == nil {
+			break
+		}
+		missing = append(missing, d)
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := os.Mkdir(l.host(missing[i]), mode); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("create %s: %w", missing[i], err)
+		}
+		if !slices.Contains(st.Dirs, missing[i]) {
+			st.Dirs = append(st.Dirs, missing[i])
+		}
+	}
+	return nil
+}
+
+// removeDirs removes the recorded directories that are empty, deepest
+// first; one still holding something (logs in local_dir) stays.
+func (st *state) removeDirs(l Layout) {
+	dirs := slices.Clone(st.Dirs)
+	sort.Slice(dirs, func(i, j int) bool { return strings.Count(dirs[i], "/") > strings.Count(dirs[j], "/") })
+	for _, d := range dirs {
+		_ = os.Remove(l.host(d))
+	}
+}
+
+// writeFile replaces path with data and mode unless it already holds exactly
+// that, and reports whether it changed. The new content is renamed into
+// place, so a running binary is never written over and a reader never sees
+// half a file.
+func writeFile(path string, data []byte, mode fs.FileMode) (bool, error) {
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm() == mode {
+			return false, nil
+		}
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".")
+	if err != nil {
+		return false, err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return false, err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return false, err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return false, err
+	}
+	if err := tmp.Close(); err != nil {
+		return false, err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// removeFile removes path and reports whether it was there.
+func removeFile(path string) (bool, error) {
+	err := os.Remove(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}

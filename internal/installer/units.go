@@ -1,0 +1,57 @@
+package installer
+
+import "strings"
+
+// snapshotterUnit is contrib/systemd/brisk-snapshotter.service with the
+// binary and config paths of the layout (a test keeps the two the same),
+// except that containerd only wants the snapshotter: with RequiredBy, every
+// restart of the snapshotter (an upgrade, a new config) would restart
+// containerd, and stopping it at uninstall would stop containerd.
+const snapshotterUnit = `[Unit]
+Description=Brisk snapshotter (containerd proxy snapshotter with fast upperdirs)
+Documentation=https://github.com/brisk-containers/brisk
+# containerd dials the socket at start: be up and serving before it.
+Before=containerd.service
+After=local-fs.target
+# A dedicated upper_dir mount, if used, must be mounted first:
+# RequiresMountsFor=/mnt/brisk-nvme
+
+[Service]
+Type=notify
+ExecStart=@BIN@/brisk-snapshotter --config @CONFIG@
+Restart=always
+RestartSec=1
+# Running containers keep their tmpfs mounts when we stop: kill only the daemon.
+KillMode=process
+# Mounts must land in the host mount namespace, where containerd sees them.
+PrivateMounts=no
+LimitNOFILE=1048576
+OOMScoreAdjust=-999
+
+[Install]
+WantedBy=multi-user.target
+WantedBy=containerd.service
+`
+
+// containerdEnv is contrib/systemd/containerd.service.d/brisk.conf with the
+// layout's paths.
+const containerdEnv = `# /etc/systemd/system/containerd.service.d/brisk.conf
+# containerd starts containerd-shim-brisk-v2 with its own environment: this is
+# where the shim gets its config path and, if the node has no instance role or
+# web identity, its S3 credentials (aws-sdk-go-v2's default chain reads
+# AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_REGION / AWS_PROFILE ...).
+# Keep /etc/brisk/s3.env mode 0600; credentials never appear in Brisk's logs.
+[Service]
+Environment=BRISK_CONFIG=@CONFIG@
+EnvironmentFile=-@S3ENV@
+`
+
+func render(tmpl string, l Layout) []byte {
+	return []byte(strings.NewReplacer("@BIN@", l.BinDir, "@CONFIG@", l.ConfigPath, "@S3ENV@", l.S3EnvPath).Replace(tmpl))
+}
+
+// SnapshotterUnitFile is the unit for l.
+func SnapshotterUnitFile(l Layout) []byte { return render(snapshotterUnit, l) }
+
+// ContainerdEnvFile is containerd's environment drop-in for l.
+func ContainerdEnvFile(l Layout) []byte { return render(containerdEnv, l) }
