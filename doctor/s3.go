@@ -120,7 +120,7 @@ func lifecycle(ctx context.Context, client *s3.Client, c config.S3) Result {
 			continue
 		}
 		if p, ok := rulePrefix(rule); ok && strings.HasPrefix(c.Prefix, p) {
-			r.Status, r.Found = Pass, fmt.Sprintf("rule %q expires %q after %d days (prefix %q)", aws.ToString(rule.ID), p+"*", aws.ToInt32(rule.Expiration.Days), c.Prefix)
+			r.Status, r.Found = Pass, fmt.Sprintf("rule %q expires %q after %d day(s) (prefix %q)", aws.ToString(rule.ID), p+"*", aws.ToInt32(rule.Expiration.Days), c.Prefix)
 			return r
 		}
 	}
