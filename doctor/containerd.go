@@ -3,6 +3,7 @@ package doctor
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -113,16 +114,23 @@ var containerdRuntime = Check{
 					Fix:   fmt.Sprintf("set snapshotter = %q in the handler's runtime table", n.snapshotter)})
 				continue
 			}
-			res = append(res, Result{Status: Pass, Found: fmt.Sprintf("CRI handler %q → %s on snapshotter %q", h, RuntimeType, rt.Snapshotter)})
+			shim := rt.Type
+			if rt.Path != "" {
+				shim += " at " + rt.Path
+			}
+			res = append(res, Result{Status: Pass, Found: fmt.Sprintf("CRI handler %q → %s on snapshotter %q", h, shim, rt.Snapshotter)})
 		}
 		return res
 	},
 }
 
+// briskHandlers names the CRI handlers that run the brisk shim: by runtime
+// type, or by runtime_path (runc's type with the brisk shim's binary, which
+// gets runc's typed options from CRI).
 func briskHandlers(cri *criConfig) []string {
 	var hs []string
 	for name, rt := range cri.Containerd.Runtimes {
-		if rt.Type == RuntimeType {
+		if rt.Type == RuntimeType || filepath.Base(rt.Path) == ShimBinary {
 			hs = append(hs, name)
 		}
 	}

@@ -214,6 +214,7 @@ type criConfig struct {
 
 type criRuntime struct {
 	Type                 string   `json:"runtimeType"`
+	Path                 string   `json:"runtimePath"`
 	Snapshotter          string   `json:"snapshotter"`
 	PodAnnotations       []string `json:"PodAnnotations"`
 	ContainerAnnotations []string `json:"ContainerAnnotations"`

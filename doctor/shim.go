@@ -23,26 +23,49 @@ var shimCheck = Check{
 		dirs, where := shimSearchPath(ctx, n)
 		path := ""
 		for _, d := range dirs {
-			p := filepath.Join(d, ShimBinary)
-			if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			if p := filepath.Join(d, ShimBinary); isExecutable(p) {
 				path = p
 				break
 			}
 		}
+		var res []Result
 		if path == "" {
-			return one(Fail, fmt.Sprintf("%s is not on %s (%s): containers on %s fail to start", ShimBinary, where, strings.Join(dirs, ":"), RuntimeType),
-				"make install puts it in /usr/local/bin; or add its directory to containerd's PATH")
+			res = append(res, Result{Status: Fail, Found: fmt.Sprintf("%s is not on %s (%s): containers on %s fail to start", ShimBinary, where, strings.Join(dirs, ":"), RuntimeType),
+				Fix: "make install puts it in /usr/local/bin; or add its directory to containerd's PATH"})
+		} else {
+			res = append(res, shimVersionResult(ctx, path, "on "+where))
 		}
-		v, err := shimVersion(ctx, path)
-		if err != nil {
-			return one(Fail, fmt.Sprintf("%s: %v", path, err), "reinstall the shim from the same build as briskctl (make install)")
+		// CRI handlers may name the binary themselves (runtime_path).
+		if cri, err := n.CRI(ctx); err == nil {
+			for _, h := range briskHandlers(cri) {
+				if p := cri.Containerd.Runtimes[h].Path; p != "" && p != path {
+					if !isExecutable(p) {
+						res = append(res, Result{Status: Fail, Found: fmt.Sprintf("CRI handler %q has runtime_path %s, which is not an executable", h, p), Fix: "install the shim there or correct runtime_path"})
+						continue
+					}
+					res = append(res, shimVersionResult(ctx, p, fmt.Sprintf("runtime_path of CRI handler %q", h)))
+				}
+			}
 		}
-		if v != version.Version {
-			return one(Warn, fmt.Sprintf("%s is version %s, briskctl is %s", path, v, version.Version),
-				"install the shim and briskctl from the same build (make install): both read and write the spool")
-		}
-		return pass("%s on %s, version %s (same as briskctl)", path, where, v)
+		return res
 	},
+}
+
+func isExecutable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
+}
+
+func shimVersionResult(ctx context.Context, path, where string) Result {
+	v, err := shimVersion(ctx, path)
+	if err != nil {
+		return Result{Status: Fail, Found: fmt.Sprintf("%s: %v", path, err), Fix: "reinstall the shim from the same build as briskctl (make install)"}
+	}
+	if v != version.Version {
+		return Result{Status: Warn, Found: fmt.Sprintf("%s (%s) is version %s, briskctl is %s", path, where, v, version.Version),
+			Fix: "install the shim and briskctl from the same build (make install): both read and write the spool"}
+	}
+	return Result{Status: Pass, Found: fmt.Sprintf("%s %s, version %s (same as briskctl)", path, where, v)}
 }
 
 // shimSearchPath is where containerd looks for a shim: its own PATH, then

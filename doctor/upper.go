@@ -10,18 +10,17 @@ import (
 
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/internal/nodestat"
+	"github.com/brisk-containers/brisk/snapshotter/upper"
 	"github.com/brisk-containers/brisk/snapshotter/upper/xfsquota"
 )
 
 // upperDir is the dedicated mount "dir" uppers (and tmpfs overflow) use,
-// empty when the node uses tmpfs uppers only.
-func upperDir(c config.Snapshotter) string {
-	if c.Upper == config.UpperDir || c.OnBudgetExceeded == config.OnBudgetDir || c.UpperDir != "" {
-		return c.UpperDir
-	}
-	return ""
-}
+// empty when the node uses tmpfs uppers only; the snapshotter opens it
+// whenever it is set.
+func upperDir(c config.Snapshotter) string { return c.UpperDir }
 
+// upperMount applies the snapshotter's own test of upper_dir, so that the
+// finding is the error brisk-snapshotter stops on.
 var upperMount = Check{
 	Name: "upper/mount",
 	Run: func(_ context.Context, n *Node) []Result {
@@ -32,28 +31,14 @@ var upperMount = Check{
 		if dir == "" {
 			return one(Info, "upper = tmpfs and no upper_dir: every container's upper is its own tmpfs", "")
 		}
+		if err := upper.CheckDedicatedMount(dir); err != nil {
+			return one(Fail, err.Error(), "brisk-snapshotter refuses to start until upper_dir is a dedicated mount with noatime: mount -o noatime,nodiratime DEVICE "+dir)
+		}
 		m, err := nodestat.MountOf(dir)
 		if err != nil {
-			return one(Fail, fmt.Sprintf("upper_dir %s: %v", dir, err), "create and mount a dedicated filesystem at "+dir)
+			return one(Fail, err.Error(), "mount a dedicated filesystem at "+dir)
 		}
-		real, _ := filepath.EvalSymlinks(dir)
-		where := fmt.Sprintf("upper_dir %s: %s on %s, options %s", dir, m.FSType, m.Source, m.Options)
-		var res []Result
-		if m.Mountpoint != real {
-			res = append(res, Result{Check: "upper/mount", Status: Warn,
-				Found: fmt.Sprintf("upper_dir %s is not a mount of its own: it shares %s (%s on %s) with everything else there", dir, m.Mountpoint, m.FSType, m.Source),
-				Fix:   "mount a dedicated fast device at " + dir + " (-o noatime; XFS with prjquota for limits)"})
-		} else {
-			res = append(res, Result{Check: "upper/mount", Status: Pass, Found: where})
-		}
-		if !nodestat.HasOption(m.Options, "noatime") {
-			res = append(res, Result{Check: "upper/noatime", Status: Warn,
-				Found: fmt.Sprintf("%s is mounted without noatime (options %s): reads update inodes, and the journal writes them", m.Mountpoint, m.Options),
-				Fix:   fmt.Sprintf("mount -o remount,noatime %s, and add noatime to its /etc/fstab entry", m.Mountpoint)})
-		} else {
-			res = append(res, Result{Check: "upper/noatime", Status: Pass, Found: m.Mountpoint + " is mounted noatime"})
-		}
-		return res
+		return pass("upper_dir %s: a mount of its own, %s on %s, options %s", dir, m.FSType, m.Source, m.Options)
 	},
 }
 
