@@ -42,10 +42,12 @@ var containerdSnapshotter = Check{
 		fix := fmt.Sprintf("add [proxy_plugins.%s] type = \"snapshot\", address = %q to containerd's config (contrib/containerd/config-v3.toml) and restart containerd", n.snapshotter, want)
 		var found *struct{ addr, initErr string }
 		var others, sameSocket []string
+		proxies := map[string]string{} // snapshotter name -> socket
 		for _, p := range ps {
 			if p.Type != string(plugins.SnapshotPlugin) {
 				continue
 			}
+			proxies[p.ID] = p.Exports["address"]
 			if p.ID == n.snapshotter {
 				found = &struct{ addr, initErr string }{p.Exports["address"], p.InitErr.GetMessage()}
 				continue
@@ -57,33 +59,57 @@ var containerdSnapshotter = Check{
 				sameSocket = append(sameSocket, p.ID)
 			}
 		}
+		profiles := profileResults(n, proxies, want)
 		if found == nil {
-			return one(Fail, fmt.Sprintf("containerd has no snapshotter %q (it has %s)", n.snapshotter, strings.Join(others, ", ")), fix)
+			return append(one(Fail, fmt.Sprintf("containerd has no snapshotter %q (it has %s)", n.snapshotter, strings.Join(others, ", ")), fix), profiles...)
 		}
 		if found.initErr != "" {
-			return one(Fail, fmt.Sprintf("snapshotter %q failed to load: %s", n.snapshotter, found.initErr), fix)
+			return append(one(Fail, fmt.Sprintf("snapshotter %q failed to load: %s", n.snapshotter, found.initErr), fix), profiles...)
 		}
 		if found.addr == "" {
-			return one(Fail, fmt.Sprintf("snapshotter %q is built in, not a proxy to brisk-snapshotter", n.snapshotter), fix)
+			return append(one(Fail, fmt.Sprintf("snapshotter %q is built in, not a proxy to brisk-snapshotter", n.snapshotter), fix), profiles...)
 		}
 		if n.ConfigErr == nil && found.addr != want {
-			return one(Fail, fmt.Sprintf("containerd dials %s for %q, but snapshotter.address is %s", found.addr, n.snapshotter, want),
-				fmt.Sprintf("make [proxy_plugins.%s] address and snapshotter.address the same socket", n.snapshotter))
+			return append(one(Fail, fmt.Sprintf("containerd dials %s for %q, but snapshotter.address is %s", found.addr, n.snapshotter, want),
+				fmt.Sprintf("make [proxy_plugins.%s] address and snapshotter.address the same socket", n.snapshotter)), profiles...)
 		}
 		// Through containerd, so that the path a container start takes is
 		// the one tested. A key that does not exist answers NotFound.
 		c, _ := n.containerd()
 		_, err = c.SnapshotService(n.snapshotter).Stat(namespaces.WithNamespace(ctx, "default"), "brisk-doctor-probe")
 		if err != nil && !errdefs.IsNotFound(err) {
-			return one(Fail, fmt.Sprintf("containerd cannot reach brisk-snapshotter at %s: %v", found.addr, err), "start brisk-snapshotter (systemctl start brisk-snapshotter); its log says why it stopped")
+			return append(one(Fail, fmt.Sprintf("containerd cannot reach brisk-snapshotter at %s: %v", found.addr, err), "start brisk-snapshotter (systemctl start brisk-snapshotter); its log says why it stopped"), profiles...)
 		}
 		found2 := fmt.Sprintf("proxy snapshotter %q → %s, answering", n.snapshotter, found.addr)
 		if len(sameSocket) > 0 {
 			slices.Sort(sameSocket)
 			found2 += "; also registered as " + strings.Join(sameSocket, ", ")
 		}
-		return pass("%s", found2)
+		return append(pass("%s", found2), profiles...)
 	},
+}
+
+// profileResults checks that each profile of the config is registered in
+// containerd, on Brisk's socket, under its own name: the RuntimeClass that
+// selects it names that snapshotter.
+func profileResults(n *Node, proxies map[string]string, socket string) []Result {
+	if n.ConfigErr != nil {
+		return nil
+	}
+	var res []Result
+	for _, name := range profileNames(n.ConfigPath) {
+		addr, ok := proxies[name]
+		fix := fmt.Sprintf("add [proxy_plugins.%s] type = \"snapshot\", address = %q to containerd's config and restart containerd", name, socket)
+		switch {
+		case !ok:
+			res = append(res, Result{Check: "containerd/profile", Status: Fail, Found: fmt.Sprintf("profile %q is not registered in containerd: pods selecting it cannot start", name), Fix: fix})
+		case addr != socket:
+			res = append(res, Result{Check: "containerd/profile", Status: Fail, Found: fmt.Sprintf("profile %q is registered on %s, not on Brisk's socket %s", name, addr, socket), Fix: fix})
+		default:
+			res = append(res, Result{Check: "containerd/profile", Status: Pass, Found: fmt.Sprintf("profile %q registered on %s", name, socket)})
+		}
+	}
+	return res
 }
 
 // RuntimeType is the runtime name of containerd-shim-brisk-v2.

@@ -193,3 +193,28 @@ func TestHeadroomOfAPathNotCreatedYet(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 }
+
+func TestProfileNames(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, toml string
+		want       []string
+	}{
+		{"none", "[snapshotter]\nupper = \"tmpfs\"\n", nil},
+		{"two", "[snapshotter]\n[snapshotter.profiles.small]\ntmpfs_size = \"32Mi\"\n[snapshotter.profiles.large]\ntmpfs_size = \"2Gi\"\n", []string{"large", "small"}},
+		{"unreadable", "[[[", nil},
+	} {
+		p := filepath.Join(dir, tc.name+".toml")
+		if err := os.WriteFile(p, []byte(tc.toml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := profileNames(p); strings.Join(got, ",") != strings.Join(tc.want, ",") {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	n := NewNode(filepath.Join(dir, "two.toml"), config.Default(), nil)
+	rs := profileResults(n, map[string]string{"brisk": "/s.sock", "small": "/s.sock", "large": "/other.sock"}, "/s.sock")
+	if len(rs) != 2 || rs[0].Status != Fail || !strings.Contains(rs[0].Found, "/other.sock") || rs[1].Status != Pass {
+		t.Fatalf("%+v", rs)
+	}
+}

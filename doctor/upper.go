@@ -118,14 +118,14 @@ var headroomCheck = Check{
 		if n.ConfigErr != nil {
 			return needConfig(n)
 		}
-		paths := []struct{ key, path string }{}
+		var paths []nodestat.Watched
 		if dir := upperDir(n.Config.Snapshotter); dir != "" {
-			paths = append(paths, struct{ key, path string }{"upper_dir", dir})
+			paths = append(paths, nodestat.Watched{What: "upper_dir", Path: dir})
 		}
-		paths = append(paths, struct{ key, path string }{"snapshotter root", n.Config.Snapshotter.Root})
+		paths = append(paths, nodestat.Watched{What: "snapshotter root", Path: n.Config.Snapshotter.Root})
 		var res []Result
 		for _, p := range paths {
-			res = append(res, headroom(p.key, p.path))
+			res = append(res, headroom(p.What, p.Path))
 		}
 		return res
 	},
