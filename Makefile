@@ -7,6 +7,12 @@ PREFIX    ?= /usr/local
 BIN       := $(CURDIR)/bin
 PKGS      := ./...
 CMDS      := $(notdir $(wildcard cmd/*))
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# briskctl --version and containerd-shim-brisk-v2 -v (containerd's shim
+# library prints containerd's version variable) print the same string;
+# briskctl doctor compares them.
+LDFLAGS   := -X github.com/brisk-containers/brisk/internal/version.Version=$(VERSION) \
+	-X github.com/containerd/containerd/v2/version.Version=$(VERSION)
 
 export TOOLS_DIR
 export BRISK_BIN_DIR := $(BIN)
@@ -21,7 +27,7 @@ build:
 	@mkdir -p $(BIN)
 	@for c in $(CMDS); do \
 		echo "go build -o bin/$$c ./cmd/$$c"; \
-		CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/$$c ./cmd/$$c || exit 1; \
+		CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/$$c ./cmd/$$c || exit 1; \
 	done
 
 tools:

@@ -9,12 +9,14 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/internal/version"
 )
 
 func main() {
 	app := &cli.App{
-		Name:  "briskctl",
-		Usage: "inspect Brisk on this node: task logs, snapshot usage, setup",
+		Name:    "briskctl",
+		Usage:   "inspect Brisk on this node: task logs, snapshot usage, setup",
+		Version: version.Version,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Value: config.DefaultPath, EnvVars: []string{config.EnvPath}, Usage: "Brisk configuration file"},
 		},
@@ -24,6 +26,8 @@ func main() {
 			flushCommand,
 			bucketCommand,
 			gcCommand,
+			doctorCommand,
+			topCommand,
 		},
 	}
 	if err := app.Run(os.Args); err != nil {

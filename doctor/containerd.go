@@ -1,0 +1,165 @@
+package doctor
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/plugins"
+	"github.com/containerd/errdefs"
+)
+
+const fixStartContainerd = "start containerd (systemctl start containerd), or point briskctl at it with --address or CONTAINERD_ADDRESS"
+
+var containerdReachable = Check{
+	Name: "containerd/reachable",
+	Hint: fixStartContainerd,
+	Run: func(ctx context.Context, n *Node) []Result {
+		c, err := n.containerd()
+		if err != nil {
+			return one(Fail, err.Error(), fixStartContainerd)
+		}
+		v, err := c.Version(ctx)
+		if err != nil {
+			return one(Fail, fmt.Sprintf("no answer at %s: %v", n.address, err), fixStartContainerd)
+		}
+		return pass("containerd %s at %s", v.Version, n.address)
+	},
+}
+
+var containerdSnapshotter = Check{
+	Name: "containerd/snapshotter",
+	Hint: "brisk-snapshotter does not answer through containerd: check systemctl status brisk-snapshotter",
+	Run: func(ctx context.Context, n *Node) []Result {
+		ps, err := n.Plugins(ctx)
+		if err != nil {
+			return one(Skip, "not checked: "+err.Error(), fixStartContainerd)
+		}
+		want := n.Config.Snapshotter.Address
+		fix := fmt.Sprintf("add [proxy_plugins.%s] type = \"snapshot\", address = %q to containerd's config (contrib/containerd/config-v3.toml) and restart containerd", n.snapshotter, want)
+		var found *struct{ addr, initErr string }
+		var others, sameSocket []string
+		proxies := map[string]string{} // snapshotter name -> socket
+		for _, p := range ps {
+			if p.Type != string(plugins.SnapshotPlugin) {
+				continue
+			}
+			proxies[p.ID] = p.Exports["address"]
+			if p.ID == n.snapshotter {
+				found = &struct{ addr, initErr string }{p.Exports["address"], p.InitErr.GetMessage()}
+				continue
+			}
+			others = append(others, p.ID)
+			// Profiles, or a second name for the same daemon, are proxy
+			// snapshotters on Brisk's socket.
+			if n.ConfigErr == nil && p.Exports["address"] == want {
+				sameSocket = append(sameSocket, p.ID)
+			}
+		}
+		profiles := profileResults(n, proxies, want)
+		if found == nil {
+			return append(one(Fail, fmt.Sprintf("containerd has no snapshotter %q (it has %s)", n.snapshotter, strings.Join(others, ", ")), fix), profiles...)
+		}
+		if found.initErr != "" {
+			return append(one(Fail, fmt.Sprintf("snapshotter %q failed to load: %s", n.snapshotter, found.initErr), fix), profiles...)
+		}
+		if found.addr == "" {
+			return append(one(Fail, fmt.Sprintf("snapshotter %q is built in, not a proxy to brisk-snapshotter", n.snapshotter), fix), profiles...)
+		}
+		if n.ConfigErr == nil && found.addr != want {
+			return append(one(Fail, fmt.Sprintf("containerd dials %s for %q, but snapshotter.address is %s", found.addr, n.snapshotter, want),
+				fmt.Sprintf("make [proxy_plugins.%s] address and snapshotter.address the same socket", n.snapshotter)), profiles...)
+		}
+		// Through containerd, so that the path a container start takes is
+		// the one tested. A key that does not exist answers NotFound.
+		c, _ := n.containerd()
+		_, err = c.SnapshotService(n.snapshotter).Stat(namespaces.WithNamespace(ctx, "default"), "brisk-doctor-probe")
+		if err != nil && !errdefs.IsNotFound(err) {
+			return append(one(Fail, fmt.Sprintf("containerd cannot reach brisk-snapshotter at %s: %v", found.addr, err), "start brisk-snapshotter (systemctl start brisk-snapshotter); its log says why it stopped"), profiles...)
+		}
+		found2 := fmt.Sprintf("proxy snapshotter %q → %s, answering", n.snapshotter, found.addr)
+		if len(sameSocket) > 0 {
+			slices.Sort(sameSocket)
+			found2 += "; also registered as " + strings.Join(sameSocket, ", ")
+		}
+		return append(pass("%s", found2), profiles...)
+	},
+}
+
+// profileResults checks that each profile of the config is registered in
+// containerd, on Brisk's socket, under its own name: the RuntimeClass that
+// selects it names that snapshotter.
+func profileResults(n *Node, proxies map[string]string, socket string) []Result {
+	if n.ConfigErr != nil {
+		return nil
+	}
+	var res []Result
+	for _, name := range profileNames(n.ConfigPath) {
+		addr, ok := proxies[name]
+		fix := fmt.Sprintf("add [proxy_plugins.%s] type = \"snapshot\", address = %q to containerd's config and restart containerd", name, socket)
+		switch {
+		case !ok:
+			res = append(res, Result{Check: "containerd/profile", Status: Fail, Found: fmt.Sprintf("profile %q is not registered in containerd: pods selecting it cannot start", name), Fix: fix})
+		case addr != socket:
+			res = append(res, Result{Check: "containerd/profile", Status: Fail, Found: fmt.Sprintf("profile %q is registered on %s, not on Brisk's socket %s", name, addr, socket), Fix: fix})
+		default:
+			res = append(res, Result{Check: "containerd/profile", Status: Pass, Found: fmt.Sprintf("profile %q registered on %s", name, socket)})
+		}
+	}
+	return res
+}
+
+// RuntimeType is the runtime name of containerd-shim-brisk-v2.
+const RuntimeType = "io.containerd.brisk.v2"
+
+var containerdRuntime = Check{
+	Name: "containerd/runtime",
+	Hint: "CRI does not answer its status call: check containerd's log",
+	Run: func(ctx context.Context, n *Node) []Result {
+		cri, err := n.CRI(ctx)
+		if err == errCRIDisabled {
+			return pass("CRI disabled: clients pick the runtime per container (ctr run --runtime %s)", RuntimeType)
+		}
+		if err != nil {
+			return one(Skip, "not checked: "+err.Error(), fixStartContainerd)
+		}
+		handlers := briskHandlers(cri)
+		if len(handlers) == 0 {
+			return one(Fail, fmt.Sprintf("no CRI runtime handler has runtime_type = %q", RuntimeType),
+				`add [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.brisk] from contrib/containerd/config-v3.toml and restart containerd`)
+		}
+		var res []Result
+		for _, h := range handlers {
+			rt := cri.Containerd.Runtimes[h]
+			if rt.Snapshotter != n.snapshotter {
+				res = append(res, Result{Status: Warn,
+					Found: fmt.Sprintf("handler %q runs %s on snapshotter %q: pods get Brisk's logs but not its fast upper", h, RuntimeType, rt.Snapshotter),
+					Fix:   fmt.Sprintf("set snapshotter = %q in the handler's runtime table", n.snapshotter)})
+				continue
+			}
+			shim := rt.Type
+			if rt.Path != "" {
+				shim += " at " + rt.Path
+			}
+			res = append(res, Result{Status: Pass, Found: fmt.Sprintf("CRI handler %q → %s on snapshotter %q", h, shim, rt.Snapshotter)})
+		}
+		return res
+	},
+}
+
+// briskHandlers names the CRI handlers that run the brisk shim: by runtime
+// type, or by runtime_path (runc's type with the brisk shim's binary, which
+// gets runc's typed options from CRI).
+func briskHandlers(cri *criConfig) []string {
+	var hs []string
+	for name, rt := range cri.Containerd.Runtimes {
+		if rt.Type == RuntimeType || filepath.Base(rt.Path) == ShimBinary {
+			hs = append(hs, name)
+		}
+	}
+	slices.Sort(hs)
+	return hs
+}

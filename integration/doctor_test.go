@@ -1,0 +1,261 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"golang.org/x/sys/unix"
+
+	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/doctor"
+	"github.com/brisk-containers/brisk/integration/harness"
+	"github.com/brisk-containers/brisk/logs/ship"
+)
+
+// nodeStack is a node set up as docs/playbook.md says: brisk-snapshotter
+// registered in containerd, the brisk shim on containerd's PATH, one config
+// file for both, the spool on tmpfs, a bucket with a 1-day expiry, and S3
+// credentials only in containerd's environment, as on a node with
+// /etc/brisk/s3.env.
+type nodeStack struct {
+	env   *harness.Env
+	sn    *harness.Snapshotter
+	ctd   *harness.Containerd
+	minio *harness.MinIO
+	// toml is the healthy config; cfgPath holds it.
+	toml    string
+	cfgPath string
+}
+
+func newNodeStack(t *testing.T, optsFor func(*harness.Env) []harness.ContainerdOpt) *nodeStack {
+	env := harness.New(t)
+	env.Require(filepath.Join(env.BriskBin, "containerd-shim-brisk-v2"))
+	s := &nodeStack{env: env, minio: env.StartMinIO()}
+	spoolDir := env.Path("spool")
+	if err := os.Mkdir(spoolDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", spoolDir, "tmpfs", 0, "size=64m"); err != nil {
+		t.Fatalf("mount tmpfs on the spool: %v", err)
+	}
+	s.sn = env.StartSnapshotter(fmt.Sprintf(`[logs]
+spool_dir = %q
+local_dir = %q
+upload_timeout = "3s"
+[logs.s3]
+bucket = %q
+endpoint = %q
+path_style = true
+region = %q
+`, spoolDir, env.Path("logs"), bucket, s.minio.Endpoint, s.minio.Region))
+	s.cfgPath = s.sn.ConfigPath
+	b, err := os.ReadFile(s.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.toml = string(b)
+	if out, err := s.briskctl(s.minio.Env(), "bucket", "init"); err != nil {
+		t.Fatalf("bucket init: %v %s", err, out)
+	}
+	var opts []harness.ContainerdOpt
+	if optsFor != nil {
+		opts = optsFor(env)
+	}
+	opts = append(opts, s.sn.ProxyConfig(), harness.WithEnv(append(s.minio.Env(), config.EnvPath+"="+s.cfgPath)...))
+	s.ctd = env.StartContainerd(opts...)
+	return s
+}
+
+// briskctl runs briskctl with the stack's config and extra environment
+// (none: the test process holds no S3 credentials).
+func (s *nodeStack) briskctl(extraEnv []string, args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(s.env.BriskBin, "briskctl"), append([]string{"--config", s.cfgPath}, args...)...)
+	cmd.Env = append(append(os.Environ(), "PATH="+s.env.PATH()), extraEnv...)
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	err := cmd.Run()
+	if err != nil {
+		err = fmt.Errorf("%w: %s", err, stderr.String())
+	}
+	return out.String(), err
+}
+
+// doctor runs briskctl doctor on cfg (a TOML text; "" for the healthy one)
+// against containerd at address and returns its findings and exit status.
+func (s *nodeStack) doctor(t *testing.T, address, cfg string, args ...string) (doctor.Report, int) {
+	t.Helper()
+	path := s.cfgPath
+	if cfg != "" {
+		f, err := os.CreateTemp(s.env.Dir, "doctor-*.toml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString(cfg)
+		f.Close()
+		path = f.Name()
+	}
+	cmd := exec.Command(filepath.Join(s.env.BriskBin, "briskctl"), append([]string{"--config", path, "doctor", "--address", address, "--json", "--sample", "500ms", "--timeout", "20s", "--kubelet-config", s.env.Path("no-kubelet.yaml")}, args...)...)
+	cmd.Env = append(os.Environ(), "PATH="+s.env.PATH())
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	var r doctor.Report
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("doctor --json: %v\n%s\n%s", err, out.String(), stderr.String())
+	}
+	return r, code
+}
+
+// finding returns the first finding of check (or of check/...) with status st.
+func finding(r doctor.Report, check string, st doctor.Status) (doctor.Result, bool) {
+	for _, x := range r.Results {
+		if (x.Check == check || strings.HasPrefix(x.Check, check+"/")) && x.Status == st {
+			return x, true
+		}
+	}
+	return doctor.Result{}, false
+}
+
+func requireFinding(t *testing.T, r doctor.Report, check string, st doctor.Status, fixHas string) doctor.Result {
+	t.Helper()
+	x, ok := finding(r, check, st)
+	if !ok {
+		t.Fatalf("no %s for %s in:\n%s", st, check, dump(r))
+	}
+	if !strings.Contains(x.Fix, fixHas) {
+		t.Fatalf("%s %s: fix %q does not say %q", st, check, x.Fix, fixHas)
+	}
+	t.Logf("%s  %s  %s\n  fix: %s", x.Status, x.Check, x.Found, x.Fix)
+	return x
+}
+
+func dump(r doctor.Report) string {
+	var b strings.Builder
+	for _, x := range r.Results {
+		fmt.Fprintf(&b, "%s %s: %s | %s\n", x.Status, x.Check, x.Found, x.Fix)
+	}
+	return b.String()
+}
+
+func TestDoctor(t *testing.T) {
+	s := newNodeStack(t, func(env *harness.Env) []harness.ContainerdOpt {
+		return []harness.ContainerdOpt{harness.WithCRI(), harness.WithConfig(criRuntime(t, filepath.Join(env.ToolsBin, "runc")))}
+	})
+
+	t.Run("healthy node: no FAIL, exit 0", func(t *testing.T) {
+		r, code := s.doctor(t, s.ctd.Address, "")
+		if code != 0 || r.Failed() {
+			t.Fatalf("exit %d on a healthy node:\n%s", code, dump(r))
+		}
+		for _, check := range []string{"config/valid", "containerd/reachable", "containerd/snapshotter", "containerd/runtime", "shim/version", "cri/pod_annotations", "spool/tmpfs", "spool/pending", "s3/bucket", "s3/lifecycle", "s3/write"} {
+			if _, ok := finding(r, check, doctor.Pass); !ok {
+				t.Errorf("%s did not pass:\n%s", check, dump(r))
+			}
+		}
+		// The credentials are in containerd's environment only: doctor
+		// used what the shim uses.
+		if x, _ := finding(r, "s3/bucket", doctor.Pass); !strings.Contains(x.Found, "containerd's environment") {
+			t.Errorf("s3/bucket: %q", x.Found)
+		}
+		if _, ok := finding(r, "disk", doctor.Pass); !ok {
+			if _, warn := finding(r, "disk", doctor.Warn); !warn {
+				t.Errorf("no device sampled:\n%s", dump(r))
+			}
+		}
+		text, err := s.briskctl(nil, "doctor", "--address", s.ctd.Address, "--sample", "1s", "--timeout", "20s", "--kubelet-config", s.env.Path("no-kubelet.yaml"))
+		if err != nil {
+			t.Fatalf("text doctor: %v\n%s", err, text)
+		}
+		t.Logf("briskctl doctor on the healthy stack:\n%s", text)
+	})
+
+	t.Run("brisk not registered in containerd", func(t *testing.T) {
+		bare := harness.New(t).StartContainerd() // no [proxy_plugins.brisk]
+		r, code := s.doctor(t, bare.Address, "")
+		if code != 1 {
+			t.Fatalf("exit %d", code)
+		}
+		requireFinding(t, r, "containerd/snapshotter", doctor.Fail, "[proxy_plugins.brisk]")
+	})
+
+	t.Run("upper_dir without noatime", func(t *testing.T) {
+		mnt := mountXFS(t, s.env, "relatime")
+		cfg := strings.Replace(s.toml, "[snapshotter]\n", fmt.Sprintf("[snapshotter]\nupper = \"dir\"\nupper_dir = %q\n", mnt), 1)
+		r, _ := s.doctor(t, s.ctd.Address, cfg)
+		// brisk-snapshotter refuses such an upper_dir: doctor gives its error.
+		x := requireFinding(t, r, "upper/mount", doctor.Fail, "noatime")
+		if !strings.Contains(x.Found, "atime updates") {
+			t.Errorf("upper/mount: %q", x.Found)
+		}
+		// Without prjquota (or a kernel with XFS quotas) limits are not enforced.
+		requireFinding(t, r, "upper/quota", doctor.Warn, "")
+
+		t.Run("and the spool on that disk", func(t *testing.T) {
+			spool := filepath.Join(mnt, "spool")
+			cfg := strings.Replace(s.toml, fmt.Sprintf("spool_dir = %q", s.env.Path("spool")), fmt.Sprintf("spool_dir = %q", spool), 1)
+			r, _ := s.doctor(t, s.ctd.Address, cfg)
+			x := requireFinding(t, r, "spool/tmpfs", doctor.Warn, "tmpfs")
+			if !strings.Contains(x.Found, "xfs") {
+				t.Errorf("spool/tmpfs does not name the disk: %q", x.Found)
+			}
+		})
+	})
+
+	t.Run("bucket without a lifecycle rule", func(t *testing.T) {
+		for _, kv := range s.minio.Env() {
+			k, v, _ := strings.Cut(kv, "=")
+			t.Setenv(k, v)
+		}
+		st, err := ship.NewS3Store(context.Background(), config.S3{Region: s.minio.Region, Endpoint: s.minio.Endpoint, PathStyle: true, Bucket: "no-expiry"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("no-expiry")}); err != nil {
+			t.Fatal(err)
+		}
+		cfg := strings.Replace(s.toml, fmt.Sprintf("bucket = %q", bucket), `bucket = "no-expiry"`, 1)
+		r, _ := s.doctor(t, s.ctd.Address, cfg)
+		requireFinding(t, r, "s3/lifecycle", doctor.Warn, "briskctl bucket init")
+		if _, ok := finding(r, "s3/write", doctor.Pass); !ok {
+			t.Errorf("test write to no-expiry:\n%s", dump(r))
+		}
+	})
+
+	t.Run("a bad config key", func(t *testing.T) {
+		cfg := strings.Replace(s.toml, "[snapshotter]\n", "[snapshotter]\ntmpfs_sise = \"1Gi\"\n", 1)
+		r, code := s.doctor(t, s.ctd.Address, cfg)
+		x := requireFinding(t, r, "config/valid", doctor.Fail, "refuse to start")
+		if code != 1 || !strings.Contains(x.Found, "unknown key snapshotter.tmpfs_sise") {
+			t.Fatalf("exit %d, found %q", code, x.Found)
+		}
+		// The containerd checks do not need Brisk's config and still run.
+		if _, ok := finding(r, "containerd/reachable", doctor.Pass); !ok {
+			t.Errorf("containerd/reachable:\n%s", dump(r))
+		}
+	})
+
+	t.Run("S3 down", func(t *testing.T) {
+		s.minio.Stop()
+		defer s.minio.Start()
+		r, code := s.doctor(t, s.ctd.Address, "")
+		x := requireFinding(t, r, "s3/bucket", doctor.Fail, "endpoint")
+		if code != 1 || !strings.Contains(x.Found, "unreachable") {
+			t.Fatalf("exit %d, %q", code, x.Found)
+		}
+	})
+}
