@@ -3,7 +3,6 @@ package top
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,7 +25,6 @@ const BriskRuntime = "io.containerd.brisk.v2"
 type Sampler struct {
 	ctd        *client.Client
 	cfg        config.Config
-	httpc      *http.Client
 	procRoot   string
 	sysRoot    string
 	cgroupRoot string
@@ -53,7 +51,7 @@ func WithRoots(proc, sys, cgroup string) Opt {
 // NewSampler samples the containers of ctd, with Brisk's configuration cfg.
 func NewSampler(ctd *client.Client, cfg config.Config, opts ...Opt) *Sampler {
 	s := &Sampler{
-		ctd: ctd, cfg: cfg, httpc: &http.Client{Timeout: 5 * time.Second},
+		ctd: ctd, cfg: cfg,
 		procRoot: "/proc", sysRoot: "/sys", cgroupRoot: "/sys/fs/cgroup",
 	}
 	for _, o := range opts {
@@ -74,10 +72,10 @@ func (s *Sampler) Sample(ctx context.Context) (Frame, error) {
 	if err != nil {
 		return f, err
 	}
-	usage, err := fetchUsage(ctx, s.httpc, s.cfg.Snapshotter)
+	usage, err := fetchUsage(ctx, s.cfg.Snapshotter)
 	if err != nil {
 		f.Notes = append(f.Notes, err.Error()+": upper fill from statfs of tmpfs uppers only")
-	} else if s.cfg.Snapshotter.MetricsAddress != "" {
+	} else if s.cfg.Snapshotter.UsageSocket != "" {
 		f.TmpfsBudget, f.TmpfsBudgetUsed = usage.Budget, usage.BudgetInUse
 	}
 	spools := s.spools()
