@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -128,7 +129,7 @@ var containerdRuntime = Check{
 	Hint: "CRI does not answer its status call: check containerd's log",
 	Run: func(ctx context.Context, n *Node) []Result {
 		cri, err := n.CRI(ctx)
-		if err == errCRIDisabled {
+		if errors.Is(err, errCRIDisabled) {
 			return pass("CRI disabled: clients pick the runtime per container (ctr run --runtime %s)", RuntimeType)
 		}
 		if err != nil {
