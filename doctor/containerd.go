@@ -2,7 +2,9 @@ package doctor
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -38,67 +40,74 @@ var containerdSnapshotter = Check{
 		if err != nil {
 			return one(Skip, "not checked: "+err.Error(), fixStartContainerd)
 		}
-		want := n.Config.Snapshotter.Address
-		fix := fmt.Sprintf("add [proxy_plugins.%s] type = \"snapshot\", address = %q to containerd's config (contrib/containerd/config-v3.toml) and restart containerd", n.snapshotter, want)
-		var found *struct{ addr, initErr string }
-		var others, sameSocket []string
-		proxies := map[string]string{} // snapshotter name -> socket
+		proxies := map[string]proxy{}
 		for _, p := range ps {
-			if p.Type != string(plugins.SnapshotPlugin) {
-				continue
-			}
-			proxies[p.ID] = p.Exports["address"]
-			if p.ID == n.snapshotter {
-				found = &struct{ addr, initErr string }{p.Exports["address"], p.InitErr.GetMessage()}
-				continue
-			}
-			others = append(others, p.ID)
-			// Profiles, or a second name for the same daemon, are proxy
-			// snapshotters on Brisk's socket.
-			if n.ConfigErr == nil && p.Exports["address"] == want {
-				sameSocket = append(sameSocket, p.ID)
+			if p.Type == string(plugins.SnapshotPlugin) {
+				proxies[p.ID] = proxy{address: p.Exports["address"], initErr: p.InitErr.GetMessage()}
 			}
 		}
-		profiles := profileResults(n, proxies, want)
-		if found == nil {
-			return append(one(Fail, fmt.Sprintf("containerd has no snapshotter %q (it has %s)", n.snapshotter, strings.Join(others, ", ")), fix), profiles...)
-		}
-		if found.initErr != "" {
-			return append(one(Fail, fmt.Sprintf("snapshotter %q failed to load: %s", n.snapshotter, found.initErr), fix), profiles...)
-		}
-		if found.addr == "" {
-			return append(one(Fail, fmt.Sprintf("snapshotter %q is built in, not a proxy to brisk-snapshotter", n.snapshotter), fix), profiles...)
-		}
-		if n.ConfigErr == nil && found.addr != want {
-			return append(one(Fail, fmt.Sprintf("containerd dials %s for %q, but snapshotter.address is %s", found.addr, n.snapshotter, want),
-				fmt.Sprintf("make [proxy_plugins.%s] address and snapshotter.address the same socket", n.snapshotter)), profiles...)
-		}
-		// Through containerd, so that the path a container start takes is
-		// the one tested. A key that does not exist answers NotFound.
-		c, _ := n.containerd()
-		_, err = c.SnapshotService(n.snapshotter).Stat(namespaces.WithNamespace(ctx, "default"), "brisk-doctor-probe")
-		if err != nil && !errdefs.IsNotFound(err) {
-			return append(one(Fail, fmt.Sprintf("containerd cannot reach brisk-snapshotter at %s: %v", found.addr, err), "start brisk-snapshotter (systemctl start brisk-snapshotter); its log says why it stopped"), profiles...)
-		}
-		found2 := fmt.Sprintf("proxy snapshotter %q → %s, answering", n.snapshotter, found.addr)
-		if len(sameSocket) > 0 {
-			slices.Sort(sameSocket)
-			found2 += "; also registered as " + strings.Join(sameSocket, ", ")
-		}
-		return append(pass("%s", found2), profiles...)
+		res := []Result{snapshotterRegistered(ctx, n, proxies)}
+		return append(res, profileResults(n, proxies)...)
 	},
+}
+
+// proxy is a snapshotter plugin as containerd's introspection shows it; the
+// address is empty for built-in snapshotters.
+type proxy struct{ address, initErr string }
+
+// snapshotterRegistered checks that containerd has Brisk under its name, on
+// the socket the config gives, and reaches it.
+func snapshotterRegistered(ctx context.Context, n *Node, proxies map[string]proxy) Result {
+	want := n.Config.Snapshotter.Address
+	fix := fmt.Sprintf("add [proxy_plugins.%s] type = \"snapshot\", address = %q to containerd's config (contrib/containerd/config-v3.toml) and restart containerd", n.snapshotter, want)
+	p, ok := proxies[n.snapshotter]
+	switch {
+	case !ok:
+		names := slices.Sorted(maps.Keys(proxies))
+		return Result{Status: Fail, Found: fmt.Sprintf("containerd has no snapshotter %q (it has %s)", n.snapshotter, strings.Join(names, ", ")), Fix: fix}
+	case p.initErr != "":
+		return Result{Status: Fail, Found: fmt.Sprintf("snapshotter %q failed to load: %s", n.snapshotter, p.initErr), Fix: fix}
+	case p.address == "":
+		return Result{Status: Fail, Found: fmt.Sprintf("snapshotter %q is built in, not a proxy to brisk-snapshotter", n.snapshotter), Fix: fix}
+	case n.ConfigErr == nil && p.address != want:
+		return Result{Status: Fail, Found: fmt.Sprintf("containerd dials %s for %q, but snapshotter.address is %s", p.address, n.snapshotter, want),
+			Fix: fmt.Sprintf("make [proxy_plugins.%s] address and snapshotter.address the same socket", n.snapshotter)}
+	}
+	// Through containerd, so that the path a container start takes is the
+	// one tested. A key that does not exist answers NotFound.
+	c, _ := n.containerd()
+	if _, err := c.SnapshotService(n.snapshotter).Stat(namespaces.WithNamespace(ctx, "default"), "brisk-doctor-probe"); err != nil && !errdefs.IsNotFound(err) {
+		return Result{Status: Fail, Found: fmt.Sprintf("containerd cannot reach brisk-snapshotter at %s: %v", p.address, err),
+			Fix: "start brisk-snapshotter (systemctl start brisk-snapshotter); its log says why it stopped"}
+	}
+	found := fmt.Sprintf("proxy snapshotter %q → %s, answering", n.snapshotter, p.address)
+	// Profiles, or a second name for the same daemon, are proxy
+	// snapshotters on the same socket.
+	var aliases []string
+	for name, other := range proxies {
+		if name != n.snapshotter && other.address == p.address {
+			aliases = append(aliases, name)
+		}
+	}
+	if len(aliases) > 0 {
+		slices.Sort(aliases)
+		found += "; also registered there as " + strings.Join(aliases, ", ")
+	}
+	return Result{Status: Pass, Found: found}
 }
 
 // profileResults checks that each profile of the config is registered in
 // containerd, on Brisk's socket, under its own name: the RuntimeClass that
 // selects it names that snapshotter.
-func profileResults(n *Node, proxies map[string]string, socket string) []Result {
+func profileResults(n *Node, proxies map[string]proxy) []Result {
 	if n.ConfigErr != nil {
 		return nil
 	}
+	socket := n.Config.Snapshotter.Address
 	var res []Result
 	for _, name := range profileNames(n.ConfigPath) {
-		addr, ok := proxies[name]
+		p, ok := proxies[name]
+		addr := p.address
 		fix := fmt.Sprintf("add [proxy_plugins.%s] type = \"snapshot\", address = %q to containerd's config and restart containerd", name, socket)
 		switch {
 		case !ok:
@@ -120,7 +129,7 @@ var containerdRuntime = Check{
 	Hint: "CRI does not answer its status call: check containerd's log",
 	Run: func(ctx context.Context, n *Node) []Result {
 		cri, err := n.CRI(ctx)
-		if err == errCRIDisabled {
+		if errors.Is(err, errCRIDisabled) {
 			return pass("CRI disabled: clients pick the runtime per container (ctr run --runtime %s)", RuntimeType)
 		}
 		if err != nil {

@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -17,7 +18,7 @@ var criAnnotations = Check{
 	Name: "cri/pod_annotations",
 	Run: func(ctx context.Context, n *Node) []Result {
 		cri, err := n.CRI(ctx)
-		if err == errCRIDisabled {
+		if errors.Is(err, errCRIDisabled) {
 			return one(Info, "CRI disabled: no pod annotations to pass", "")
 		}
 		if err != nil {

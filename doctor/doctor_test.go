@@ -212,8 +212,10 @@ func TestProfileNames(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 	}
-	n := NewNode(filepath.Join(dir, "two.toml"), config.Default(), nil)
-	rs := profileResults(n, map[string]string{"brisk": "/s.sock", "small": "/s.sock", "large": "/other.sock"}, "/s.sock")
+	cfg := config.Default()
+	cfg.Snapshotter.Address = "/s.sock"
+	n := NewNode(filepath.Join(dir, "two.toml"), cfg, nil)
+	rs := profileResults(n, map[string]proxy{"brisk": {address: "/s.sock"}, "small": {address: "/s.sock"}, "large": {address: "/other.sock"}})
 	if len(rs) != 2 || rs[0].Status != Fail || !strings.Contains(rs[0].Found, "/other.sock") || rs[1].Status != Pass {
 		t.Fatalf("%+v", rs)
 	}

@@ -13,6 +13,7 @@ import (
 
 	introspectionapi "github.com/containerd/containerd/api/services/introspection/v1"
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/errdefs"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -221,7 +222,7 @@ type criRuntime struct {
 }
 
 // errCRIDisabled: containerd runs without its CRI plugin (no Kubernetes).
-var errCRIDisabled = fmt.Errorf("CRI plugin not enabled in containerd")
+var errCRIDisabled = fmt.Errorf("CRI plugin not enabled in containerd: %w", errdefs.ErrNotImplemented)
 
 // CRI reads CRI's effective configuration once. Reading it from CRI, not
 // from containerd's config file, sees imports, drop-ins and defaults.

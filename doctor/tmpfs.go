@@ -52,7 +52,7 @@ var tmpfsBudget = Check{
 			// tmpfs pages are charged to the container that writes them, so
 			// uppers are paid for out of the pods' allocatable memory.
 			alloc := ram - reserved
-			found := fmt.Sprintf("pods' allocatable memory %s (RAM less %s reserved and eviction threshold in %s); tmpfs_budget %s", size(alloc), size(reserved), n.kubeletConfig, size(budget))
+			found := fmt.Sprintf("pods' allocatable memory %s (RAM less %s of reservations and eviction threshold in %s); tmpfs_budget %s", size(alloc), size(reserved), n.kubeletConfig, size(budget))
 			if budget > alloc {
 				res = append(res, Result{Status: Warn, Found: found + ": the budget can never be used in full without evictions", Fix: "lower snapshotter.tmpfs_budget below the allocatable memory"})
 			} else {

@@ -132,10 +132,10 @@ func (s *Sampler) running(ctx context.Context) ([]container, error) {
 
 // row measures one container. Its processes' counters go into io, keyed
 // for the next sample.
-func (s *Sampler) row(c container, usage usageReport, spools map[[2]string]int64, io map[procKey]nodestat.IO, window float64) (Row, string) {
+func (s *Sampler) row(c container, usage usageReport, spools map[taskKey]int64, io map[procKey]nodestat.IO, window float64) (Row, string) {
 	r := Row{Namespace: c.ns, ID: c.id, Runtime: c.runtime, Spool: -1}
 	if c.runtime == BriskRuntime {
-		r.Spool = spools[[2]string{c.ns, c.id}]
+		r.Spool = spools[taskKey{c.ns, c.id}]
 	}
 	s.upper(&r, c, usage)
 	dir, err := nodestat.CgroupDir(s.procRoot, s.cgroupRoot, c.pid)
@@ -221,16 +221,19 @@ func splitKey(key string) (namespace, name string) {
 	return parts[0], parts[2]
 }
 
+// taskKey names a task across namespaces.
+type taskKey struct{ namespace, id string }
+
 // spools sizes each live log in spool_dir by (namespace, container ID).
-func (s *Sampler) spools() map[[2]string]int64 {
-	out := map[[2]string]int64{}
+func (s *Sampler) spools() map[taskKey]int64 {
+	out := map[taskKey]int64{}
 	dirs, _ := spool.Pending(s.cfg.Logs.SpoolDir)
 	for _, dir := range dirs {
 		m, err := spool.ReadMeta(dir)
 		if err != nil || m.State != spool.StateLive {
 			continue
 		}
-		out[[2]string{m.Namespace, m.ContainerID}] += fileSize(filepath.Join(dir, spool.LogFile))
+		out[taskKey{m.Namespace, m.ContainerID}] += fileSize(filepath.Join(dir, spool.LogFile))
 	}
 	return out
 }

@@ -34,8 +34,8 @@ type Row struct {
 	Namespace string `json:"namespace"`
 	ID        string `json:"id"`
 	Runtime   string `json:"runtime"`
-	// Upper is "tmpfs", "dir" or "root" (not on Brisk's fast storage), ""
-	// when unknown.
+	// Upper is "tmpfs" (the container's own tmpfs) or "dir" (an upper on a
+	// disk: Brisk's upper_dir, or another snapshotter's), "" when unknown.
 	Upper       string `json:"upper"`
 	Inodes      int64  `json:"inodes"`
 	InodesLimit int64  `json:"inodes_limit"`
