@@ -120,7 +120,7 @@ func TestSnapshotterReadsRacingRemove(t *testing.T) {
 			_ = get()
 		}
 	}
-	for range 2 {
+	for range 4 {
 		wg.Add(2)
 		go scrape(func() error {
 			_, err := usageapi.Fetch(ctx, s.sn.UsageSocket)
@@ -134,14 +134,20 @@ func TestSnapshotterReadsRacingRemove(t *testing.T) {
 			return err
 		})
 	}
-	wg.Add(1)
-	go scrape(func() error {
-		_, err := s.client.Usage(ctx, "c")
-		return err
-	})
+	for range 2 {
+		wg.Add(2)
+		go scrape(func() error {
+			_, err := s.client.Usage(ctx, "c")
+			return err
+		})
+		go scrape(func() error {
+			_, err := s.client.Mounts(ctx, "c")
+			return err
+		})
+	}
 
 	var failed error
-	for i := range 150 {
+	for i := range 300 {
 		if _, err := s.client.Prepare(ctx, "c", ""); err != nil {
 			failed = err
 			t.Errorf("prepare, iteration %d: %v", i, err)
