@@ -2,44 +2,14 @@ package integration
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/brisk-containers/brisk/integration/harness"
+	"github.com/brisk-containers/brisk/internal/testutil"
 	"github.com/brisk-containers/brisk/snapshotter/upper/xfsquota"
 )
-
-// mountXFS loop-mounts a fresh XFS image as a stand-in for a dedicated NVMe
-// drive. The harness unmounts it with everything else under its directory;
-// umount of a loop mount made by mount(8) releases the loop device.
-func mountXFS(t *testing.T, env *harness.Env, opts string) string {
-	t.Helper()
-	mkfs, err := exec.LookPath("mkfs.xfs")
-	if err != nil {
-		t.Fatalf("mkfs.xfs not found: run `make tools` (installs xfsprogs)")
-	}
-	img := env.Path("xfs.img")
-	if err := os.WriteFile(img, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(img, 512<<20); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(mkfs, "-q", img).CombinedOutput(); err != nil {
-		t.Fatalf("mkfs.xfs: %v %s", err, out)
-	}
-	mnt := env.Path("nvme")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-o", "loop,"+opts, img, mnt).CombinedOutput(); err != nil {
-		t.Fatalf("mount xfs -o %s: %v %s", opts, err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("umount", "-d", mnt).Run() })
-	return mnt
-}
 
 func TestDirBackendOnXFS(t *testing.T) {
 	env := harness.New(t)
@@ -51,7 +21,7 @@ func TestDirBackendOnXFS(t *testing.T) {
 	if quotas {
 		opts += ",prjquota"
 	}
-	mnt := mountXFS(t, env, opts)
+	mnt := testutil.MountXFS(t, env.Path(), 512<<20, opts)
 	sn := env.StartSnapshotter("upper = \"dir\"\nupper_dir = \"" + mnt + "\"\ntmpfs_size = \"8Mi\"\ntmpfs_inodes = 300\nvolatile = true\n")
 	ctd := env.StartContainerd(sn.ProxyConfig())
 	s := &stack{env: env, sn: sn, ctd: ctd, image: ctd.ImportImage([]string{"brisk"})}

@@ -18,6 +18,7 @@ import (
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/doctor"
 	"github.com/brisk-containers/brisk/integration/harness"
+	"github.com/brisk-containers/brisk/internal/testutil"
 	"github.com/brisk-containers/brisk/logs/ship"
 )
 
@@ -197,7 +198,7 @@ func TestDoctor(t *testing.T) {
 	})
 
 	t.Run("upper_dir without noatime", func(t *testing.T) {
-		mnt := mountXFS(t, s.env, "relatime")
+		mnt := testutil.MountXFS(t, t.TempDir(), 512<<20, "relatime")
 		cfg := strings.Replace(s.toml, "[snapshotter]\n", fmt.Sprintf("[snapshotter]\nupper = \"dir\"\nupper_dir = %q\n", mnt), 1)
 		r, _ := s.doctor(t, s.ctd.Address, cfg)
 		// brisk-snapshotter refuses such an upper_dir: doctor gives its error.

@@ -102,21 +102,11 @@ func (e *env) baseLayer(name string) string {
 	return name
 }
 
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-func mountsUnder(t testing.TB, dir string) []*mountinfo.Info {
-	ms, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.SortFunc(ms, func(a, b *mountinfo.Info) int { return len(b.Mountpoint) - len(a.Mountpoint) })
-	return ms
-}
+// The shared test helpers, under the names these tests use.
+var (
+	must        = testutil.Must
+	mountsUnder = testutil.MountsUnder
+)
 
 func tmpfsMount(t *testing.T, dir string) *mountinfo.Info {
 	t.Helper()

@@ -33,7 +33,7 @@ func (s *Snapshotter) Commit(ctx context.Context, name, key string, opts ...snap
 		rec = s.placement(id)
 		layer := s.persistentFS(id)
 		if rec.Kind != upper.KindRoot {
-			if err := s.restoreUpper(ctx, id, inTransaction); err != nil {
+			if err := s.restoreUpper(ctx, id, knownActive); err != nil {
 				return err
 			}
 			if err := s.copyUpper(ctx, id, rec, layer); err != nil {

@@ -74,7 +74,7 @@ func (s *Snapshotter) reconcile(ctx context.Context) error {
 			// A live snapshot's upper is booked whatever the budget
 			// says now: it exists, or its container expects it to.
 			s.tmpfs.Adopt(f.id, f.rec.Limits.Bytes)
-			if err := s.restoreUpper(ctx, f.id, inTransaction); err != nil {
+			if err := s.restoreUpper(ctx, f.id, knownActive); err != nil {
 				return err
 			}
 		case upper.KindDir:

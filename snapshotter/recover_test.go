@@ -177,3 +177,23 @@ func TestBudgetFollowsMemory(t *testing.T) {
 		}
 	})
 }
+
+func TestRemoveOfBindMountedUpperIsRefused(t *testing.T) {
+	// A snapshot without parents is its upper, bind mounted: the bind
+	// mount holds the tmpfs as an overlay would.
+	e := newEnv(t)
+	ms, err := e.sn.Prepare(e.ctx, "c", "")
+	must(t, err)
+	target := e.mountTarget("c", ms)
+	if err := e.sn.Remove(e.ctx, "c"); !errors.Is(err, errdefs.ErrFailedPrecondition) || !strings.Contains(err.Error(), target) {
+		t.Fatalf("remove under a bind mount: %v, want failed precondition naming %s", err, target)
+	}
+	if _, inUse := e.sn.Budget(); inUse != 8<<20 {
+		t.Fatalf("budget %d while the upper is bind mounted, want 8Mi", inUse)
+	}
+	must(t, mount.UnmountAll(target, 0))
+	must(t, e.sn.Remove(e.ctx, "c"))
+	if _, inUse := e.sn.Budget(); inUse != 0 {
+		t.Fatalf("budget %d after the remove", inUse)
+	}
+}

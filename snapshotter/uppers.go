@@ -124,7 +124,7 @@ func (s *Snapshotter) restoreUpper(ctx context.Context, id string, exists func()
 	return nil
 }
 
-// inTransaction is restoreUpper's existence check for a caller that found
-// the snapshot active in the write transaction it holds: nothing can remove
-// the snapshot before that transaction ends.
-func inTransaction() (bool, error) { return true, nil }
+// knownActive is restoreUpper's existence check for a caller that has just
+// found the snapshot active and that nothing can remove meanwhile: Commit,
+// in the write transaction it holds, and start-up, before anything is served.
+func knownActive() (bool, error) { return true, nil }

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 
 	"github.com/brisk-containers/brisk/config"
@@ -30,6 +31,13 @@ import (
 // shutdownGrace bounds how long in-flight calls may finish after SIGTERM.
 // Nothing a container depends on stops with us, so a short grace suffices.
 const shutdownGrace = 10 * time.Second
+
+// The metrics and usage servers serve a few scrapers and briskctl: a handful
+// of connections, none of which needs to idle long.
+const (
+	httpMaxConns    = 32
+	httpIdleTimeout = 30 * time.Second
+)
 
 // serve runs the snapshotter until ctx ends. spoolDir is the shims' log
 // spool ([logs] spool_dir), whose backlog is exported with the metrics.
@@ -79,7 +87,10 @@ func serve(ctx context.Context, cfg config.Snapshotter, spoolDir string) error {
 	serveHTTP := func(l net.Listener, path string, h http.Handler) {
 		mux := http.NewServeMux()
 		mux.Handle(path, h)
-		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: httpIdleTimeout}
+		// Scrapers that open connections and keep them must not take
+		// the file descriptors containerd's calls need.
+		l = netutil.LimitListener(l, httpMaxConns)
 		httpSrvs = append(httpSrvs, hs)
 		go func() {
 			if err := hs.Serve(l); !errors.Is(err, http.ErrServerClosed) {

@@ -10,7 +10,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/brisk-containers/brisk/integration/harness"
+	"github.com/brisk-containers/brisk/internal/testimage"
 )
 
 type adds []string
@@ -22,10 +22,10 @@ func main() {
 	var extra adds
 	busybox := flag.String("busybox", "/bin/busybox", "static busybox binary")
 	out := flag.String("out", ".", "directory to write image.tar in")
-	name := flag.String("name", harness.ImageName, "image name")
+	name := flag.String("name", testimage.Name, "image name")
 	flag.Var(&extra, "add", "IMAGEPATH=HOSTFILE to add (executable), repeatable")
 	flag.Parse()
-	var files []harness.ImageFile
+	var files []testimage.File
 	for _, a := range extra {
 		dst, src, ok := strings.Cut(a, "=")
 		if !ok || !strings.HasPrefix(dst, "/") {
@@ -37,9 +37,9 @@ func main() {
 			fmt.Fprintln(os.Stderr, "mkimage:", err)
 			os.Exit(1)
 		}
-		files = append(files, harness.ImageFile{Path: dst, Mode: 0o755, Data: data})
+		files = append(files, testimage.File{Path: dst, Mode: 0o755, Data: data})
 	}
-	path, err := harness.BuildImage(*out, *busybox, *name, files...)
+	path, err := testimage.Build(*out, *busybox, *name, files...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mkimage:", err)
 		os.Exit(1)

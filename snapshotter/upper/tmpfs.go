@@ -149,23 +149,38 @@ func Unmount(dir string) error {
 	}
 }
 
-// UsedBy returns the mount points of the overlays, in this mount namespace,
-// whose upperdir or workdir lies in dir. Unmounting the tmpfs at dir would
-// succeed under them (overlayfs holds a private clone of its upper mount),
-// and its memory would live on with no mount to show for it.
+// UsedBy returns the mount points, in this mount namespace, of what still
+// uses the tmpfs at dir: bind mounts of it (a snapshot without parents is
+// its upper, bind mounted) and overlays whose upperdir or workdir lies in
+// it. Unmounting the tmpfs would succeed under either (a bind mount is a
+// mount of its own; overlayfs holds a private clone of its upper mount), and
+// its memory would live on with no mount to show for it.
 func UsedBy(dir string) ([]string, error) {
-	ms, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("overlay"))
+	ms, err := mountinfo.GetMounts(nil)
 	if err != nil {
 		return nil, fmt.Errorf("read mountinfo: %w", err)
 	}
-	prefix := filepath.Clean(dir) + "/"
+	dir = filepath.Clean(dir)
+	var self *mountinfo.Info
+	for _, m := range ms {
+		if m.Mountpoint == dir {
+			self = m // the last one is on top
+		}
+	}
+	prefix := dir + "/"
 	var users []string
 	for _, m := range ms {
-		for _, o := range strings.Split(m.VFSOptions, ",") {
-			k, v, _ := strings.Cut(o, "=")
-			if (k == "upperdir" || k == "workdir") && strings.HasPrefix(v+"/", prefix) {
-				users = append(users, m.Mountpoint)
-				break
+		switch {
+		case m.Mountpoint == dir:
+		case self != nil && m.Major == self.Major && m.Minor == self.Minor:
+			users = append(users, m.Mountpoint)
+		case m.FSType == "overlay":
+			for _, o := range strings.Split(m.VFSOptions, ",") {
+				k, v, _ := strings.Cut(o, "=")
+				if (k == "upperdir" || k == "workdir") && strings.HasPrefix(v+"/", prefix) {
+					users = append(users, m.Mountpoint)
+					break
+				}
 			}
 		}
 	}

@@ -47,6 +47,9 @@ type UsageReport struct {
 func Fetch(ctx context.Context, socket string) (UsageReport, error) {
 	var r UsageReport
 	client := &http.Client{Transport: &http.Transport{
+		// One request per client: a kept-alive connection would stay
+		// open in the daemon until its idle timeout.
+		DisableKeepAlives: true,
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", socket)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -15,46 +14,15 @@ import (
 	"github.com/brisk-containers/brisk/internal/testutil"
 )
 
-// mountXFS makes an XFS image in a file and loop-mounts it with opts; the
-// mount and the loop device go away when the test ends, pass or fail.
+// mountXFS loop-mounts a fresh XFS with opts for the test. A kernel built
+// without CONFIG_XFS_QUOTA cannot mount project quotas at all: that is not
+// a missing install, so the test says so rather than fail forever.
 func mountXFS(t *testing.T, opts string) string {
 	t.Helper()
-	testutil.RequireRoot(t)
-	mkfs := testutil.RequireCommand(t, "mkfs.xfs")
-	dir := t.TempDir()
-	img := filepath.Join(dir, "xfs.img")
-	f, err := os.Create(img)
-	if err != nil {
-		t.Fatal(err)
+	if strings.Contains(opts, "quota") && !KernelSupportsXFSQuota() {
+		t.Skip("kernel built without CONFIG_XFS_QUOTA: XFS project quotas cannot be mounted here")
 	}
-	if err := f.Truncate(320 << 20); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	if out, err := exec.Command(mkfs, "-q", img).CombinedOutput(); err != nil {
-		t.Fatalf("mkfs.xfs: %v: %s", err, out)
-	}
-	mnt := filepath.Join(dir, "mnt")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-o", "loop,"+opts, img, mnt).CombinedOutput(); err != nil {
-		if strings.Contains(opts, "quota") && !KernelSupportsXFSQuota() {
-			// Not a missing install but a kernel built without
-			// CONFIG_XFS_QUOTA: nothing on this machine can enforce
-			// project quotas, so say so rather than fail forever.
-			t.Skipf("kernel built without CONFIG_XFS_QUOTA: XFS project quotas cannot be mounted here (%s)", strings.TrimSpace(string(out)))
-		}
-		t.Fatalf("mount xfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		// umount of a loop mount made by mount(8) frees the loop device.
-		if out, err := exec.Command("umount", "-d", mnt).CombinedOutput(); err != nil {
-			t.Logf("umount %s: %v: %s", mnt, err, out)
-			_ = unix.Unmount(mnt, unix.MNT_DETACH)
-		}
-	})
-	return mnt
+	return testutil.MountXFS(t, t.TempDir(), 320<<20, opts)
 }
 
 func TestOpenRefusesWithoutProjectQuotas(t *testing.T) {
