@@ -3,10 +3,7 @@ package installer
 import "strings"
 
 // snapshotterUnit is contrib/systemd/brisk-snapshotter.service with the
-// binary and config paths of the layout (a test keeps the two the same),
-// except that containerd only wants the snapshotter: with RequiredBy, every
-// restart of the snapshotter (an upgrade, a new config) would restart
-// containerd, and stopping it at uninstall would stop containerd.
+// binary and config paths of the layout (a test keeps the two the same).
 const snapshotterUnit = `[Unit]
 Description=Brisk snapshotter (containerd proxy snapshotter with fast upperdirs)
 Documentation=https://github.com/brisk-containers/brisk
@@ -30,6 +27,9 @@ OOMScoreAdjust=-999
 
 [Install]
 WantedBy=multi-user.target
+# Wanted, not required: with RequiredBy every restart of the snapshotter (an
+# upgrade, a new config) would restart containerd, and stopping it would stop
+# containerd.
 WantedBy=containerd.service
 `
 
