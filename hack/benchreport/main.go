@@ -197,25 +197,42 @@ func writeContainers(b *strings.Builder, path string) {
 			fmt.Fprintf(b, "| %s | %s | %.1f µs | %.1f µs (%.1f–%.1f) | %s | %s | %.0f |\n", c, t.where, m50, m99, lo, hi, us(w), us(sy), f)
 		}
 	}
-	b.WriteString("\n| case | brisk against | fsync p50 other/brisk | fsync p99 other/brisk | files/s brisk/other |\n|---|---|---:|---:|---:|\n")
-	for _, c := range []string{"alone", "noisy"} {
-		br50, _, _, ok := stat("brisk-"+c, p50)
-		if !ok {
-			continue
+	// Ratios round by round (the k-th run of each label comes from the same
+	// round, and brisk and the tmpfs beside it from the same process), then
+	// the median: a quotient of medians would mix rounds with different loads.
+	ratio := func(other, c string, f func(containerResult) float64, otherOverBrisk bool) (string, bool) {
+		br, ot := runs["brisk-"+c], runs[other+"-"+c]
+		if len(br) == 0 || len(br) != len(ot) {
+			return "", false
 		}
-		br99, _, _, _ := stat("brisk-"+c, p99)
-		brf, _, _, _ := stat("brisk-"+c, files)
+		var v []float64
+		for k := range br {
+			if otherOverBrisk {
+				v = append(v, f(ot[k])/f(br[k]))
+			} else {
+				v = append(v, f(br[k])/f(ot[k]))
+			}
+		}
+		sort.Float64s(v)
+		if len(v) == 1 {
+			return fmt.Sprintf("%.2f×", v[0]), true
+		}
+		return fmt.Sprintf("%.2f× (%.2f–%.2f)", v[len(v)/2], v[0], v[len(v)-1]), true
+	}
+	b.WriteString("\nRatios per round, median (range over rounds):\n\n")
+	b.WriteString("| case | brisk against | fsync p50 other/brisk | fsync p99 other/brisk | files/s brisk/other |\n|---|---|---:|---:|---:|\n")
+	for _, c := range []string{"alone", "noisy"} {
 		for _, t := range writeTargets {
 			if t.prefix == "brisk" {
 				continue
 			}
-			o50, _, _, ok := stat(t.prefix+"-"+c, p50)
+			r50, ok := ratio(t.prefix, c, p50, true)
 			if !ok {
 				continue
 			}
-			o99, _, _, _ := stat(t.prefix+"-"+c, p99)
-			of, _, _, _ := stat(t.prefix+"-"+c, files)
-			fmt.Fprintf(b, "| %s | %s | %.2f× | %.2f× | %.2f× |\n", c, t.where, o50/br50, o99/br99, brf/of)
+			r99, _ := ratio(t.prefix, c, p99, true)
+			rf, _ := ratio(t.prefix, c, files, false)
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", c, t.where, r50, r99, rf)
 		}
 	}
 	b.WriteString("\n")

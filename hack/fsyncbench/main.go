@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -32,6 +33,11 @@ type result struct {
 	Fsyncs       int     `json:"fsyncs"`
 	FilesPerSec  float64 `json:"files_per_sec"`
 	FilesCreated int     `json:"files_created"`
+	// For the whole process during the write+fsync loop (all targets):
+	// involuntary context switches say how often it was preempted, major
+	// faults whether its own pages had to come back from disk.
+	Preempted   int64 `json:"preempted"`
+	MajorFaults int64 `json:"major_faults"`
 }
 
 // list is a repeatable string flag.
@@ -68,10 +74,12 @@ func main() {
 		return
 	}
 	time.Sleep(*settle)
+	before := rusage()
 	lat, err := fsyncLatency(dirs, *n)
 	if err != nil {
 		fail(err)
 	}
+	after := rusage()
 	created, err := createFiles(dirs, *files)
 	if err != nil {
 		fail(err)
@@ -87,7 +95,11 @@ func main() {
 			WriteP99us:   us(quantile(lat[i].write, 0.99)),
 			SyncP99us:    us(quantile(lat[i].sync, 0.99)),
 			FilesCreated: *files,
-			FilesPerSec:  float64(*files) / created[i].Seconds(),
+			Preempted:    after.Nivcsw - before.Nivcsw,
+			MajorFaults:  after.Majflt - before.Majflt,
+		}
+		if *files > 0 {
+			r.FilesPerSec = float64(*files) / created[i].Seconds()
 		}
 		if i < len(labels) {
 			r.Label = labels[i]
@@ -184,6 +196,14 @@ func runNoisy(dir string, max time.Duration) {
 			fail(err)
 		}
 	}
+}
+
+func rusage() syscall.Rusage {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		fail(err)
+	}
+	return ru
 }
 
 func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
