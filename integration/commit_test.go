@@ -1,9 +1,7 @@
 package integration
 
 import (
-	"bytes"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +10,8 @@ import (
 
 	"github.com/containerd/containerd/v2/core/mount"
 	"golang.org/x/sys/unix"
+
+	"github.com/brisk-containers/brisk/internal/testutil"
 )
 
 const hostSecret = "HOST-SECRET-e2e-91c4"
@@ -28,7 +28,7 @@ func TestCommitOfLiveHostileUpper(t *testing.T) {
 	fatalIf(t, os.MkdirAll(filepath.Join(host, "etc"), 0o755))
 	fatalIf(t, os.WriteFile(filepath.Join(host, "shadow"), []byte(hostSecret), 0o600))
 	fatalIf(t, os.WriteFile(filepath.Join(host, "etc", "passwd"), []byte(hostSecret), 0o644))
-	hostBefore := lstatTree(t, host)
+	hostBefore := testutil.LstatTree(t, host)
 
 	// A few rounds: each commit consumes its container's snapshot, and the
 	// writer's timing against the copy differs every time.
@@ -51,7 +51,7 @@ for i in $(seq 1 200); do echo container > /swap/f$i; done
 		layer := "layer-" + id
 		_, stderr, err := s.ctd.Ctr("snapshots", "--snapshotter", "brisk", "commit", layer, id)
 		// Escapes first: a commit that failed may still have written.
-		if changed := changedPaths(hostBefore, lstatTree(t, host)); len(changed) > 0 {
+		if changed := testutil.ChangedPaths(hostBefore, testutil.LstatTree(t, host)); len(changed) > 0 {
 			t.Fatalf("round %d: host directory written by the commit: %v", round, changed)
 		}
 		if err != nil {
@@ -62,7 +62,7 @@ for i in $(seq 1 200); do echo container > /swap/f$i; done
 		_, _, _ = s.ctd.Ctr("tasks", "kill", "-s", "SIGKILL", id)
 
 		view := s.viewMount(t, layer)
-		if leak := fileHolding(t, view, hostSecret); leak != "" {
+		if leak := testutil.FileHolding(t, view, hostSecret); leak != "" {
 			t.Errorf("round %d: host file content in the committed layer at %s", round, leak)
 		}
 		if link, err := os.Readlink(filepath.Join(view, "data/shadow-link")); err != nil || link != filepath.Join(host, "shadow") {
@@ -101,65 +101,6 @@ func (s *stack) viewMount(t *testing.T, parent string) string {
 	fatalIf(t, mount.All(ms, target))
 	t.Cleanup(func() { _ = mount.UnmountAll(target, 0) })
 	return target
-}
-
-// fileHolding returns the first regular file under dir that contains text,
-// following no symlink.
-func fileHolding(t *testing.T, dir, text string) string {
-	t.Helper()
-	var found string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		if bytes.Contains(data, []byte(text)) {
-			found = path
-			return fs.SkipAll
-		}
-		return nil
-	})
-	fatalIf(t, err)
-	return found
-}
-
-// lstatTree maps every path under dir to its metadata (atime aside: reads
-// move it), following no symlink.
-func lstatTree(t *testing.T, dir string) map[string]unix.Stat_t {
-	t.Helper()
-	tree := map[string]unix.Stat_t{}
-	err := filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		var st unix.Stat_t
-		if err := unix.Lstat(path, &st); err != nil {
-			return err
-		}
-		st.Atim = unix.Timespec{}
-		tree[path] = st
-		return nil
-	})
-	fatalIf(t, err)
-	return tree
-}
-
-func changedPaths(a, b map[string]unix.Stat_t) []string {
-	var changed []string
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			changed = append(changed, k)
-		}
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			changed = append(changed, k)
-		}
-	}
-	return changed
 }
 
 func fatalIf(t *testing.T, err error) {

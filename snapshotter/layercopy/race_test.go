@@ -1,10 +1,8 @@
 package layercopy
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -31,7 +29,7 @@ func TestCopyNeverFollowsSwappedSymlinks(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(host, "shadow"), []byte(secret), 0o600))
 	must(t, os.Mkdir(filepath.Join(host, "etc"), 0o755))
 	must(t, os.WriteFile(filepath.Join(host, "etc", "passwd"), []byte(secret), 0o644))
-	hostBefore := snapshotTree(t, host)
+	hostBefore := testutil.LstatTree(t, host)
 
 	src := tmpfs(t)
 	p := func(n string) string { return filepath.Join(src, n) }
@@ -81,10 +79,10 @@ func TestCopyNeverFollowsSwappedSymlinks(t *testing.T) {
 		dst := filepath.Join(out, "layer")
 		// Escapes first: a failed copy may still have leaked.
 		err := Copy(context.Background(), dst, src)
-		if leak := findSecret(t, dst); leak != "" {
+		if leak := testutil.FileHolding(t, dst, secret); leak != "" {
 			t.Fatalf("iteration %d: host file content in the layer at %s", i, leak)
 		}
-		if changed := diffTrees(hostBefore, snapshotTree(t, host)); len(changed) > 0 {
+		if changed := testutil.ChangedPaths(hostBefore, testutil.LstatTree(t, host)); len(changed) > 0 {
 			t.Fatalf("iteration %d: written outside the layer: %v", i, changed)
 		}
 		if err != nil {
@@ -95,70 +93,6 @@ func TestCopyNeverFollowsSwappedSymlinks(t *testing.T) {
 		must(t, os.RemoveAll(dst))
 	}
 	t.Logf("%d copies, %d swaps, no host file read and nothing written outside the layer", i, swaps.Load())
-}
-
-// findSecret returns the path of a file under dir holding secret, following
-// nothing.
-func findSecret(t *testing.T, dir string) string {
-	t.Helper()
-	var found string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		if bytes.Contains(data, []byte(secret)) {
-			found = path
-			return fs.SkipAll
-		}
-		return nil
-	})
-	must(t, err)
-	return found
-}
-
-// snapshotTree maps every path under dir to its type, mode, owner, size and
-// mtime, following nothing.
-func snapshotTree(t *testing.T, dir string) map[string]unix.Stat_t {
-	t.Helper()
-	tree := map[string]unix.Stat_t{}
-	err := filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		var st unix.Stat_t
-		if err := unix.Lstat(path, &st); err != nil {
-			return err
-		}
-		// atime moves on every read of the host file; that is not a change.
-		st.Atim = unix.Timespec{}
-		tree[path] = st
-		return nil
-	})
-	must(t, err)
-	return tree
-}
-
-// diffTrees lists the paths added, removed or changed from a to b.
-func diffTrees(a, b map[string]unix.Stat_t) []string {
-	var changed []string
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			changed = append(changed, k)
-		}
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			changed = append(changed, k)
-		}
-	}
-	return changed
 }
 
 // tmpfs mounts a fresh tmpfs, as a Brisk upper is.
@@ -245,7 +179,7 @@ func TestCopyRaceOutcome(t *testing.T) {
 			dst := filepath.Join(t.TempDir(), "layer")
 			must(t, c.copy(context.Background(), dst, src))
 			tc.check(t, dst)
-			if leak := findSecret(t, dst); leak != "" {
+			if leak := testutil.FileHolding(t, dst, secret); leak != "" {
 				t.Errorf("host file content in the layer at %s", leak)
 			}
 		})
