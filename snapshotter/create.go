@@ -4,6 +4,7 @@ package snapshotter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,7 +13,9 @@ import (
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/core/snapshots/storage"
+	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
+	"golang.org/x/sys/unix"
 )
 
 // Prepare creates an active snapshot. A container's rootfs gets its upper on
@@ -95,6 +98,9 @@ func (s *Snapshotter) create(ctx context.Context, kind snapshots.Kind, key, pare
 
 	dir := s.snapshotDir(n.snap.ID)
 	if err := os.Rename(td, dir); err != nil {
+		if errors.Is(err, unix.EEXIST) || errors.Is(err, unix.ENOTEMPTY) {
+			return n, fmt.Errorf("%s exists but the metadata does not know snapshot %s (a crash's leftover still in use?); Cleanup or a restart removes it once free: %w", dir, n.snap.ID, errdefs.ErrFailedPrecondition)
+		}
 		return n, fmt.Errorf("failed to rename: %w", err)
 	}
 	n.undo.pop()

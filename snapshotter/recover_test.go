@@ -81,8 +81,8 @@ func TestFailedPrepareRemovesOnlyWhatItMade(t *testing.T) {
 	// must fail without touching it.
 	keep := e.crashedPrepare("2")
 	before, _ := os.ReadDir(filepath.Join(e.root, "snapshots"))
-	if _, err := e.sn.Prepare(e.ctx, "c", base); err == nil {
-		t.Fatal("prepare over an occupied snapshot directory succeeded")
+	if _, err := e.sn.Prepare(e.ctx, "c", base); !errors.Is(err, errdefs.ErrFailedPrecondition) {
+		t.Fatalf("prepare over an occupied snapshot directory: %v, want failed precondition", err)
 	}
 	if _, err := os.Stat(keep); err != nil {
 		t.Errorf("failed prepare removed what it did not make: %v", err)

@@ -10,10 +10,8 @@ package snapshotter
 import (
 	"context"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 
 	"github.com/brisk-containers/brisk/config"
@@ -179,60 +177,6 @@ func (s *Snapshotter) Close() error {
 // Budget reports the tmpfs budget and how much of it live snapshots reserve.
 func (s *Snapshotter) Budget() (limit, inUse int64) {
 	return s.tmpfs.Budget()
-}
-
-func (s *Snapshotter) placement(id string) upper.Record {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if rec, ok := s.placements[id]; ok {
-		return rec
-	}
-	return upper.Record{Kind: upper.KindRoot}
-}
-
-// forget drops id's tmpfs reservation with the state that justified it.
-func (s *Snapshotter) forget(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.tmpfs.Release(id)
-	delete(s.placements, id)
-	delete(s.draining, id)
-}
-
-// drain keeps bytes booked for a tmpfs upper that no live snapshot owns but
-// that is still in use; Cleanup retries releasing it.
-func (s *Snapshotter) drain(id string, bytes int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.tmpfs.Adopt(id, bytes)
-	delete(s.placements, id)
-	s.draining[id] = bytes
-}
-
-// undrain takes back drain for a snapshot that is live after all.
-func (s *Snapshotter) undrain(id string, rec upper.Record) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.draining[id]; ok {
-		delete(s.draining, id)
-		s.placements[id] = rec
-	}
-}
-
-func (s *Snapshotter) drainingIDs() []string {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return slices.Collect(maps.Keys(s.draining))
-}
-
-func (s *Snapshotter) setPlacement(id string, rec upper.Record) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if rec.Kind == upper.KindRoot {
-		delete(s.placements, id)
-		return
-	}
-	s.placements[id] = rec
 }
 
 // idMap is storage.IDMap, with a store that has never held a snapshot (no

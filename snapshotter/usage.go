@@ -62,13 +62,10 @@ func (s *Snapshotter) upperUsage(ctx context.Context, id string, rec upper.Recor
 	return upper.Usage{Bytes: du.Size, Inodes: du.Inodes}, nil
 }
 
-// SnapshotUsage is one line of the usage report.
-type SnapshotUsage = usageapi.SnapshotUsage
-
 // Report lists the usage of every active snapshot on fast storage. Snapshots
 // on the root (image unpacking) are left out: they are transient, and walking
 // them on every scrape is the lstat storm Brisk exists to avoid.
-func (s *Snapshotter) Report(ctx context.Context) ([]SnapshotUsage, error) {
+func (s *Snapshotter) Report(ctx context.Context) ([]usageapi.SnapshotUsage, error) {
 	type active struct{ key, id string }
 	var list []active
 	if err := s.ms.WithTransaction(ctx, false, func(ctx context.Context) error {
@@ -85,7 +82,7 @@ func (s *Snapshotter) Report(ctx context.Context) ([]SnapshotUsage, error) {
 	}); err != nil {
 		return nil, err
 	}
-	report := make([]SnapshotUsage, 0, len(list))
+	report := make([]usageapi.SnapshotUsage, 0, len(list))
 	for _, a := range list {
 		rec := s.placement(a.id)
 		if rec.Kind == upper.KindRoot {
@@ -95,7 +92,7 @@ func (s *Snapshotter) Report(ctx context.Context) ([]SnapshotUsage, error) {
 		if err != nil {
 			continue // removed meanwhile
 		}
-		report = append(report, SnapshotUsage{
+		report = append(report, usageapi.SnapshotUsage{
 			Key: a.key, ID: a.id, Upper: rec.Kind,
 			Path:  s.upperFS(a.id, rec),
 			Bytes: u.Bytes, BytesLimit: u.BytesLimit, Inodes: u.Inodes, InodesLimit: u.InodesLimit,

@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/brisk-containers/brisk/snapshotter"
+	"github.com/brisk-containers/brisk/snapshotter/usageapi"
 	"github.com/containerd/log"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Source is what the collector reads; *snapshotter.Snapshotter is one.
 type Source interface {
-	Report(ctx context.Context) ([]snapshotter.SnapshotUsage, error)
+	Report(ctx context.Context) ([]usageapi.SnapshotUsage, error)
 	Budget() (limit, inUse int64)
 	CheckBudget(ctx context.Context) (snapshotter.BudgetAudit, error)
 }

@@ -1,0 +1,69 @@
+//go:build linux
+
+package snapshotter
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/brisk-containers/brisk/snapshotter/upper"
+)
+
+// The in-memory books of fast uppers: where each live snapshot's upper is
+// (placements) and which uppers no live snapshot owns but that are still in
+// use (draining). The tmpfs pool's reservations change together with them,
+// under s.mu, so that AuditBudget sees both or neither.
+
+func (s *Snapshotter) placement(id string) upper.Record {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if rec, ok := s.placements[id]; ok {
+		return rec
+	}
+	return upper.Record{Kind: upper.KindRoot}
+}
+
+// forget drops id's tmpfs reservation with the state that justified it.
+func (s *Snapshotter) forget(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tmpfs.Release(id)
+	delete(s.placements, id)
+	delete(s.draining, id)
+}
+
+// drain keeps bytes booked for a tmpfs upper that no live snapshot owns but
+// that is still in use; Cleanup retries releasing it.
+func (s *Snapshotter) drain(id string, bytes int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tmpfs.Adopt(id, bytes)
+	delete(s.placements, id)
+	s.draining[id] = bytes
+}
+
+// undrain takes back drain for a snapshot that is live after all.
+func (s *Snapshotter) undrain(id string, rec upper.Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.draining[id]; ok {
+		delete(s.draining, id)
+		s.placements[id] = rec
+	}
+}
+
+func (s *Snapshotter) drainingIDs() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Collect(maps.Keys(s.draining))
+}
+
+func (s *Snapshotter) setPlacement(id string, rec upper.Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rec.Kind == upper.KindRoot {
+		delete(s.placements, id)
+		return
+	}
+	s.placements[id] = rec
+}
