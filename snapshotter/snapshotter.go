@@ -34,6 +34,10 @@ type Snapshotter struct {
 	tmpfs *upper.TmpfsPool
 	dirs  *upper.DirStore // nil unless upper_dir is configured
 
+	defaultPolicy policy
+	policies      map[string]policy          // by profile name (profile.go)
+	profileDirs   map[string]*upper.DirStore // profiles' own upper_dirs, by path
+
 	mu sync.RWMutex
 	// placements holds the record of every active snapshot whose upper is
 	// not on the root, by snapshot ID; absent means KindRoot.
@@ -79,6 +83,9 @@ func New(ctx context.Context, root string, opts ...Opt) (_ *Snapshotter, retErr 
 		if s.dirs, err = upper.OpenDirStore(ctx, o.upperDir); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.openProfiles(ctx); err != nil {
+		return nil, err
 	}
 	s.mountOptions = overlayOptions(ctx, root, o.extraMountOpts)
 

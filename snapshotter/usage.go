@@ -45,8 +45,8 @@ func (s *Snapshotter) upperUsage(ctx context.Context, id string) (upper.Usage, e
 		}
 		return upper.StatfsUsage(s.tmpfsDir(id))
 	case upper.KindDir:
-		if s.dirs != nil {
-			return s.dirs.Usage(ctx, id)
+		if dirs := s.dirsFor(rec); dirs != nil {
+			return dirs.Usage(ctx, id)
 		}
 	}
 	du, err := fs.DiskUsage(ctx, s.upperFS(id, rec))
