@@ -58,9 +58,11 @@ func (s *Snapshotter) upperUsage(ctx context.Context, id string) (upper.Usage, e
 
 // SnapshotUsage is one line of the usage report.
 type SnapshotUsage struct {
-	Key   string     `json:"key"`
-	ID    string     `json:"id"`
-	Upper upper.Kind `json:"upper"`
+	// Key is the key the snapshot's profile gave it.
+	Key     string     `json:"key"`
+	Profile string     `json:"profile"`
+	ID      string     `json:"id"`
+	Upper   upper.Kind `json:"upper"`
 	// Path is the overlay upperdir.
 	Path        string `json:"path"`
 	Bytes       int64  `json:"bytes"`
@@ -100,7 +102,7 @@ func (s *Snapshotter) Report(ctx context.Context) ([]SnapshotUsage, error) {
 			continue // removed meanwhile
 		}
 		report = append(report, SnapshotUsage{
-			Key: a.key, ID: a.id, Upper: rec.Kind,
+			Key: externalKey(ownerOf(a.key), a.key), Profile: ownerOf(a.key), ID: a.id, Upper: rec.Kind,
 			Path:  s.upperFS(a.id, rec),
 			Bytes: u.Bytes, BytesLimit: u.BytesLimit, Inodes: u.Inodes, InodesLimit: u.InodesLimit,
 		})
