@@ -395,4 +395,3 @@ func TestProfilesConformance(t *testing.T) {
 		})
 	}
 }
-
