@@ -13,9 +13,9 @@ BENCHTIME=${BENCHTIME:-300x}
 FSYNCS=${FSYNCS:-2000}
 FILES=${FILES:-5000}
 
-# BENCH_ONLY=snapshotter|containers|shim runs one part (for iterating).
+# BENCH_ONLY=snapshotter|containers|shim|profiles runs one part (for iterating).
 part() { [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = "$1" ]; }
-touch "$OUT/go-bench.txt" "$OUT/containers.jsonl" "$OUT/shim.jsonl"
+touch "$OUT/go-bench.txt" "$OUT/containers.jsonl" "$OUT/shim.jsonl" "$OUT/profiles.jsonl"
 
 if part snapshotter; then
 echo "== snapshotter operations (go test -bench, $BENCHTIME)" >&2
@@ -27,11 +27,16 @@ fi
 MINIO_PROMETHEUS_AUTH_TYPE=public start_minio
 start_snapshotter 'tmpfs_size = "256Mi"
 tmpfs_inodes = 65536
-tmpfs_budget = "2Gi"'
+tmpfs_budget = "2Gi"
+share_layers = true
+[snapshotter.profiles.brisk-small]
+tmpfs_size = "64Mi"
+[snapshotter.profiles.brisk-large]
+tmpfs_size = "1Gi"'
 # The spool on tmpfs, as /run/brisk/spool is on most hosts.
 mkdir -p "$STACK/spool" && mount -t tmpfs -o size=1g,mode=0700 brisk-bench-spool "$STACK/spool"
 write_logs_config brisk-bench none
-start_containerd
+start_containerd "$(sed -e '/^version/d' -e "s|/run/brisk/snapshotter.sock|$STACK/b.sock|; s|/var/lib/brisk-snapshotter|$STACK/brisk|" "$REPO/contrib/containerd/profiles-v3.toml")"
 briskctl --config "$BRISK_CONFIG" bucket init >&2
 MKIMAGE_ARGS="-add /usr/local/bin/fsyncbench=$STACK/fsyncbench" import_image brisk overlayfs
 if part containers; then
@@ -88,7 +93,40 @@ done
 grep -E 'level=(warning|error)' "$STACK/containerd.log" | grep -v 'cgroup v1 is deprecated' > "$OUT/containerd-warnings.log" || true
 fi
 
-(cd "$REPO" && go run ./hack/benchreport -go "$OUT/go-bench.txt" -containers "$OUT/containers.jsonl" -shim "$OUT/shim.jsonl" \
+if part profiles; then
+echo "== layer sharing: a second profile imports an image the first has (ctr images import)" >&2
+# share_layers is read at start: restart the snapshotter to switch it.
+share_layers() {
+	kill "$SNAP_PID" && while kill -0 "$SNAP_PID" 2>/dev/null; do sleep 0.05; done
+	sed -i "s/^share_layers = .*/share_layers = $1/" "$STACK/brisk.toml"
+	brisk-snapshotter --config "$STACK/brisk.toml" >>"$STACK/snapshotter.log" 2>&1 &
+	SNAP_PID=$!
+	PIDS+=($SNAP_PID)
+	wait_sock "$STACK/b.sock" "$STACK/snapshotter.log"
+}
+bytes_on_root() { du -sB1 "$STACK/brisk/snapshots" | cut -f1; }
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+for round in $(seq 1 "${PROFILE_ROUNDS:-3}"); do
+	for share in true false; do
+		share_layers "$share"
+		# A layer of its own each time (busybox and PROFILE_MB of random
+		# data), so that every first import really unpacks.
+		head -c "$(( ${PROFILE_MB:-64} << 20 ))" /dev/urandom >"$STACK/blob"
+		tar=$(cd "$REPO" && go run ./hack/mkimage -busybox "$TOOLS_DIR/bin/busybox" -out "$STACK" -name "docker.io/local/share-$share-$round:latest" -add "/data/blob=$STACK/blob")
+		b0=$(bytes_on_root); t0=$(now)
+		ctr_ images import --snapshotter brisk-small "$tar" >/dev/null
+		t1=$(now); b1=$(bytes_on_root)
+		ctr_ images import --snapshotter brisk-large "$tar" >/dev/null
+		t2=$(now); b2=$(bytes_on_root)
+		printf '{"share":%s,"round":%d,"layer_mb":%d,"first_s":%s,"first_bytes":%d,"second_s":%s,"second_bytes":%d}\n' \
+			"$share" "$round" "${PROFILE_MB:-64}" "$(secs "$t0" "$t1")" $(( b1 - b0 )) "$(secs "$t1" "$t2")" $(( b2 - b1 )) | tee -a "$OUT/profiles.jsonl" >&2
+		rm -f "$tar" "$STACK/blob"
+	done
+done
+fi
+
+(cd "$REPO" && go run ./hack/benchreport -go "$OUT/go-bench.txt" -containers "$OUT/containers.jsonl" -shim "$OUT/shim.jsonl" -profiles "$OUT/profiles.jsonl" \
 	-machine "$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r), disk baseline under $STACK_PARENT on $(findmnt -no FSTYPE -T "$STACK_PARENT")" \
 	-out docs/benchmarks.md)
 # The raw measurements stay beside the report, so every figure can be traced.
