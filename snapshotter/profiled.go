@@ -287,6 +287,15 @@ func (p *Profiled) Commit(ctx context.Context, name, key string, opts ...snapsho
 func (p *Profiled) Remove(ctx context.Context, key string) error {
 	profile := p.profile(ctx)
 	ikey := internalKey(profile, key)
+	info, err := p.held(ctx, profile, ikey)
+	if err != nil {
+		return err
+	}
+	if info.Kind != snapshots.KindCommitted {
+		// Only committed layers are ever shared: a container's rootfs
+		// goes without waiting for other profiles' removals.
+		return p.sn.Remove(ctx, ikey)
+	}
 	p.holdMu.Lock()
 	defer p.holdMu.Unlock()
 	last := false
