@@ -18,6 +18,7 @@ import (
 	"github.com/containerd/containerd/v2/core/snapshots/proxy"
 	"github.com/containerd/containerd/v2/core/snapshots/testsuite"
 	"github.com/containerd/errdefs"
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -393,5 +394,42 @@ func TestProfilesConformance(t *testing.T) {
 				return client(name), cleanup, nil
 			})
 		})
+	}
+}
+
+func TestProfilesOwnUpperDirAndOneBudget(t *testing.T) {
+	dir := t.TempDir()
+	nvme := filepath.Join(dir, "nvme")
+	mountUpperDir(t, nvme)
+	t.Cleanup(func() { _ = unix.Unmount(nvme, unix.MNT_DETACH) })
+	fast := config.Profile{Name: "fast", Upper: config.UpperDir, UpperDir: nvme, TmpfsSize: 4 << 20, TmpfsInodes: 100, OnBudgetExceeded: config.OnBudgetFail}
+	e := newProfiledEnv(t, WithProfiles(fast))
+
+	ms, err := e.p.Prepare(e.as("fast"), "test/1/rootfs", "")
+	must(t, err)
+	if !strings.HasPrefix(ms[0].Source, nvme+"/") {
+		t.Fatalf("the fast profile's upper is at %s, want under its upper_dir %s", ms[0].Source, nvme)
+	}
+	// After a restart the record still names the profile's upper_dir.
+	e.reopen(WithProfiles(append(testProfiles, fast)...))
+	e.p = e.sn.Profiled()
+	again, err := e.p.Mounts(e.as("fast"), "test/1/rootfs")
+	must(t, err)
+	if again[0].Source != ms[0].Source {
+		t.Errorf("after a restart the upper is at %s, was %s", again[0].Source, ms[0].Source)
+	}
+	must(t, e.p.Remove(e.as("fast"), "test/1/rootfs"))
+	if entries, _ := os.ReadDir(nvme); len(entries) != 0 {
+		t.Errorf("upper_dir keeps %v after the snapshot went", entries)
+	}
+
+	// One tmpfs budget (64Mi in newEnv) for every profile: four large
+	// uppers take it all, and the default profile's next one is refused.
+	for i := 0; i < 4; i++ {
+		_, err := e.p.Prepare(e.as("large"), fmt.Sprintf("test/%d/big", i), "")
+		must(t, err)
+	}
+	if _, err := e.p.Prepare(e.as(config.DefaultProfileName), "test/9/one-more", ""); !errdefs.IsResourceExhausted(err) {
+		t.Errorf("past the shared budget: %v, want resource exhausted", err)
 	}
 }
