@@ -107,21 +107,33 @@ share_layers() {
 bytes_on_root() { du -sB1 "$STACK/brisk/snapshots" | cut -f1; }
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-for round in $(seq 1 "${PROFILE_ROUNDS:-3}"); do
-	for share in true false; do
+mkimg() { # name: an image of busybox and PROFILE_MB of random data
+	head -c "$(( ${PROFILE_MB:-64} << 20 ))" /dev/urandom >"$STACK/blob"
+	mkdir -p "$STACK/img-$1"
+	(cd "$REPO" && go run ./hack/mkimage -busybox "$TOOLS_DIR/bin/busybox" -out "$STACK/img-$1" -name "docker.io/local/$1:latest" -add "/data/blob=$STACK/blob")
+}
+for round in $(seq 1 "${PROFILE_ROUNDS:-5}"); do
+	# Alternate which goes first, so that a slow spell of the machine does
+	# not land on one side only.
+	order="true false"
+	[ $((round % 2)) = 0 ] && order="false true"
+	for share in $order; do
 		share_layers "$share"
-		# A layer of its own each time (busybox and PROFILE_MB of random
-		# data), so that every first import really unpacks.
-		head -c "$(( ${PROFILE_MB:-64} << 20 ))" /dev/urandom >"$STACK/blob"
-		tar=$(cd "$REPO" && go run ./hack/mkimage -busybox "$TOOLS_DIR/bin/busybox" -out "$STACK" -name "docker.io/local/share-$share-$round:latest" -add "/data/blob=$STACK/blob")
+		# A new image each time, so that every first unpack is real. Each
+		# import reads and hashes the whole tarball into the content store;
+		# a third, with --no-unpack, times that part alone.
+		tar=$(mkimg "share-$share-$round")
 		b0=$(bytes_on_root); t0=$(now)
 		ctr_ images import --snapshotter brisk-small "$tar" >/dev/null
-		t1=$(now); b1=$(bytes_on_root)
+		t1=$(now); b1=$(bytes_on_root); t1b=$(now)
 		ctr_ images import --snapshotter brisk-large "$tar" >/dev/null
-		t2=$(now); b2=$(bytes_on_root)
-		printf '{"share":%s,"round":%d,"layer_mb":%d,"first_s":%s,"first_bytes":%d,"second_s":%s,"second_bytes":%d}\n' \
-			"$share" "$round" "${PROFILE_MB:-64}" "$(secs "$t0" "$t1")" $(( b1 - b0 )) "$(secs "$t1" "$t2")" $(( b2 - b1 )) | tee -a "$OUT/profiles.jsonl" >&2
-		rm -f "$tar" "$STACK/blob"
+		t2=$(now); b2=$(bytes_on_root); t2b=$(now)
+		ctr_ images import --no-unpack "$tar" >/dev/null
+		t3=$(now)
+		printf '{"share":%s,"round":%d,"layer_mb":%d,"first_import_s":%s,"first_bytes":%d,"second_import_s":%s,"second_bytes":%d,"ingest_s":%s}\n' \
+			"$share" "$round" "${PROFILE_MB:-64}" "$(secs "$t0" "$t1")" $(( b1 - b0 )) "$(secs "$t1b" "$t2")" $(( b2 - b1 )) "$(secs "$t2b" "$t3")" \
+			| tee -a "$OUT/profiles.jsonl" >&2
+		rm -rf "$STACK"/img-* "$STACK/blob"
 	done
 done
 fi

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -120,6 +121,19 @@ func TestCRIProfiles(t *testing.T) {
 			if !strings.Contains(tm.VFSOptions, want) {
 				t.Errorf("%s: the container's upper %s has %q, want %s", tc.profile, tm.Mountpoint, tm.VFSOptions, want)
 			}
+		}
+	}
+
+	// One set of metrics, by profile.
+	body := httpGet(t, "http://"+sn.MetricsAddress+"/metrics")
+	for _, want := range []string{
+		`brisk_snapshot_bytes_limit\{key="[^"]+",profile="brisk-small",upper="tmpfs"\} 8\.388608e\+06\n`,
+		`brisk_snapshot_bytes_limit\{key="[^"]+",profile="brisk-large",upper="tmpfs"\} 1\.34217728e\+08\n`,
+		`brisk_snapshotter_operation_seconds_count\{operation="prepare",profile="brisk-small"\} [1-9]`,
+		`brisk_snapshotter_operation_seconds_count\{operation="prepare",profile="brisk-large"\} [1-9]`,
+	} {
+		if !regexp.MustCompile(want).MatchString(body) {
+			t.Errorf("metrics lack %s", want)
 		}
 	}
 
