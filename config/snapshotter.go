@@ -1,7 +1,6 @@
 package config
 
 import (
-	"fmt"
 	"net"
 	"path/filepath"
 
@@ -47,6 +46,11 @@ type Snapshotter struct {
 	// metrics_address because the report names every snapshot and its
 	// path on the host.
 	UsageSocket string `toml:"usage_socket"`
+	// ShareLayers lets a profile use an image layer another profile has
+	// already unpacked, instead of unpacking it again.
+	ShareLayers bool `toml:"share_layers"`
+	// Profiles are the [snapshotter.profiles.NAME] tables (profiles.go).
+	Profiles map[string]ProfileTable `toml:"profiles"`
 }
 
 // DefaultSnapshotter returns the [snapshotter] defaults.
@@ -66,6 +70,7 @@ func DefaultSnapshotter() Snapshotter {
 		OnBudgetExceeded: OnBudgetFail,
 		MetricsAddress:   "127.0.0.1:9190",
 		UsageSocket:      "/run/brisk/usage.sock",
+		ShareLayers:      true,
 	}
 }
 
@@ -85,34 +90,14 @@ func (s *Snapshotter) Validate() error {
 	if s.Address == "" || !filepath.IsAbs(s.Address) {
 		return invalid("snapshotter.address", s.Address, "must be an absolute path to a unix socket")
 	}
-	switch s.Upper {
-	case UpperTmpfs, UpperDir:
-	default:
-		return invalid("snapshotter.upper", s.Upper, `must be "tmpfs" or "dir"`)
-	}
-	if s.Upper == UpperDir || s.OnBudgetExceeded == OnBudgetDir {
-		if s.UpperDir == "" || !filepath.IsAbs(s.UpperDir) {
-			return invalid("snapshotter.upper_dir", s.UpperDir, fmt.Sprintf("must be an absolute path when upper = %q or on_budget_exceeded = %q", UpperDir, OnBudgetDir))
-		}
-	} else if s.UpperDir != "" && !filepath.IsAbs(s.UpperDir) {
-		return invalid("snapshotter.upper_dir", s.UpperDir, "must be an absolute path")
-	}
-	if s.TmpfsSize <= 0 {
-		return invalid("snapshotter.tmpfs_size", int64(s.TmpfsSize), "must be positive")
-	}
-	if s.TmpfsInodes <= 0 {
-		return invalid("snapshotter.tmpfs_inodes", int64(s.TmpfsInodes), "must be positive")
-	}
 	if s.TmpfsBudget <= 0 {
 		return invalid("snapshotter.tmpfs_budget", int64(s.TmpfsBudget), "must be positive")
 	}
-	if s.TmpfsSize > s.TmpfsBudget {
-		return invalid("snapshotter.tmpfs_size", s.TmpfsSize.String(), fmt.Sprintf("is larger than tmpfs_budget (%s)", s.TmpfsBudget))
+	if err := s.DefaultProfile().validate("snapshotter.", s.TmpfsBudget); err != nil {
+		return err
 	}
-	switch s.OnBudgetExceeded {
-	case OnBudgetFail, OnBudgetDir:
-	default:
-		return invalid("snapshotter.on_budget_exceeded", s.OnBudgetExceeded, `must be "fail" or "dir"`)
+	if err := s.validateProfiles(); err != nil {
+		return err
 	}
 	if s.MetricsAddress != "" {
 		if _, _, err := net.SplitHostPort(s.MetricsAddress); err != nil {

@@ -15,9 +15,9 @@ BENCHTIME=${BENCHTIME:-300x}
 FSYNCS=${FSYNCS:-20000}
 FILES=${FILES:-5000}
 
-# BENCH_ONLY=snapshotter|containers|shim runs one part (for iterating).
+# BENCH_ONLY=snapshotter|containers|shim|profiles runs one part (for iterating).
 part() { [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = "$1" ]; }
-touch "$OUT/go-bench.txt" "$OUT/containers.jsonl" "$OUT/shim.jsonl"
+touch "$OUT/go-bench.txt" "$OUT/containers.jsonl" "$OUT/shim.jsonl" "$OUT/profiles.jsonl"
 
 if part snapshotter; then
 echo "== snapshotter operations (go test -bench, $BENCHTIME)" >&2
@@ -29,11 +29,16 @@ fi
 MINIO_PROMETHEUS_AUTH_TYPE=public start_minio
 start_snapshotter 'tmpfs_size = "256Mi"
 tmpfs_inodes = 65536
-tmpfs_budget = "2Gi"'
+tmpfs_budget = "2Gi"
+share_layers = true
+[snapshotter.profiles.brisk-small]
+tmpfs_size = "64Mi"
+[snapshotter.profiles.brisk-large]
+tmpfs_size = "1Gi"'
 # The spool on tmpfs, as /run/brisk/spool is on most hosts.
 mkdir -p "$STACK/spool" && mount -t tmpfs -o size=1g,mode=0700 brisk-bench-spool "$STACK/spool"
 write_logs_config brisk-bench none
-start_containerd
+start_containerd "$(sed -e '/^version/d' -e "s|/run/brisk/snapshotter.sock|$STACK/b.sock|; s|/var/lib/brisk-snapshotter|$STACK/brisk|" "$REPO/contrib/containerd/profiles-v3.toml")"
 briskctl --config "$BRISK_CONFIG" bucket init >&2
 MKIMAGE_ARGS="-add /usr/local/bin/fsyncbench=$STACK/fsyncbench" import_image brisk overlayfs
 if part containers; then
@@ -115,7 +120,52 @@ done
 grep -E 'level=(warning|error)' "$STACK/containerd.log" | grep -v 'cgroup v1 is deprecated' > "$OUT/containerd-warnings.log" || true
 fi
 
-(cd "$REPO" && go run ./hack/benchreport -go "$OUT/go-bench.txt" -containers "$OUT/containers.jsonl" -shim "$OUT/shim.jsonl" \
+if part profiles; then
+echo "== layer sharing: a second profile imports an image the first has (ctr images import)" >&2
+# share_layers is read at start: restart the snapshotter to switch it.
+share_layers() {
+	kill "$SNAP_PID" && while kill -0 "$SNAP_PID" 2>/dev/null; do sleep 0.05; done
+	sed -i "s/^share_layers = .*/share_layers = $1/" "$STACK/brisk.toml"
+	brisk-snapshotter --config "$STACK/brisk.toml" >>"$STACK/snapshotter.log" 2>&1 &
+	SNAP_PID=$!
+	PIDS+=($SNAP_PID)
+	wait_sock "$STACK/b.sock" "$STACK/snapshotter.log"
+}
+bytes_on_root() { du -sB1 "$STACK/brisk/snapshots" | cut -f1; }
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+mkimg() { # name: an image of busybox and PROFILE_MB of random data
+	head -c "$(( ${PROFILE_MB:-64} << 20 ))" /dev/urandom >"$STACK/blob"
+	mkdir -p "$STACK/img-$1"
+	(cd "$REPO" && go run ./hack/mkimage -busybox "$TOOLS_DIR/bin/busybox" -out "$STACK/img-$1" -name "docker.io/local/$1:latest" -add "/data/blob=$STACK/blob")
+}
+for round in $(seq 1 "${PROFILE_ROUNDS:-5}"); do
+	# Alternate which goes first, so that a slow spell of the machine does
+	# not land on one side only.
+	order="true false"
+	[ $((round % 2)) = 0 ] && order="false true"
+	for share in $order; do
+		share_layers "$share"
+		# A new image each time, so that every first unpack is real. Each
+		# import reads and hashes the whole tarball into the content store;
+		# a third, with --no-unpack, times that part alone.
+		tar=$(mkimg "share-$share-$round")
+		b0=$(bytes_on_root); t0=$(now)
+		ctr_ images import --snapshotter brisk-small "$tar" >/dev/null
+		t1=$(now); b1=$(bytes_on_root); t1b=$(now)
+		ctr_ images import --snapshotter brisk-large "$tar" >/dev/null
+		t2=$(now); b2=$(bytes_on_root); t2b=$(now)
+		ctr_ images import --no-unpack "$tar" >/dev/null
+		t3=$(now)
+		printf '{"share":%s,"round":%d,"layer_mb":%d,"first_import_s":%s,"first_bytes":%d,"second_import_s":%s,"second_bytes":%d,"ingest_s":%s}\n' \
+			"$share" "$round" "${PROFILE_MB:-64}" "$(secs "$t0" "$t1")" $(( b1 - b0 )) "$(secs "$t1b" "$t2")" $(( b2 - b1 )) "$(secs "$t2b" "$t3")" \
+			| tee -a "$OUT/profiles.jsonl" >&2
+		rm -rf "$STACK"/img-* "$STACK/blob"
+	done
+done
+fi
+
+(cd "$REPO" && go run ./hack/benchreport -go "$OUT/go-bench.txt" -containers "$OUT/containers.jsonl" -shim "$OUT/shim.jsonl" -profiles "$OUT/profiles.jsonl" \
 	-machine "$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r), disk baseline under $STACK_PARENT on $(findmnt -no FSTYPE -T "$STACK_PARENT")" \
 	-out docs/benchmarks.md)
 # The raw measurements stay beside the report, so every figure can be traced.

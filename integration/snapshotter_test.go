@@ -295,7 +295,7 @@ func TestSnapshotterThroughContainerd(t *testing.T) {
 				t.Errorf("metrics lack %s", want)
 			}
 		}
-		if !regexp.MustCompile(`brisk_snapshot_inodes_limit\{key="brisk-test/\d+/m1",upper="tmpfs"\} 5000\n`).MatchString(body) {
+		if !regexp.MustCompile(`brisk_snapshot_inodes_limit\{key="brisk-test/\d+/m1",profile="default",upper="tmpfs"\} 5000\n`).MatchString(body) {
 			t.Errorf("metrics lack m1's inode limit of 5000")
 		}
 		// The shipped alert rules and dashboard use only series that exist.

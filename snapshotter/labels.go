@@ -1,6 +1,7 @@
 package snapshotter
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 
@@ -37,14 +38,15 @@ const (
 // that will become a container's rootfs go to fast storage: an unpack
 // snapshot (it carries the chain ID as containerd.io/snapshot.ref) becomes a
 // committed image layer, and those stay on the persistent root.
-func (o *Snapshotter) wantedPlacement(kind snapshots.Kind, labels map[string]string) (upper.Record, error) {
+func (o *Snapshotter) wantedPlacement(ctx context.Context, kind snapshots.Kind, labels map[string]string) (upper.Record, error) {
 	if kind != snapshots.KindActive {
 		return upper.Record{Kind: upper.KindRoot}, nil
 	}
 	if _, unpack := labels[labelSnapshotRef]; unpack {
 		return upper.Record{Kind: upper.KindRoot}, nil
 	}
-	rec := upper.Record{Kind: o.opts.backend, Limits: o.opts.tmpfsLimits, Volatile: o.opts.volatile}
+	p := o.policy(ctx)
+	rec := upper.Record{Kind: p.backend, Limits: p.limits, Volatile: p.volatile, Dir: p.upperDir}
 	if key, v, ok := lookupLabel(labels, LabelTmpfsSize); ok {
 		n, err := config.ParseSize(v)
 		if err != nil || n == 0 {

@@ -16,6 +16,8 @@ type options struct {
 	fallbackToDir  bool
 	volatile       bool
 	extraMountOpts []string
+	profiles       []config.Profile
+	shareLayers    bool
 }
 
 // Opt configures a Snapshotter.
@@ -31,6 +33,8 @@ func WithConfig(cfg config.Snapshotter) Opt {
 			WithTmpfsLimits(upper.Limits{Bytes: int64(cfg.TmpfsSize), Inodes: int64(cfg.TmpfsInodes)}),
 			WithTmpfsBudget(int64(cfg.TmpfsBudget)),
 			WithUpperDir(cfg.UpperDir),
+			WithProfiles(cfg.ProfileList()...),
+			WithLayerSharing(cfg.ShareLayers),
 		} {
 			if err := opt(o); err != nil {
 				return err

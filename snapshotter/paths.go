@@ -49,10 +49,10 @@ func (s *Snapshotter) upperBase(id string, rec upper.Record) string {
 	case upper.KindTmpfs:
 		return s.tmpfsDir(id)
 	case upper.KindDir:
-		if s.dirs != nil {
-			return s.dirs.Path(id)
+		if dirs := s.dirsFor(rec); dirs != nil {
+			return dirs.Path(id)
 		}
-		return filepath.Join(s.opts.upperDir, id)
+		return filepath.Join(s.upperDirOf(rec), id)
 	default:
 		return s.snapshotDir(id)
 	}

@@ -78,13 +78,14 @@ func (s *Snapshotter) reconcile(ctx context.Context) error {
 				return err
 			}
 		case upper.KindDir:
-			if s.dirs == nil {
+			dirs := s.dirsFor(f.rec)
+			if dirs == nil {
 				log.G(ctx).WithField("id", f.id).Error("snapshot has its upper in upper_dir, but upper_dir is not configured; its container cannot start again until it is")
 				continue
 			}
-			if _, err := os.Stat(s.dirs.Path(f.id)); err != nil {
+			if _, err := os.Stat(dirs.Path(f.id)); err != nil {
 				log.G(ctx).WithError(err).WithField("id", f.id).Warn("upper in upper_dir is missing; recreating it empty")
-				if err := s.dirs.Create(f.id, f.rec.Limits); err != nil {
+				if err := dirs.Create(f.id, f.rec.Limits); err != nil {
 					return err
 				}
 			}

@@ -176,12 +176,18 @@ func (s *Snapshotter) releaseOrphanTmpfs(ctx context.Context, name string, l upp
 	return err
 }
 
-// cleanupUpperDir removes uppers in upper_dir whose snapshot is gone.
+// cleanupUpperDir removes uppers in every upper_dir whose snapshot is gone.
 func (s *Snapshotter) cleanupUpperDir(ctx context.Context) error {
-	if s.dirs == nil {
-		return nil
+	for _, dirs := range s.allDirStores() {
+		if err := s.cleanupDirStore(ctx, dirs); err != nil {
+			return err
+		}
 	}
-	ids, err := s.dirs.Entries()
+	return nil
+}
+
+func (s *Snapshotter) cleanupDirStore(ctx context.Context, dirs *upper.DirStore) error {
+	ids, err := dirs.Entries()
 	if err != nil {
 		return err
 	}
@@ -192,7 +198,7 @@ func (s *Snapshotter) cleanupUpperDir(ctx context.Context) error {
 		if _, err := os.Stat(s.snapshotDir(id)); err == nil {
 			continue // a snapshot of that ID exists; not ours to judge
 		}
-		if err := s.dirs.Remove(id); err != nil {
+		if err := dirs.Remove(id); err != nil {
 			log.G(ctx).WithError(err).WithField("id", id).Warn("failed to remove orphaned upper")
 		}
 	}

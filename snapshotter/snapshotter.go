@@ -34,6 +34,10 @@ type Snapshotter struct {
 	tmpfs *upper.TmpfsPool
 	dirs  *upper.DirStore // nil unless upper_dir is configured
 
+	defaultPolicy policy
+	policies      map[string]policy          // by profile name (profile.go)
+	profileDirs   map[string]*upper.DirStore // profiles' own upper_dirs, by path
+
 	locks idLocks
 
 	// mu guards placements and draining, and is held while the tmpfs pool
@@ -89,6 +93,9 @@ func New(ctx context.Context, root string, opts ...Opt) (_ *Snapshotter, retErr 
 		if s.dirs, err = upper.OpenDirStore(ctx, o.upperDir); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.openProfiles(ctx); err != nil {
+		return nil, err
 	}
 	s.mountOptions = overlayOptions(ctx, root, o.extraMountOpts)
 

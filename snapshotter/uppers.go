@@ -35,17 +35,18 @@ func (s *Snapshotter) placeUpper(ctx context.Context, id string, want upper.Reco
 				return want, err
 			}
 			return want, nil
-		case errors.Is(err, errdefs.ErrResourceExhausted) && s.opts.fallbackToDir && s.dirs != nil:
+		case errors.Is(err, errdefs.ErrResourceExhausted) && s.policy(ctx).fallbackToDir && s.dirsFor(want) != nil:
 			log.G(ctx).WithField("id", id).WithError(err).Warn("tmpfs budget exhausted, placing upper in upper_dir")
 			want.Kind = upper.KindDir
 		default:
 			return want, err
 		}
 	}
-	if s.dirs == nil {
+	dirs := s.dirsFor(want)
+	if dirs == nil {
 		return want, fmt.Errorf("upper_dir is not configured: %w", errdefs.ErrFailedPrecondition)
 	}
-	if err := s.dirs.Create(id, want.Limits); err != nil {
+	if err := dirs.Create(id, want.Limits); err != nil {
 		return want, err
 	}
 	return want, nil
@@ -75,10 +76,11 @@ func (s *Snapshotter) releaseUpper(ctx context.Context, id string, rec upper.Rec
 			return err
 		}
 	case upper.KindDir:
-		if s.dirs == nil {
-			return fmt.Errorf("snapshot %s has its upper in upper_dir, which is not configured: %w", id, errdefs.ErrFailedPrecondition)
+		dirs := s.dirsFor(rec)
+		if dirs == nil {
+			return fmt.Errorf("snapshot %s has its upper in upper_dir %s, which is not configured: %w", id, s.upperDirOf(rec), errdefs.ErrFailedPrecondition)
 		}
-		if err := s.dirs.Remove(id); err != nil {
+		if err := dirs.Remove(id); err != nil {
 			return err
 		}
 	}

@@ -51,8 +51,8 @@ func (s *Snapshotter) upperUsage(ctx context.Context, id string, rec upper.Recor
 		}
 		return u, err
 	case upper.KindDir:
-		if s.dirs != nil {
-			return s.dirs.Usage(ctx, id)
+		if dirs := s.dirsFor(rec); dirs != nil {
+			return dirs.Usage(ctx, id)
 		}
 	}
 	du, err := fs.DiskUsage(ctx, s.upperFS(id, rec))
@@ -93,7 +93,7 @@ func (s *Snapshotter) Report(ctx context.Context) ([]usageapi.SnapshotUsage, err
 			continue // removed meanwhile
 		}
 		report = append(report, usageapi.SnapshotUsage{
-			Key: a.key, ID: a.id, Upper: rec.Kind,
+			Key: externalKey(ownerOf(a.key), a.key), Profile: ownerOf(a.key), ID: a.id, Upper: rec.Kind,
 			Path:  s.upperFS(a.id, rec),
 			Bytes: u.Bytes, BytesLimit: u.BytesLimit, Inodes: u.Inodes, InodesLimit: u.InodesLimit,
 		})

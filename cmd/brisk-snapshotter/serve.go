@@ -51,7 +51,10 @@ func serve(ctx context.Context, cfg config.Snapshotter, spoolDir string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(metrics.NewCollector(sn), spoolmetrics.NewCollector(spoolDir))
-	instrumented, err := metrics.Instrument(sn, reg)
+	// One daemon serves every profile; each request runs under the one its
+	// [proxy_plugins.NAME] names.
+	profiled := sn.Profiled()
+	instrumented, err := metrics.Instrument(profiled, reg)
 	if err != nil {
 		return err
 	}
@@ -77,7 +80,7 @@ func serve(ctx context.Context, cfg config.Snapshotter, spoolDir string) error {
 	if err != nil {
 		return err
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(profiled.GRPCServerOptions()...)
 	snapshotsapi.RegisterSnapshotsServer(srv, snapshotservice.FromSnapshotter(instrumented))
 
 	errc := make(chan error, 3)
@@ -107,7 +110,7 @@ func serve(ctx context.Context, cfg config.Snapshotter, spoolDir string) error {
 		serveHTTP(ul, usageapi.Path, usageHandler(sn))
 	}
 
-	log.G(ctx).WithFields(log.Fields{"address": cfg.Address, "root": cfg.Root, "upper": cfg.Upper, "metrics": cfg.MetricsAddress, "usage_socket": cfg.UsageSocket}).Info("brisk-snapshotter serving")
+	log.G(ctx).WithFields(log.Fields{"address": cfg.Address, "root": cfg.Root, "upper": cfg.Upper, "profiles": len(cfg.Profiles), "metrics": cfg.MetricsAddress, "usage_socket": cfg.UsageSocket}).Info("brisk-snapshotter serving")
 	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
 		log.G(ctx).WithError(err).Warn("systemd notify failed")
 	}

@@ -31,6 +31,7 @@ func main() {
 	goBench := flag.String("go", "", "go test -bench output")
 	containers := flag.String("containers", "", "fsyncbench JSON lines")
 	shims := flag.String("shim", "", "shimbench JSON lines")
+	profiles := flag.String("profiles", "", "layer-sharing JSON lines (bench.sh part profiles)")
 	machine := flag.String("machine", "", "machine description")
 	out := flag.String("out", "docs/benchmarks.md", "report to write")
 	flag.Parse()
@@ -45,6 +46,9 @@ func main() {
 	}
 	if *shims != "" {
 		writeShims(&b, *shims)
+	}
+	if *profiles != "" {
+		writeProfiles(&b, *profiles)
 	}
 	b.WriteString(`## Reading these numbers
 

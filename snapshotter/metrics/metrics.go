@@ -37,7 +37,7 @@ type Collector struct {
 
 // NewCollector returns a collector over src.
 func NewCollector(src Source) *Collector {
-	labels := []string{"key", "upper"}
+	labels := []string{"key", "profile", "upper"}
 	return &Collector{
 		src:         src,
 		inodesUsed:  prometheus.NewDesc("brisk_snapshot_inodes_used", "Inodes used by an active snapshot's upper.", labels, nil),
@@ -83,7 +83,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	for _, u := range report {
-		lv := []string{u.Key, string(u.Upper)}
+		lv := []string{u.Key, u.Profile, string(u.Upper)}
 		ch <- prometheus.MustNewConstMetric(c.inodesUsed, prometheus.GaugeValue, float64(u.Inodes), lv...)
 		ch <- prometheus.MustNewConstMetric(c.inodesLimit, prometheus.GaugeValue, float64(u.InodesLimit), lv...)
 		ch <- prometheus.MustNewConstMetric(c.bytesUsed, prometheus.GaugeValue, float64(u.Bytes), lv...)

@@ -22,6 +22,9 @@ type Record struct {
 	Kind     Kind   `json:"kind"`
 	Limits   Limits `json:"limits"`
 	Volatile bool   `json:"volatile,omitempty"`
+	// Dir is the upper_dir of a profile that has its own; empty means the
+	// default upper_dir.
+	Dir string `json:"dir,omitempty"`
 }
 
 // WriteRecord stores r in dir atomically. It does not sync, so that Prepare

@@ -20,10 +20,13 @@ const Path = "/v1/usage"
 
 // SnapshotUsage is one active snapshot on fast storage.
 type SnapshotUsage struct {
-	// Key is the snapshot key as containerd namespaces it.
-	Key   string     `json:"key"`
-	ID    string     `json:"id"`
-	Upper upper.Kind `json:"upper"`
+	// Key is the snapshot key as containerd namespaces it, in the key
+	// space of its profile.
+	Key string `json:"key"`
+	// Profile is the snapshot's profile ("default" for [snapshotter]).
+	Profile string     `json:"profile"`
+	ID      string     `json:"id"`
+	Upper   upper.Kind `json:"upper"`
 	// Path is the overlay upperdir on the host. It is served on the
 	// root-only socket alone, never in /metrics.
 	Path        string `json:"path"`
