@@ -45,6 +45,7 @@ func main() {
 		&cli.StringFlag{Name: "node-name", EnvVars: []string{"NODE_NAME"}, Usage: "node to label " + installer.InstalledLabel + "=true once installed (in a pod; empty: no label)"},
 		&cli.BoolFlag{Name: "wait", Usage: "after success stay running until SIGTERM (a DaemonSet's container); uninstall retries while refused"},
 		&cli.DurationFlag{Name: "retry-interval", Value: 30 * time.Second, Usage: "with --wait, how often a refused uninstall is retried"},
+		&cli.DurationFlag{Name: "resync-interval", Value: time.Minute, Usage: "with install --wait, how often the host is brought back in line with the sources (a changed ConfigMap); 0: never"},
 	}
 	app := &cli.App{
 		Name:  "brisk-installer",
@@ -110,12 +111,33 @@ func run(c *cli.Context, op func(context.Context, *installer.Installer, *install
 		case <-time.After(c.Duration("retry-interval")):
 		}
 	}
-	if c.Bool("wait") {
-		// The pod's life is not Brisk's: ending it (an update, a restart)
-		// leaves the host as installed and the containers running.
-		<-ctx.Done()
+	if !c.Bool("wait") {
+		return nil
 	}
-	return nil
+	// The pod's life is not Brisk's: ending it (an update, a restart)
+	// leaves the host as installed and the containers running. Meanwhile an
+	// install is redone now and then: the kubelet updates a mounted
+	// ConfigMap in place, and an install that finds nothing changed does
+	// nothing.
+	var resync <-chan time.Time
+	if c.Command.Name == "install" && c.Duration("resync-interval") > 0 {
+		t := time.NewTicker(c.Duration("resync-interval"))
+		defer t.Stop()
+		resync = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-resync:
+			res, err := op(ctx, in, label)
+			if err != nil {
+				log.G(ctx).WithError(err).Error("resync")
+			} else if len(res.Changed) > 0 {
+				fmt.Printf("%s: resynced; changed: %s; actions: %s\n", c.Command.Name, list(res.Changed), list(res.Actions))
+			}
+		}
+	}
 }
 
 func list(s []string) string {

@@ -71,12 +71,8 @@ func (in *Installer) Install(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	for _, name := range Binaries {
-		data, err := os.ReadFile(filepath.Join(in.Sources.BinDir, name))
-		if err != nil {
-			return res, fmt.Errorf("binary to install: %w", err)
-		}
 		dst := filepath.Join(l.BinDir, name)
-		changed, err := writeFile(l.host(dst), data, 0o755)
+		changed, err := copyFile(filepath.Join(in.Sources.BinDir, name), l.host(dst), 0o755)
 		if err != nil {
 			return res, fmt.Errorf("install %s: %w", dst, err)
 		}
