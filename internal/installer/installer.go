@@ -11,6 +11,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
+	"github.com/moby/sys/mountinfo"
 
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/logs/spool"
@@ -204,6 +205,15 @@ func (in *Installer) Uninstall(ctx context.Context) (Result, error) {
 		return res, err
 	} else if len(pending) > 0 {
 		return res, fmt.Errorf("%d task logs in %s are not shipped yet (briskctl flush): %w", len(pending), cfg.Logs.SpoolDir, errdefs.ErrFailedPrecondition)
+	}
+	// Snapshots of removed containers keep their tmpfs until containerd's
+	// garbage collector removes them: wait for that rather than stop half
+	// way with a busy root.
+	if mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(l.host(cfg.Snapshotter.Root))); err != nil {
+		return res, err
+	} else if len(mounts) > 0 {
+		return res, fmt.Errorf("%d mounts under %s, e.g. %s: containerd has not removed those snapshots yet: %w",
+			len(mounts), cfg.Snapshotter.Root, mounts[0].Mountpoint, errdefs.ErrFailedPrecondition)
 	}
 	st, err := loadState(l)
 	if err != nil {
