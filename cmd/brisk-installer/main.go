@@ -36,6 +36,7 @@ func main() {
 		&cli.StringFlag{Name: "containerd-dropin-dir", Value: def.DropinDir, Usage: "host directory for brisk.toml, loaded through imports"},
 		&cli.StringFlag{Name: "containerd-address", Value: "/run/containerd/containerd.sock", Usage: "host path of containerd's socket (uninstall checks for brisk containers)"},
 		&cli.StringFlag{Name: "systemd-dir", Value: def.SystemdDir, Usage: "host directory for systemd units"},
+		&cli.Int64Flag{Name: "new-containerd-config-version", Value: 3, Usage: "version of the containerd config created when the node has none: 3 (containerd 2.x) or 2 (containerd 1.7)"},
 		&cli.StringFlag{Name: "state-dir", Value: def.StateDir, Usage: "host directory where the installer records what it created"},
 		&cli.StringFlag{Name: "source-bin-dir", Value: filepath.Dir(self), Usage: "directory of the binaries to install"},
 		&cli.StringFlag{Name: "source-config", Value: "/etc/brisk-config/config.toml", Usage: "Brisk config to install (the ConfigMap)"},
@@ -171,7 +172,8 @@ func newInstaller(ctx context.Context, c *cli.Context) (*installer.Installer, fu
 			Config: c.String("source-config"),
 			S3Env:  c.String("source-s3-env"),
 		},
-		Users: installer.ContainerdUsers(filepath.Join(l.HostRoot, c.String("containerd-address"))),
+		Users:            installer.ContainerdUsers(filepath.Join(l.HostRoot, c.String("containerd-address"))),
+		NewConfigVersion: c.Int64("new-containerd-config-version"),
 	}
 	switch m := c.String("service-manager"); m {
 	case "systemd":

@@ -22,8 +22,10 @@ type state struct {
 	Dirs []string `json:"dirs"`
 	// ImportsLine was added to the containerd config.
 	ImportsLine string `json:"imports_line,omitempty"`
-	// CreatedContainerdConfig: the containerd config did not exist.
-	CreatedContainerdConfig bool `json:"created_containerd_config,omitempty"`
+	// CreatedContainerdConfig is the content of the containerd config
+	// the installer created, there being none; uninstall removes the file
+	// if it still holds just that.
+	CreatedContainerdConfig string `json:"created_containerd_config,omitempty"`
 }
 
 func loadState(l Layout) (state, error) {

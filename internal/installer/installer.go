@@ -25,6 +25,9 @@ type Installer struct {
 	// Users lists the containers still using Brisk; uninstall refuses
 	// while there are any.
 	Users func(ctx context.Context, snapshotters []string) ([]string, error)
+	// NewConfigVersion is the version of a containerd config created where
+	// there is none: 3 (containerd 2.x, the default) or 2 (1.7).
+	NewConfigVersion int64
 }
 
 // Result says what a run changed on the host and which service actions it
@@ -97,7 +100,11 @@ func (in *Installer) Install(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("brisk config %s: %w", in.Sources.Config, err)
 	}
-	ctdCfg, err := readContainerdConfig(in.Layout)
+	version := in.NewConfigVersion
+	if version == 0 {
+		version = 3
+	}
+	ctdCfg, err := readContainerdConfig(in.Layout, version)
 	if err != nil {
 		return Result{}, err
 	}
@@ -202,7 +209,7 @@ func (r *run) installUnits() (unitExisted, unitChanged, envChanged bool, err err
 // installContainerdConfig writes the drop-in and the imports line that
 // loads it.
 func (r *run) installContainerdConfig(cfg config.Config, ctdCfg containerdConfig) (bool, error) {
-	dropin, err := Dropin(r.l, cfg, ctdCfg)
+	dropin, err := dropin(r.l, cfg, ctdCfg)
 	if err != nil {
 		return false, err
 	}

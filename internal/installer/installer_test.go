@@ -271,7 +271,7 @@ func TestEnsureImports(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			c, err := readContainerdConfig(l)
+			c, err := readContainerdConfig(l, 3)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -287,7 +287,7 @@ func TestEnsureImports(t *testing.T) {
 				t.Fatalf("changed %v, err %v", changed, err)
 			}
 			// What containerd reads imports the drop-in.
-			c, err = readContainerdConfig(l)
+			c, err = readContainerdConfig(l, 3)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -326,11 +326,11 @@ func TestDropinVersions(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			c, err := readContainerdConfig(l)
+			c, err := readContainerdConfig(l, 3)
 			if err != nil {
 				t.Fatal(err)
 			}
-			data, err := Dropin(l, config.Default(), c)
+			data, err := dropin(l, config.Default(), c)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -355,7 +355,7 @@ func TestDropinVersions(t *testing.T) {
 	if err := os.WriteFile(l.host(l.ContainerdConfig), []byte("[grpc]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := readContainerdConfig(l); !errdefs.IsNotImplemented(err) {
+	if _, err := readContainerdConfig(l, 3); !errdefs.IsNotImplemented(err) {
 		t.Errorf("version 1 config: %v, want not implemented", err)
 	}
 }
