@@ -438,10 +438,13 @@ func TestCRIRuntimeFeatures(t *testing.T) {
 		if data, err := os.ReadFile(genericCalls); err != nil || !bytes.Contains(data, []byte("create")) {
 			t.Errorf("brisk-generic's BinaryName did not reach runc: %v %q", err, data)
 		}
-		// CRI introspects only runc's type: this handler cannot have the
-		// features, which is why the shipped config uses runc's type.
-		if _, _, err := run(t, "brisk-generic", "generic-rro", nil, true); err == nil {
-			t.Errorf("brisk-generic accepted a recursive read-only mount; CRI advertises %v for it", features["brisk-generic"])
+		// CRI introspects only runc's type: this handler has no features,
+		// so the kubelet refuses pods that need them, which is why the
+		// shipped config uses runc's type. (Sent such a container anyway,
+		// through crictl, containerd 2.2.1's CRI dereferences the missing
+		// features and crashes: not tried here.)
+		if len(features["brisk-generic"]) != 0 {
+			t.Errorf("brisk-generic advertises %v; containerd now introspects other runtime types: revisit the runc-type route", features["brisk-generic"])
 		}
 	})
 }

@@ -63,7 +63,7 @@ func (h *installerHost) run(command string) (output string, actions []string, er
 	for {
 		actions = append(actions, h.serve()...)
 		out, _, lerr := h.ctd.Ctr("tasks", "ls")
-		if lerr == nil && taskStopped(out, id) {
+		if lerr == nil && installerTaskStopped(out, id) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -82,7 +82,7 @@ func (h *installerHost) run(command string) (output string, actions []string, er
 	return string(data), actions, err
 }
 
-func taskStopped(list, id string) bool {
+func installerTaskStopped(list, id string) bool {
 	for _, line := range strings.Split(list, "\n") {
 		if f := strings.Fields(line); len(f) == 3 && f[0] == id {
 			return f[2] == "STOPPED"
@@ -154,9 +154,10 @@ func (h *installerHost) startSnapshotter() {
 	h.env.WaitSnapshotter(&harness.Snapshotter{Proc: h.sn, Address: filepath.Join(h.root, "run/brisk/snapshotter.sock")})
 }
 
-// tree lists every path under dir with its mode and, for files, a hash of
-// the content; skip names subtrees the daemons (not the installer) write.
-func tree(t *testing.T, dir string, skip ...string) []string {
+// hostTreeListing lists every path under dir with its mode and, for files,
+// a hash of the content; skip names subtrees the daemons (not the
+// installer) write.
+func hostTreeListing(t *testing.T, dir string, skip ...string) []string {
 	t.Helper()
 	var out []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -189,7 +190,7 @@ func tree(t *testing.T, dir string, skip ...string) []string {
 	return out
 }
 
-func fileHash(t *testing.T, path string) string {
+func sha256File(t *testing.T, path string) string {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -249,8 +250,8 @@ func TestInstallerImage(t *testing.T) {
 	f.Close()
 	h.ctd.MustCtr("images", "import", archive)
 
-	before := tree(t, h.root)
-	ctdConfigBefore := fileHash(t, h.ctd.Config)
+	before := hostTreeListing(t, h.root)
+	ctdConfigBefore := sha256File(t, h.ctd.Config)
 
 	out, actions, err := h.run("install")
 	if err != nil {
@@ -260,7 +261,7 @@ func TestInstallerImage(t *testing.T) {
 		t.Fatalf("install asked for %q, want %q\n%s", actions, want, out)
 	}
 	for _, b := range []string{"brisk-snapshotter", "briskctl", "containerd-shim-brisk-v2"} {
-		if fileHash(t, filepath.Join(h.root, "usr/local/bin", b)) != fileHash(t, filepath.Join(env.BriskBin, b)) {
+		if sha256File(t, filepath.Join(h.root, "usr/local/bin", b)) != sha256File(t, filepath.Join(env.BriskBin, b)) {
 			t.Errorf("%s on the host differs from the image's", b)
 		}
 	}
@@ -286,7 +287,7 @@ func TestInstallerImage(t *testing.T) {
 		podID = h.ctd.MustCrictl("runp", "--runtime", "brisk", pod)
 		// containerd started the shim the drop-in names: the host's copy.
 		shim := filepath.Join(h.root, "usr/local/bin/containerd-shim-brisk-v2")
-		if argv0 := shimArgv0(t, podID); argv0 != shim {
+		if argv0 := shimProgram(t, podID); argv0 != shim {
 			t.Errorf("pod's shim is %q, want the installed %s", argv0, shim)
 		}
 		id := h.ctd.MustCrictl("create", podID, ctr, pod)
@@ -319,15 +320,15 @@ func TestInstallerImage(t *testing.T) {
 
 	// The daemons' own state changes as they run; the installer's files do not.
 	daemons := []string{"var/lib/brisk-snapshotter", "run/brisk"}
-	installed := tree(t, h.root, daemons...)
-	ctdConfigInstalled := fileHash(t, h.ctd.Config)
+	installed := hostTreeListing(t, h.root, daemons...)
+	ctdConfigInstalled := sha256File(t, h.ctd.Config)
 	t.Run("a second install changes nothing and restarts nothing", func(t *testing.T) {
 		out, actions, err := h.run("install")
 		if err != nil || len(actions) != 0 || !strings.Contains(out, "changed: none; actions: none") {
 			t.Fatalf("second install: actions %q, err %v\n%s", actions, err, out)
 		}
-		if after := tree(t, h.root, daemons...); !slices.Equal(after, installed) || fileHash(t, h.ctd.Config) != ctdConfigInstalled {
-			t.Errorf("second install changed the host:\n%s", diffLists(installed, after))
+		if after := hostTreeListing(t, h.root, daemons...); !slices.Equal(after, installed) || sha256File(t, h.ctd.Config) != ctdConfigInstalled {
+			t.Errorf("second install changed the host:\n%s", diffLines(installed, after))
 		}
 	})
 
@@ -339,8 +340,8 @@ func TestInstallerImage(t *testing.T) {
 		if err == nil || len(actions) != 0 || !strings.Contains(out, "containers still use brisk") {
 			t.Fatalf("uninstall with a brisk pod: err %v, actions %q\n%s", err, actions, out)
 		}
-		if after := tree(t, h.root, daemons...); !slices.Equal(after, installed) {
-			t.Errorf("refused uninstall changed the host:\n%s", diffLists(installed, after))
+		if after := hostTreeListing(t, h.root, daemons...); !slices.Equal(after, installed) {
+			t.Errorf("refused uninstall changed the host:\n%s", diffLines(installed, after))
 		}
 	})
 
@@ -359,10 +360,10 @@ func TestInstallerImage(t *testing.T) {
 		if want := []string{"daemon-reload", "restart containerd.service", "disable-now brisk-snapshotter.service", "daemon-reload"}; !slices.Equal(actions, want) {
 			t.Errorf("uninstall asked for %q, want %q", actions, want)
 		}
-		if after := tree(t, h.root); !slices.Equal(after, before) {
-			t.Errorf("host after uninstall differs from before install:\n%s", diffLists(before, after))
+		if after := hostTreeListing(t, h.root); !slices.Equal(after, before) {
+			t.Errorf("host after uninstall differs from before install:\n%s", diffLines(before, after))
 		}
-		if fileHash(t, h.ctd.Config) != ctdConfigBefore {
+		if sha256File(t, h.ctd.Config) != ctdConfigBefore {
 			data, _ := os.ReadFile(h.ctd.Config)
 			t.Errorf("containerd config not restored:\n%s", data)
 		}
@@ -376,8 +377,8 @@ func TestInstallerImage(t *testing.T) {
 	})
 }
 
-// shimArgv0 is the program a pod's shim was started as.
-func shimArgv0(t *testing.T, podID string) string {
+// shimProgram is the program a pod's shim was started as.
+func shimProgram(t *testing.T, podID string) string {
 	t.Helper()
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
@@ -393,8 +394,8 @@ func shimArgv0(t *testing.T, podID string) string {
 	return ""
 }
 
-// diffLists shows the lines only in a (-) or only in b (+).
-func diffLists(a, b []string) string {
+// diffLines shows the lines only in a (-) or only in b (+).
+func diffLines(a, b []string) string {
 	var out []string
 	for _, x := range a {
 		if !slices.Contains(b, x) {

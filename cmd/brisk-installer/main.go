@@ -36,6 +36,7 @@ func main() {
 		&cli.StringFlag{Name: "containerd-dropin-dir", Value: def.DropinDir, Usage: "host directory for brisk.toml, loaded through imports"},
 		&cli.StringFlag{Name: "containerd-address", Value: "/run/containerd/containerd.sock", Usage: "host path of containerd's socket (uninstall checks for brisk containers)"},
 		&cli.StringFlag{Name: "systemd-dir", Value: def.SystemdDir, Usage: "host directory for systemd units"},
+		&cli.Int64Flag{Name: "new-containerd-config-version", Value: 3, Usage: "version of the containerd config created when the node has none: 3 (containerd 2.x) or 2 (containerd 1.7)"},
 		&cli.StringFlag{Name: "state-dir", Value: def.StateDir, Usage: "host directory where the installer records what it created"},
 		&cli.StringFlag{Name: "source-bin-dir", Value: filepath.Dir(self), Usage: "directory of the binaries to install"},
 		&cli.StringFlag{Name: "source-config", Value: "/etc/brisk-config/config.toml", Usage: "Brisk config to install (the ConfigMap)"},
@@ -45,6 +46,7 @@ func main() {
 		&cli.StringFlag{Name: "node-name", EnvVars: []string{"NODE_NAME"}, Usage: "node to label " + installer.InstalledLabel + "=true once installed (in a pod; empty: no label)"},
 		&cli.BoolFlag{Name: "wait", Usage: "after success stay running until SIGTERM (a DaemonSet's container); uninstall retries while refused"},
 		&cli.DurationFlag{Name: "retry-interval", Value: 30 * time.Second, Usage: "with --wait, how often a refused uninstall is retried"},
+		&cli.DurationFlag{Name: "resync-interval", Value: time.Minute, Usage: "with install --wait, how often the host is brought back in line with the sources (a changed ConfigMap); 0: never"},
 	}
 	app := &cli.App{
 		Name:  "brisk-installer",
@@ -110,12 +112,33 @@ func run(c *cli.Context, op func(context.Context, *installer.Installer, *install
 		case <-time.After(c.Duration("retry-interval")):
 		}
 	}
-	if c.Bool("wait") {
-		// The pod's life is not Brisk's: ending it (an update, a restart)
-		// leaves the host as installed and the containers running.
-		<-ctx.Done()
+	if !c.Bool("wait") {
+		return nil
 	}
-	return nil
+	// The pod's life is not Brisk's: ending it (an update, a restart)
+	// leaves the host as installed and the containers running. Meanwhile an
+	// install is redone now and then: the kubelet updates a mounted
+	// ConfigMap in place, and an install that finds nothing changed does
+	// nothing.
+	var resync <-chan time.Time
+	if c.Command.Name == "install" && c.Duration("resync-interval") > 0 {
+		t := time.NewTicker(c.Duration("resync-interval"))
+		defer t.Stop()
+		resync = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-resync:
+			res, err := op(ctx, in, label)
+			if err != nil {
+				log.G(ctx).WithError(err).Error("resync")
+			} else if len(res.Changed) > 0 {
+				fmt.Printf("%s: resynced; changed: %s; actions: %s\n", c.Command.Name, list(res.Changed), list(res.Actions))
+			}
+		}
+	}
 }
 
 func list(s []string) string {
@@ -149,7 +172,8 @@ func newInstaller(ctx context.Context, c *cli.Context) (*installer.Installer, fu
 			Config: c.String("source-config"),
 			S3Env:  c.String("source-s3-env"),
 		},
-		Users: installer.ContainerdUsers(filepath.Join(l.HostRoot, c.String("containerd-address"))),
+		Users:            installer.ContainerdUsers(filepath.Join(l.HostRoot, c.String("containerd-address"))),
+		NewConfigVersion: c.Int64("new-containerd-config-version"),
 	}
 	switch m := c.String("service-manager"); m {
 	case "systemd":

@@ -36,12 +36,17 @@ type containerdConfig struct {
 	doc     map[string]any
 }
 
-func readContainerdConfig(l Layout) (containerdConfig, error) {
+// readContainerdConfig reads the operator's containerd config. Without one
+// containerd runs on its defaults, and the file created for the imports
+// line has version newVersion: 3 for containerd 2.x, 2 for 1.7, which
+// refuses a version 3 file.
+func readContainerdConfig(l Layout, newVersion int64) (containerdConfig, error) {
 	data, err := os.ReadFile(l.host(l.ContainerdConfig))
 	if errors.Is(err, fs.ErrNotExist) {
-		// containerd runs on its defaults; the file created for the
-		// imports line is a version 3 one (containerd 2.x).
-		return containerdConfig{version: 3, doc: map[string]any{}}, nil
+		if _, ok := criPlugin[newVersion]; !ok {
+			return containerdConfig{}, fmt.Errorf("containerd config version %d for a new %s: want 2 or 3: %w", newVersion, l.ContainerdConfig, errdefs.ErrInvalidArgument)
+		}
+		return containerdConfig{version: newVersion, doc: map[string]any{}}, nil
 	}
 	if err != nil {
 		return containerdConfig{}, err
@@ -121,8 +126,8 @@ const dropinHeader = `# Written by brisk-installer from the Brisk config and %s;
 # them as runc (features, typed options).
 `
 
-// Dropin renders the containerd drop-in for cfg.
-func Dropin(l Layout, cfg config.Config, c containerdConfig) ([]byte, error) {
+// dropin renders the containerd drop-in for cfg.
+func dropin(l Layout, cfg config.Config, c containerdConfig) ([]byte, error) {
 	names := SnapshotterNames(cfg)
 	proxies := map[string]any{}
 	runtimes := map[string]any{}

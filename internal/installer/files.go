@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -21,8 +22,10 @@ type state struct {
 	Dirs []string `json:"dirs"`
 	// ImportsLine was added to the containerd config.
 	ImportsLine string `json:"imports_line,omitempty"`
-	// CreatedContainerdConfig: the containerd config did not exist.
-	CreatedContainerdConfig bool `json:"created_containerd_config,omitempty"`
+	// CreatedContainerdConfig is the content of the containerd config
+	// the installer created, there being none; uninstall removes the file
+	// if it still holds just that.
+	CreatedContainerdConfig string `json:"created_containerd_config,omitempty"`
 }
 
 func loadState(l Layout) (state, error) {
@@ -118,6 +121,80 @@ func writeFile(path string, data []byte, mode fs.FileMode) (bool, error) {
 		return false, err
 	}
 	return true, nil
+}
+
+// copyFile is writeFile for a file on disk, streamed: the binaries are tens
+// of MiB and the installer's pod has a small memory limit.
+func copyFile(src, dst string, mode fs.FileMode) (bool, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return false, err
+	}
+	defer in.Close()
+	if same, err := sameFile(in, dst, mode); err != nil || same {
+		return false, err
+	}
+	if _, err := in.Seek(0, io.SeekStart); err != nil {
+		return false, err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".")
+	if err != nil {
+		return false, err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = io.Copy(tmp, in)
+	if err == nil {
+		err = tmp.Chmod(mode)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, os.Rename(tmp.Name(), dst)
+}
+
+// sameFile reports whether dst has src's content and mode.
+func sameFile(src *os.File, dst string, mode fs.FileMode) (bool, error) {
+	out, err := os.Open(dst)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer out.Close()
+	si, err := src.Stat()
+	if err != nil {
+		return false, err
+	}
+	di, err := out.Stat()
+	if err != nil {
+		return false, err
+	}
+	if si.Size() != di.Size() || di.Mode().Perm() != mode {
+		return false, nil
+	}
+	a, b := make([]byte, 1<<16), make([]byte, 1<<16)
+	for {
+		n, err := io.ReadFull(src, a)
+		if _, err2 := io.ReadFull(out, b[:n]); err2 != nil && n > 0 {
+			return false, nil
+		}
+		if !bytes.Equal(a[:n], b[:n]) {
+			return false, nil
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
 }
 
 // removeFile removes path and reports whether it was there.

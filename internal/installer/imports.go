@@ -15,9 +15,9 @@ import (
 // from the operator's.
 const importsMarker = "# added by brisk-installer; removed by its uninstall"
 
-// imports lists the files the main config's imports resolve the drop-in
-// against, as containerd resolves them (relative to the config's directory,
-// globs matched).
+// importsCover reports whether the main config has imports, and whether
+// they load the drop-in, resolved as containerd resolves them (relative to
+// the config's directory, globs matched).
 func importsCover(c containerdConfig, l Layout) (has, covers bool) {
 	list, has := c.doc["imports"].([]any)
 	for _, item := range list {
@@ -51,9 +51,9 @@ func ensureImports(l Layout, c containerdConfig, st *state) (bool, error) {
 		if err := st.mkdirAll(l, filepath.Dir(l.ContainerdConfig), 0o755); err != nil {
 			return false, err
 		}
-		st.CreatedContainerdConfig = true
+		st.CreatedContainerdConfig = fmt.Sprintf("version = %d\n%s\n", c.version, line)
 		st.ImportsLine = line
-		_, err := writeFile(path, []byte(createdConfig(line)), 0o644)
+		_, err := writeFile(path, []byte(st.CreatedContainerdConfig), 0o644)
 		return true, err
 	}
 	data, err := os.ReadFile(path)
@@ -68,8 +68,6 @@ func ensureImports(l Layout, c containerdConfig, st *state) (bool, error) {
 	_, err = writeFile(path, insertTopLevel(data, line), fi.Mode().Perm())
 	return true, err
 }
-
-func createdConfig(line string) string { return "version = 3\n" + line + "\n" }
 
 // insertTopLevel adds line among the top-level keys: after `version`, or
 // first, and in any case before the first table header.
@@ -106,7 +104,7 @@ func removeImports(l Layout, st *state) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if st.CreatedContainerdConfig && string(data) == createdConfig(st.ImportsLine) {
+	if st.CreatedContainerdConfig != "" && string(data) == st.CreatedContainerdConfig {
 		return removeFile(path)
 	}
 	out := bytes.Replace(data, []byte(st.ImportsLine+"\n"), nil, 1)

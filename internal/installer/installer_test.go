@@ -17,6 +17,9 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/pelletier/go-toml/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/brisk-containers/brisk/config"
 )
 
 // fakeServices records what the installer asks of systemd.
@@ -216,6 +219,21 @@ func TestInstallRestartsOnlyWhatChanged(t *testing.T) {
 		t.Errorf("refused uninstall acted: %q", h.svc.actions)
 	}
 	h.users = nil
+	// A snapshot's tmpfs still mounted (containerd's GC not done): refused.
+	if os.Geteuid() == 0 {
+		busy := filepath.Join(root, "var/lib/brisk-snapshotter/snapshots/1")
+		if err := os.MkdirAll(busy, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mount("tmpfs", busy, "tmpfs", 0, "size=1m"); err != nil {
+			t.Fatal(err)
+		}
+		_, err := h.in.Uninstall(context.Background())
+		_ = unix.Unmount(busy, 0)
+		if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), busy) || len(h.svc.actions) != 0 {
+			t.Fatalf("uninstall with a mount under the root: %v, actions %q", err, h.svc.actions)
+		}
+	}
 	if _, err := h.in.Uninstall(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +271,7 @@ func TestEnsureImports(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			c, err := readContainerdConfig(l)
+			c, err := readContainerdConfig(l, 3)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -269,7 +287,7 @@ func TestEnsureImports(t *testing.T) {
 				t.Fatalf("changed %v, err %v", changed, err)
 			}
 			// What containerd reads imports the drop-in.
-			c, err = readContainerdConfig(l)
+			c, err = readContainerdConfig(l, 3)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -285,6 +303,60 @@ func TestEnsureImports(t *testing.T) {
 				t.Errorf("not restored: %q %v", data, err)
 			}
 		})
+	}
+}
+
+func TestDropinVersions(t *testing.T) {
+	for _, tc := range []struct {
+		name, config, criTable string
+		unpack                 bool
+	}{
+		{name: "containerd 2 defaults (no file)", criTable: "io.containerd.cri.v1.runtime", unpack: true},
+		{name: "containerd 1.7", config: "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n  [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\n    SystemdCgroup = true\n", criTable: "io.containerd.grpc.v1.cri"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := DefaultLayout()
+			l.HostRoot = t.TempDir()
+			if tc.config != "" {
+				path := l.host(l.ContainerdConfig)
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, []byte(tc.config), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c, err := readContainerdConfig(l, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, err := dropin(l, config.Default(), c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var doc map[string]any
+			if err := toml.Unmarshal(data, &doc); err != nil {
+				t.Fatalf("%v\n%s", err, data)
+			}
+			rt := table(doc, "plugins", tc.criTable, "containerd", "runtimes", "brisk")
+			if rt == nil || rt["runtime_type"] != "io.containerd.runc.v2" || (tc.config != "") != (table(rt, "options")["SystemdCgroup"] == true) {
+				t.Errorf("runtime brisk under %s: %v\n%s", tc.criTable, rt, data)
+			}
+			if _, ok := table(doc, "plugins", "io.containerd.transfer.v1.local")["unpack_config"]; ok != tc.unpack {
+				t.Errorf("unpack_config present %v, want %v\n%s", ok, tc.unpack, data)
+			}
+		})
+	}
+	l := DefaultLayout()
+	l.HostRoot = t.TempDir()
+	if err := os.MkdirAll(l.host("/etc/containerd"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(l.host(l.ContainerdConfig), []byte("[grpc]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readContainerdConfig(l, 3); !errdefs.IsNotImplemented(err) {
+		t.Errorf("version 1 config: %v, want not implemented", err)
 	}
 }
 
