@@ -38,7 +38,7 @@ tmpfs_size = "1Gi"'
 # The spool on tmpfs, as /run/brisk/spool is on most hosts.
 mkdir -p "$STACK/spool" && mount -t tmpfs -o size=1g,mode=0700 brisk-bench-spool "$STACK/spool"
 write_logs_config brisk-bench none
-start_containerd "$(sed -e '/^version/d' -e "s|/run/brisk/snapshotter.sock|$STACK/b.sock|; s|/var/lib/brisk-snapshotter|$STACK/brisk|" "$REPO/contrib/containerd/profiles-v3.toml")"
+start_containerd "$(sed -e '/^version/d' -e "s|/run/brisk/snapshotter.sock|$STACK/b.sock|; s|/var/lib/brisk-snapshotter|$STACK/brisk|; s|/usr/local/bin/containerd-shim-brisk-v2|$BIN/containerd-shim-brisk-v2|" "$REPO/contrib/containerd/profiles-v3.toml")"
 briskctl --config "$BRISK_CONFIG" bucket init >&2
 MKIMAGE_ARGS="-add /usr/local/bin/fsyncbench=$STACK/fsyncbench" import_image brisk overlayfs
 if part containers; then

@@ -15,6 +15,7 @@ import (
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/integration/harness"
 	"github.com/brisk-containers/brisk/internal/briskimage"
+	"github.com/moby/sys/mountinfo"
 )
 
 // installerHost is a node for brisk-installer without a cluster: a private
@@ -228,7 +229,11 @@ func TestInstallerImage(t *testing.T) {
 	// The ConfigMap: paths on the "host"; logs kept by uninstall go outside
 	// the compared tree.
 	logsDir := env.Path("logs")
-	configMap := fmt.Sprintf("[snapshotter]\nroot = %q\naddress = %q\nmetrics_address = \"127.0.0.1:%d\"\n[logs]\nspool_dir = %q\nlocal_dir = %q\n",
+	// brisk-small is a profile: the installer declares it to containerd
+	// as a proxy plugin and runtime handler of that name.
+	configMap := fmt.Sprintf("[snapshotter]\nroot = %q\naddress = %q\nmetrics_address = \"127.0.0.1:%d\"\n"+
+		"[snapshotter.profiles.brisk-small]\ntmpfs_size = \"8Mi\"\ntmpfs_inodes = 2000\n"+
+		"[logs]\nspool_dir = %q\nlocal_dir = %q\n",
 		filepath.Join(h.root, "var/lib/brisk-snapshotter"), filepath.Join(h.root, "run/brisk/snapshotter.sock"),
 		harness.FreePort(t), filepath.Join(h.root, "run/brisk/spool"), logsDir)
 	if err := os.MkdirAll(env.Path("configmap"), 0o755); err != nil {
@@ -269,26 +274,27 @@ func TestInstallerImage(t *testing.T) {
 		t.Errorf("containerd config has no imports line:\n%s", data)
 	}
 
-	var podID string
-	t.Run("the installed node runs a pod under the brisk RuntimeClass", func(t *testing.T) {
-		h.ctd.ImportPauseImage([]string{"brisk"})
-		image := h.ctd.ImportImage([]string{"brisk"})
-		pod := writeJSON(t, env.Path("pod.json"), map[string]any{
-			"metadata":      map[string]any{"name": "installed", "namespace": "default", "uid": "uid-installed"},
-			"log_directory": env.Path("pods"),
+	var podIDs []string
+	// runPod runs a pod under handler whose container prints its root
+	// mount, and returns the container's ID and output.
+	runPod := func(t *testing.T, handler, image string) (string, string) {
+		pod := writeJSON(t, env.Path(handler+"-pod.json"), map[string]any{
+			"metadata":      map[string]any{"name": handler, "namespace": "default", "uid": "uid-" + handler},
+			"log_directory": env.Path("pods", handler),
 			"linux":         map[string]any{"security_context": map[string]any{"namespace_options": map[string]any{"network": 2}}},
 		})
-		ctr := writeJSON(t, env.Path("ctr.json"), map[string]any{
+		ctr := writeJSON(t, env.Path(handler+"-ctr.json"), map[string]any{
 			"metadata": map[string]any{"name": "main"},
 			"image":    map[string]any{"image": image},
 			"command":  []string{"sh", "-c", "echo hello from brisk; grep ' / / ' /proc/self/mountinfo"},
 			"log_path": "main.log",
 		})
-		podID = h.ctd.MustCrictl("runp", "--runtime", "brisk", pod)
+		podID := h.ctd.MustCrictl("runp", "--runtime", handler, pod)
+		podIDs = append(podIDs, podID)
 		// containerd started the shim the drop-in names: the host's copy.
 		shim := filepath.Join(h.root, "usr/local/bin/containerd-shim-brisk-v2")
 		if argv0 := shimProgram(t, podID); argv0 != shim {
-			t.Errorf("pod's shim is %q, want the installed %s", argv0, shim)
+			t.Errorf("%s pod's shim is %q, want the installed %s", handler, argv0, shim)
 		}
 		id := h.ctd.MustCrictl("create", podID, ctr, pod)
 		h.ctd.MustCrictl("start", id)
@@ -302,6 +308,14 @@ func TestInstallerImage(t *testing.T) {
 		if err != nil || !strings.HasPrefix(out, "hello from brisk\n") {
 			t.Fatalf("crictl logs: %q %v", out, err)
 		}
+		return id, out
+	}
+	snapshotters := []string{"brisk", "brisk-small"}
+	h.ctd.ImportPauseImage(snapshotters)
+	image := h.ctd.ImportImage(snapshotters)
+
+	t.Run("the installed node runs a pod under the brisk RuntimeClass", func(t *testing.T) {
+		id, out := runPod(t, "brisk", image)
 		// The rootfs is a brisk overlay: its upper under the snapshotter's
 		// root on the host.
 		if !strings.Contains(out, "overlay") || !strings.Contains(out, filepath.Join(h.root, "var/lib/brisk-snapshotter")) {
@@ -315,6 +329,30 @@ func TestInstallerImage(t *testing.T) {
 		got, _, err := env.Run(filepath.Join(env.BriskBin, "briskctl"), "--config", briskConfig, "logs", "-n", "k8s.io", "--stream", "stdout", id)
 		if err != nil || !strings.HasPrefix(got, "hello from brisk\n") {
 			t.Errorf("briskctl logs %s: %q %v", id, got, err)
+		}
+	})
+
+	t.Run("a pod under a profile's RuntimeClass gets the profile's tmpfs", func(t *testing.T) {
+		_, out := runPod(t, "brisk-small", image)
+		// The exited container keeps its snapshot, and the snapshot its
+		// tmpfs: the one that holds the upperdir the container saw.
+		var upper string
+		for _, o := range strings.Split(out, ",") {
+			if up, ok := strings.CutPrefix(o, "upperdir="); ok {
+				upper = strings.Fields(up)[0]
+			}
+		}
+		if !strings.HasPrefix(upper, filepath.Join(h.root, "var/lib/brisk-snapshotter")) {
+			t.Fatalf("rootfs is not a brisk overlay: %s", out)
+		}
+		tm, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(filepath.Dir(upper)))
+		if err != nil || len(tm) != 1 {
+			t.Fatalf("no tmpfs at %s: %v", filepath.Dir(upper), err)
+		}
+		for _, want := range []string{"size=8192k", "nr_inodes=2000"} {
+			if !strings.Contains(tm[0].VFSOptions, want) {
+				t.Errorf("brisk-small's upper %s has %q, want %s", tm[0].Mountpoint, tm[0].VFSOptions, want)
+			}
 		}
 	})
 
@@ -333,7 +371,7 @@ func TestInstallerImage(t *testing.T) {
 	})
 
 	t.Run("uninstall is refused while a container uses brisk", func(t *testing.T) {
-		if podID == "" {
+		if len(podIDs) == 0 {
 			t.Skip("no pod")
 		}
 		out, actions, err := h.run("uninstall")
@@ -346,8 +384,8 @@ func TestInstallerImage(t *testing.T) {
 	})
 
 	t.Run("uninstall leaves the host as it was", func(t *testing.T) {
-		if podID != "" {
-			removePod(h.ctd, podID)
+		for _, id := range podIDs {
+			removePod(h.ctd, id)
 		}
 		// containerd's GC removes the pod's snapshots (and their tmpfs).
 		if !harness.WaitFor(30*time.Second, func() bool { return len(harness.MountsUnder(h.root)) == 0 }) {

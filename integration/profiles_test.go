@@ -38,15 +38,22 @@ tmpfs_inodes = 100000
 `
 
 // contribProfiles is the shipped contrib/containerd/profiles-v3.toml, pointed
-// at the private snapshotter.
+// at the private snapshotter and this build's shim.
 func contribProfiles(t *testing.T, sn *harness.Snapshotter) string {
 	data, err := os.ReadFile("../contrib/containerd/profiles-v3.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := strings.Replace(string(data), "version = 3\n", "", 1)
-	s = strings.ReplaceAll(s, `"/run/brisk/snapshotter.sock"`, strconv.Quote(sn.Address))
-	return strings.ReplaceAll(s, `"/var/lib/brisk-snapshotter"`, strconv.Quote(sn.Root))
+	const runtimePath = `"/usr/local/bin/containerd-shim-brisk-v2"`
+	if strings.Count(string(data), runtimePath) != 2 {
+		t.Fatalf("contrib/containerd/profiles-v3.toml: want both runtimes with runtime_path = %s", runtimePath)
+	}
+	return strings.NewReplacer(
+		"version = 3\n", "",
+		`"/run/brisk/snapshotter.sock"`, strconv.Quote(sn.Address),
+		`"/var/lib/brisk-snapshotter"`, strconv.Quote(sn.Root),
+		runtimePath, strconv.Quote(filepath.Join(harness.BriskBin(), "containerd-shim-brisk-v2")),
+	).Replace(string(data))
 }
 
 // TestCRIProfiles runs pods under the RuntimeClasses brisk-small and

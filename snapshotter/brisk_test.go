@@ -18,6 +18,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 	"github.com/moby/sys/mountinfo"
+	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 
 	"github.com/brisk-containers/brisk/internal/testutil"
@@ -134,6 +135,7 @@ func TestPlacement(t *testing.T) {
 	parent := e.baseLayer("base")
 	for _, tc := range []struct {
 		name      string
+		key       string // default: from name
 		kind      snapshots.Kind
 		labels    map[string]string
 		wantTmpfs bool
@@ -145,9 +147,17 @@ func TestPlacement(t *testing.T) {
 		{name: "forwarded label overrides", kind: snapshots.KindActive, labels: map[string]string{LabelPrefix + LabelTmpfsSize: "2Mi", LabelPrefix + LabelTmpfsInodes: "70"}, wantTmpfs: true, wantSize: "size=2048k", wantIno: "nr_inodes=70"},
 		{name: "unpack stays on root", kind: snapshots.KindActive, labels: map[string]string{labelSnapshotRef: "sha256:def"}},
 		{name: "view stays on root", kind: snapshots.KindView},
+		// containerd's client-side unpack (ctr run, ctr images mount)
+		// labels nothing: the key alone says it is a layer.
+		{name: "unlabelled unpack stays on root", key: "ns/3/extract-123 " + digest.FromString("layer").String(), kind: snapshots.KindActive},
+		{name: "profile's unlabelled unpack stays on root", key: "@small/ns/4/extract-124 " + digest.FromString("layer").String(), kind: snapshots.KindActive},
+		{name: "container named extract", key: "ns/5/extract-job", kind: snapshots.KindActive, wantTmpfs: true, wantSize: "size=8192k", wantIno: "nr_inodes=1000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			key := "k-" + strings.ReplaceAll(tc.name, " ", "-")
+			key := tc.key
+			if key == "" {
+				key = "k-" + strings.ReplaceAll(tc.name, " ", "-")
+			}
 			var ms []mount.Mount
 			var err error
 			if tc.kind == snapshots.KindView {

@@ -38,7 +38,7 @@ func (s *Snapshotter) createSnapshot(ctx context.Context, kind snapshots.Kind, k
 			return nil, err
 		}
 	}
-	want, err := s.wantedPlacement(ctx, kind, requested.Labels)
+	want, err := s.wantedPlacement(ctx, kind, key, requested.Labels)
 	if err != nil {
 		return nil, err
 	}

@@ -36,13 +36,14 @@ const (
 // wantedPlacement decides, from the kind and labels of a new snapshot, where
 // its upper should go before any budget is consulted. Only active snapshots
 // that will become a container's rootfs go to fast storage: an unpack
-// snapshot (it carries the chain ID as containerd.io/snapshot.ref) becomes a
-// committed image layer, and those stay on the persistent root.
-func (o *Snapshotter) wantedPlacement(ctx context.Context, kind snapshots.Kind, labels map[string]string) (upper.Record, error) {
+// snapshot (it carries the chain ID as containerd.io/snapshot.ref, or has an
+// unpack key) becomes a committed image layer, and those stay on the
+// persistent root: a layer need not fit in tmpfs_size.
+func (o *Snapshotter) wantedPlacement(ctx context.Context, kind snapshots.Kind, key string, labels map[string]string) (upper.Record, error) {
 	if kind != snapshots.KindActive {
 		return upper.Record{Kind: upper.KindRoot}, nil
 	}
-	if _, unpack := labels[labelSnapshotRef]; unpack {
+	if _, unpack := labels[labelSnapshotRef]; unpack || isUnpackKey(key) {
 		return upper.Record{Kind: upper.KindRoot}, nil
 	}
 	p := o.policy(ctx)

@@ -66,12 +66,20 @@ var usageCommand = &cli.Command{
 }
 
 func printUsage(w io.Writer, r usageapi.UsageReport) {
-	sort.Slice(r.Snapshots, func(i, j int) bool { return r.Snapshots[i].Key < r.Snapshots[j].Key })
+	// Each profile has a key space of its own: one key may show twice.
+	sort.Slice(r.Snapshots, func(i, j int) bool {
+		a, b := r.Snapshots[i], r.Snapshots[j]
+		return a.Key < b.Key || a.Key == b.Key && a.Profile < b.Profile
+	})
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAMESPACE\tKEY\tUPPER\tINODES\tINODES%\tBYTES\tBYTES%")
+	fmt.Fprintln(tw, "NAMESPACE\tKEY\tPROFILE\tUPPER\tINODES\tINODES%\tBYTES\tBYTES%")
 	for _, u := range r.Snapshots {
 		ns, name := splitKey(u.Key)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ns, name, u.Upper,
+		profile := u.Profile
+		if profile == "" { // a snapshotter from before profiles
+			profile = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ns, name, profile, u.Upper,
 			ofLimit(fmt.Sprint(u.Inodes), u.InodesLimit, fmt.Sprint(u.InodesLimit)), percent(u.Inodes, u.InodesLimit),
 			ofLimit(config.FormatSize(u.Bytes), u.BytesLimit, config.FormatSize(u.BytesLimit)), percent(u.Bytes, u.BytesLimit))
 	}

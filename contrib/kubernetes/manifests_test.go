@@ -120,6 +120,17 @@ func TestManifests(t *testing.T) {
 	if !bytes.Contains(ctd, []byte(`containerd.runtimes.brisk]`)) {
 		t.Errorf("contrib/containerd/config-v3.toml declares no runtime brisk")
 	}
+	for _, f := range []string{"profiles-v2.toml", "profiles-v3.toml"} {
+		ctd, err := os.ReadFile(filepath.Join("../containerd", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name := range classes {
+			if name != "brisk" && !bytes.Contains(ctd, []byte("containerd.runtimes."+name+"]")) {
+				t.Errorf("contrib/containerd/%s declares no runtime %s", f, name)
+			}
+		}
+	}
 
 	// The ConfigMap is a valid Brisk config: the installer would refuse it.
 	var configMaps int
@@ -129,8 +140,22 @@ func TestManifests(t *testing.T) {
 			continue
 		}
 		configMaps++
-		if _, err := config.Parse([]byte(cm.Data["config.toml"])); err != nil {
+		cfg, err := config.Parse([]byte(cm.Data["config.toml"]))
+		if err != nil {
 			t.Errorf("ConfigMap brisk-config: %v", err)
+		}
+		// Every RuntimeClass has a handler the installer declares
+		// from this config, and no profile lacks a RuntimeClass.
+		names := installer.SnapshotterNames(cfg)
+		for name := range classes {
+			if !slices.Contains(names, name) {
+				t.Errorf("RuntimeClass %s: the ConfigMap brisk-config has no profile %s", name, name)
+			}
+		}
+		for _, name := range names {
+			if classes[name] == nil {
+				t.Errorf("ConfigMap brisk-config: profile %s has no RuntimeClass", name)
+			}
 		}
 	}
 	if configMaps != 1 {

@@ -15,10 +15,26 @@ import (
 	"github.com/brisk-containers/brisk/config"
 )
 
-// SnapshotterNames are the proxy plugins (and CRI runtimes) the drop-in
-// declares for cfg, all on the one socket. Snapshot profiles add a name each
-// here.
-func SnapshotterNames(cfg config.Config) []string { return []string{"brisk"} }
+// defaultName is the proxy plugin and CRI runtime handler of the default
+// profile ([snapshotter]): brisk-snapshotter gives it the default because it
+// names no profile.
+const defaultName = "brisk"
+
+// SnapshotterNames are the proxy plugins (and CRI runtime handlers) the
+// drop-in declares for cfg, all on the one socket: "brisk" for [snapshotter]
+// and one per [snapshotter.profiles.NAME], which brisk-snapshotter tells
+// apart by the plugin name containerd sends.
+func SnapshotterNames(cfg config.Config) []string {
+	names := []string{defaultName}
+	for _, p := range cfg.Snapshotter.ProfileList() {
+		// A profile named "brisk" takes over the default plugin rather
+		// than declaring it twice.
+		if p.Name != defaultName {
+			names = append(names, p.Name)
+		}
+	}
+	return names
+}
 
 const (
 	runcRuntimeType = "io.containerd.runc.v2"

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -132,6 +133,108 @@ func hostTree(t *testing.T, root string) []string {
 	return out
 }
 
+// dropinDoc is the part of the drop-in the tests read back.
+type dropinDoc struct {
+	Version int
+	Plugins map[string]struct {
+		Containerd struct {
+			Runtimes map[string]dropinRuntime `toml:"runtimes"`
+		} `toml:"containerd"`
+		UnpackConfig []map[string]string `toml:"unpack_config"`
+	}
+	ProxyPlugins map[string]map[string]any `toml:"proxy_plugins"`
+}
+
+type dropinRuntime struct {
+	RuntimeType          string         `toml:"runtime_type"`
+	RuntimePath          string         `toml:"runtime_path"`
+	Snapshotter          string         `toml:"snapshotter"`
+	PodAnnotations       []string       `toml:"pod_annotations"`
+	ContainerAnnotations []string       `toml:"container_annotations"`
+	Options              map[string]any `toml:"options"`
+}
+
+func readDropin(t *testing.T, root string) dropinDoc {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, "etc/containerd/conf.d/brisk.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d dropinDoc
+	if err := toml.Unmarshal(data, &d); err != nil {
+		t.Fatalf("drop-in: %v\n%s", err, data)
+	}
+	return d
+}
+
+// TestDropinProfiles: every profile of the installed config is a proxy
+// plugin on the one socket and a runtime handler like brisk's, and adding a
+// profile rewrites the drop-in and restarts containerd.
+func TestDropinProfiles(t *testing.T) {
+	h := newTestHost(t)
+	root := h.in.Layout.HostRoot
+	const small = `tmpfs_size = "64Mi"
+[snapshotter.profiles.brisk-small]
+tmpfs_size = "16Mi"`
+	h.setConfig(t, small+`
+[snapshotter.profiles.brisk-large]
+tmpfs_size = "256Mi"`)
+	h.install(t)
+	d := readDropin(t, root)
+	cri := d.Plugins["io.containerd.cri.v1.runtime"].Containerd.Runtimes
+	brisk := cri["brisk"]
+	for _, name := range []string{"brisk", "brisk-small", "brisk-large"} {
+		if p := d.ProxyPlugins[name]; p["type"] != "snapshot" || p["address"] != "/run/brisk/snapshotter.sock" {
+			t.Errorf("proxy plugin %s: %v", name, p)
+		}
+		rt, ok := cri[name]
+		want := brisk
+		want.Snapshotter = name
+		if !ok || !reflect.DeepEqual(rt, want) {
+			t.Errorf("runtime %s: %+v, want %+v", name, rt, want)
+		}
+	}
+	if brisk.RuntimeType != "io.containerd.runc.v2" || brisk.Options["SystemdCgroup"] != true ||
+		!slices.Equal(brisk.PodAnnotations, []string{"brisk.io/*"}) {
+		t.Errorf("brisk runtime: %+v", brisk)
+	}
+	var unpacked []string
+	for _, e := range d.Plugins["io.containerd.transfer.v1.local"].UnpackConfig {
+		unpacked = append(unpacked, e["snapshotter"])
+	}
+	if want := []string{"overlayfs", "brisk", "brisk-large", "brisk-small"}; !slices.Equal(unpacked, want) {
+		t.Errorf("unpack_config snapshotters: %q, want %q", unpacked, want)
+	}
+	if len(d.ProxyPlugins) != 3 || len(cri) != 3 {
+		t.Errorf("drop-in declares %d plugins and %d runtimes, want 3 each", len(d.ProxyPlugins), len(cri))
+	}
+
+	if got := h.install(t); len(got) != 0 {
+		t.Errorf("same profiles: %q, want nothing restarted", got)
+	}
+	h.setConfig(t, small)
+	if got, want := h.install(t), []string{"restart brisk-snapshotter.service", "restart containerd.service"}; !slices.Equal(got, want) {
+		t.Errorf("profile removed: %q, want %q", got, want)
+	}
+	if d := readDropin(t, root); d.ProxyPlugins["brisk-large"] != nil || d.ProxyPlugins["brisk-small"] == nil {
+		t.Errorf("proxy plugins after removing brisk-large: %v", d.ProxyPlugins)
+	}
+	// A profile's own keys are the snapshotter's business: containerd
+	// is not restarted for them.
+	h.setConfig(t, `tmpfs_size = "64Mi"
+[snapshotter.profiles.brisk-small]
+tmpfs_size = "32Mi"`)
+	if got, want := h.install(t), []string{"restart brisk-snapshotter.service"}; !slices.Equal(got, want) {
+		t.Errorf("profile size changed: %q, want %q", got, want)
+	}
+	h.setConfig(t, small+`
+[snapshotter.profiles.brisk-large]
+tmpfs_size = "256Mi"`)
+	if got, want := h.install(t), []string{"restart brisk-snapshotter.service", "restart containerd.service"}; !slices.Equal(got, want) {
+		t.Errorf("profile added: %q, want %q", got, want)
+	}
+}
+
 func TestInstallRestartsOnlyWhatChanged(t *testing.T) {
 	h := newTestHost(t)
 	root := h.in.Layout.HostRoot
@@ -146,21 +249,7 @@ func TestInstallRestartsOnlyWhatChanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var dropin struct {
-		Version int
-		Plugins map[string]struct {
-			Containerd struct {
-				Runtimes map[string]struct {
-					RuntimeType string         `toml:"runtime_type"`
-					RuntimePath string         `toml:"runtime_path"`
-					Snapshotter string         `toml:"snapshotter"`
-					Options     map[string]any `toml:"options"`
-				} `toml:"runtimes"`
-			} `toml:"containerd"`
-			UnpackConfig []map[string]string `toml:"unpack_config"`
-		}
-		ProxyPlugins map[string]map[string]any `toml:"proxy_plugins"`
-	}
+	var dropin dropinDoc
 	if err := toml.Unmarshal(data, &dropin); err != nil {
 		t.Fatalf("drop-in: %v\n%s", err, data)
 	}

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/brisk-containers/brisk/snapshotter/usageapi"
+)
+
+func TestPrintUsageProfile(t *testing.T) {
+	var b bytes.Buffer
+	printUsage(&b, usageapi.UsageReport{
+		Budget: 1 << 30,
+		Snapshots: []usageapi.SnapshotUsage{
+			{Key: "k8s.io/7/ctr", Profile: "brisk-small", Upper: "tmpfs", Bytes: 1 << 20, BytesLimit: 32 << 20, Inodes: 10, InodesLimit: 1000},
+			{Key: "k8s.io/7/ctr", Profile: "default", Upper: "tmpfs", Bytes: 1 << 20, BytesLimit: 64 << 20, Inodes: 10, InodesLimit: 1000},
+			{Key: "default/3/old", Upper: "tmpfs"},
+		},
+	})
+	lines := strings.Split(b.String(), "\n")
+	want := [][]string{
+		{"NAMESPACE", "KEY", "PROFILE", "UPPER"},
+		{"default", "old", "-", "tmpfs"},
+		{"k8s.io", "ctr", "brisk-small", "tmpfs"},
+		{"k8s.io", "ctr", "default", "tmpfs"},
+	}
+	for i, w := range want {
+		if got := strings.Fields(lines[i]); len(got) < len(w) || !slices.Equal(got[:len(w)], w) {
+			t.Errorf("line %d: %q, want it to start with %q\n%s", i, lines[i], w, b.String())
+		}
+	}
+}
