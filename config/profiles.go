@@ -142,3 +142,19 @@ func (p Profile) validate(prefix string, budget Size) error {
 	}
 	return nil
 }
+
+// UpperDirs returns, for each distinct upper_dir brisk-snapshotter opens as
+// a dedicated mount at start, the first profile naming it: [snapshotter]'s
+// own (when set), then the profiles' in ProfileList order.
+func (s *Snapshotter) UpperDirs() []Profile {
+	var out []Profile
+	seen := map[string]bool{}
+	for _, p := range append([]Profile{s.DefaultProfile()}, s.ProfileList()...) {
+		if p.UpperDir == "" || seen[p.UpperDir] {
+			continue
+		}
+		seen[p.UpperDir] = true
+		out = append(out, p)
+	}
+	return out
+}

@@ -24,8 +24,8 @@ func diskPaths(ctx context.Context, n *Node) []nodestat.Watched {
 		ps = append(ps, nodestat.Watched{What: "containerd root", Path: p.Exports["root"]})
 	}
 	if n.ConfigErr == nil {
-		if d := upperDir(n.Config.Snapshotter); d != "" {
-			ps = append(ps, nodestat.Watched{What: "upper_dir", Path: d})
+		for _, p := range upperDirs(n.Config.Snapshotter) {
+			ps = append(ps, nodestat.Watched{What: dirLabel(p), Path: p.UpperDir})
 		}
 		ps = append(ps, nodestat.Watched{What: "snapshotter root", Path: n.Config.Snapshotter.Root})
 	}
