@@ -197,6 +197,41 @@ func TestDoctor(t *testing.T) {
 		requireFinding(t, r, "containerd/snapshotter", doctor.Fail, "[proxy_plugins.brisk]")
 	})
 
+	t.Run("profiles: registered in containerd, each upper_dir checked", func(t *testing.T) {
+		mnt := testutil.MountXFS(t, t.TempDir(), 512<<20, "relatime")
+		cfg := s.toml + fmt.Sprintf("\n[snapshotter.profiles.brisk-small]\ntmpfs_size = \"32Mi\"\n[snapshotter.profiles.brisk-large]\nupper = \"dir\"\nupper_dir = %q\n", mnt)
+		r, code := s.doctor(t, s.ctd.Address, cfg)
+		if code != 1 {
+			t.Fatalf("exit %d", code)
+		}
+		x := requireFinding(t, r, "containerd/profile", doctor.Fail, "[proxy_plugins.brisk-large]")
+		if !strings.Contains(x.Found, "brisk-large") {
+			t.Errorf("containerd/profile: %q", x.Found)
+		}
+		x = requireFinding(t, r, "upper/mount", doctor.Fail, "noatime")
+		if !strings.Contains(x.Found, "profile brisk-large") || !strings.Contains(x.Found, mnt) {
+			t.Errorf("upper/mount does not name the profile's upper_dir: %q", x.Found)
+		}
+
+		// Both profiles registered on Brisk's socket, as the installer's drop-in does.
+		ctd := harness.New(t).StartContainerd(s.sn.ProxyConfig(),
+			harness.WithProxySnapshotter("brisk-small", s.sn.Address, s.sn.Root),
+			harness.WithProxySnapshotter("brisk-large", s.sn.Address, s.sn.Root))
+		r, _ = s.doctor(t, ctd.Address, cfg)
+		for _, name := range []string{"brisk-small", "brisk-large"} {
+			found := false
+			for _, x := range r.Results {
+				found = found || (x.Check == "containerd/profile" && x.Status == doctor.Pass && strings.Contains(x.Found, `"`+name+`"`))
+			}
+			if !found {
+				t.Errorf("profile %s registered, not reported as such:\n%s", name, dump(r))
+			}
+		}
+		if x, ok := finding(r, "containerd/snapshotter", doctor.Pass); !ok || !strings.Contains(x.Found, "brisk-large, brisk-small") {
+			t.Errorf("containerd/snapshotter does not list the profiles on its socket:\n%s", dump(r))
+		}
+	})
+
 	t.Run("upper_dir without noatime", func(t *testing.T) {
 		mnt := testutil.MountXFS(t, t.TempDir(), 512<<20, "relatime")
 		cfg := strings.Replace(s.toml, "[snapshotter]\n", fmt.Sprintf("[snapshotter]\nupper = \"dir\"\nupper_dir = %q\n", mnt), 1)
