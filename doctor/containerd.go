@@ -105,7 +105,8 @@ func profileResults(n *Node, proxies map[string]proxy) []Result {
 	}
 	socket := n.Config.Snapshotter.Address
 	var res []Result
-	for _, name := range profileNames(n.ConfigPath) {
+	for _, prof := range n.Config.Snapshotter.ProfileList() {
+		name := prof.Name
 		p, ok := proxies[name]
 		addr := p.address
 		fix := fmt.Sprintf("add [proxy_plugins.%s] type = \"snapshot\", address = %q to containerd's config and restart containerd", name, socket)

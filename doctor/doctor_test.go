@@ -194,29 +194,17 @@ func TestHeadroomOfAPathNotCreatedYet(t *testing.T) {
 	}
 }
 
-func TestProfileNames(t *testing.T) {
-	dir := t.TempDir()
-	for _, tc := range []struct {
-		name, toml string
-		want       []string
-	}{
-		{"none", "[snapshotter]\nupper = \"tmpfs\"\n", nil},
-		{"two", "[snapshotter]\n[snapshotter.profiles.small]\ntmpfs_size = \"32Mi\"\n[snapshotter.profiles.large]\ntmpfs_size = \"2Gi\"\n", []string{"large", "small"}},
-		{"unreadable", "[[[", nil},
-	} {
-		p := filepath.Join(dir, tc.name+".toml")
-		if err := os.WriteFile(p, []byte(tc.toml), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if got := profileNames(p); strings.Join(got, ",") != strings.Join(tc.want, ",") {
-			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
-		}
+func TestProfileResults(t *testing.T) {
+	cfg, err := config.Parse([]byte("[snapshotter]\naddress = \"/s.sock\"\n[snapshotter.profiles.small]\ntmpfs_size = \"32Mi\"\n[snapshotter.profiles.large]\ntmpfs_size = \"2Gi\"\n"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	cfg := config.Default()
-	cfg.Snapshotter.Address = "/s.sock"
-	n := NewNode(filepath.Join(dir, "two.toml"), cfg, nil)
+	n := NewNode("/brisk.toml", cfg, nil)
 	rs := profileResults(n, map[string]proxy{"brisk": {address: "/s.sock"}, "small": {address: "/s.sock"}, "large": {address: "/other.sock"}})
 	if len(rs) != 2 || rs[0].Status != Fail || !strings.Contains(rs[0].Found, "/other.sock") || rs[1].Status != Pass {
 		t.Fatalf("%+v", rs)
+	}
+	if rs := profileResults(NewNode("/brisk.toml", config.Default(), nil), nil); len(rs) != 0 {
+		t.Fatalf("no profiles, findings %+v", rs)
 	}
 }
