@@ -248,12 +248,7 @@ func (s *Sampler) devices(ctx context.Context, notes []string, now time.Time) ([
 			}
 		}
 	}
-	sn := s.cfg.Snapshotter
-	if sn.UpperDir != "" {
-		paths = append(paths, nodestat.Watched{What: "upper_dir", Path: sn.UpperDir})
-	}
-	paths = append(paths, nodestat.Watched{What: "snapshotter root", Path: sn.Root})
-	wds, _ := nodestat.DevicesOf(s.sysRoot, paths)
+	wds, _ := nodestat.DevicesOf(s.sysRoot, append(paths, storagePaths(s.cfg.Snapshotter)...))
 	counters, err := nodestat.ReadDiskstats(s.procRoot)
 	if err != nil {
 		return nil, append(notes, err.Error())
@@ -276,4 +271,18 @@ func fileSize(path string) int64 {
 		return 0
 	}
 	return fi.Size()
+}
+
+// storagePaths are where Brisk's snapshots write: every upper_dir (the
+// default's and each profile's own) and the snapshotter's root.
+func storagePaths(sn config.Snapshotter) []nodestat.Watched {
+	var paths []nodestat.Watched
+	for _, p := range sn.UpperDirs() {
+		what := "upper_dir"
+		if p.Name != config.DefaultProfileName {
+			what = "upper_dir of " + p.Name
+		}
+		paths = append(paths, nodestat.Watched{What: what, Path: p.UpperDir})
+	}
+	return append(paths, nodestat.Watched{What: "snapshotter root", Path: sn.Root})
 }
