@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/brisk-containers/brisk/doctor"
 	"github.com/brisk-containers/brisk/top"
 )
 
@@ -99,6 +101,26 @@ func TestTop(t *testing.T) {
 		}
 		if _, err := s.briskctl(nil, "top", "--address", s.ctd.Address, "--once", "--sort", "nope"); err == nil {
 			t.Fatal("--sort nope accepted")
+		}
+	})
+
+	t.Run("containerd's address from CONTAINERD_ADDRESS, as ctr takes it", func(t *testing.T) {
+		env := []string{"CONTAINERD_ADDRESS=" + s.ctd.Address}
+		out, err := s.briskctl(env, "top", "--once", "--json", "--interval", "1s")
+		if err != nil {
+			t.Fatalf("top: %v", err)
+		}
+		var f top.Frame
+		if err := json.Unmarshal([]byte(out), &f); err != nil || len(f.Rows) != 3 {
+			t.Fatalf("top with CONTAINERD_ADDRESS: %v %s", err, out)
+		}
+		out, err = s.briskctl(env, "doctor", "--json", "--no-write", "--sample", "500ms", "--timeout", "20s")
+		var r doctor.Report
+		if jerr := json.Unmarshal([]byte(out), &r); jerr != nil {
+			t.Fatalf("doctor: %v %v %s", err, jerr, out)
+		}
+		if x, ok := finding(r, "containerd/reachable", doctor.Pass); !ok || !strings.Contains(x.Found, s.ctd.Address) {
+			t.Fatalf("doctor with CONTAINERD_ADDRESS:\n%s", dump(r))
 		}
 	})
 }
