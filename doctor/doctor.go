@@ -124,6 +124,7 @@ func Checks() []Check {
 		configCheck,
 		containerdReachable,
 		containerdSnapshotter,
+		usageCheck,
 		containerdRuntime,
 		shimCheck,
 		criAnnotations,

@@ -163,7 +163,7 @@ func TestDoctor(t *testing.T) {
 		if code != 0 || r.Failed() {
 			t.Fatalf("exit %d on a healthy node:\n%s", code, dump(r))
 		}
-		for _, check := range []string{"config/valid", "containerd/reachable", "containerd/snapshotter", "containerd/runtime", "shim/version", "cri/pod_annotations", "spool/tmpfs", "spool/pending", "s3/bucket", "s3/lifecycle", "s3/write"} {
+		for _, check := range []string{"config/valid", "containerd/reachable", "containerd/snapshotter", "snapshotter/usage", "containerd/runtime", "shim/version", "cri/pod_annotations", "spool/tmpfs", "spool/pending", "s3/bucket", "s3/lifecycle", "s3/write"} {
 			if _, ok := finding(r, check, doctor.Pass); !ok {
 				t.Errorf("%s did not pass:\n%s", check, dump(r))
 			}
