@@ -16,10 +16,11 @@ import (
 )
 
 func TestRunKeepsOrderAndTimesOut(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
 	checks := []Check{
 		{Name: "slow", Hint: "look at the slow thing", Run: func(ctx context.Context, _ *Node) []Result {
-			<-ctx.Done()
-			time.Sleep(time.Second) // ignores its deadline, as a hung syscall would
+			<-release // ignores its deadline, as a hung syscall would
 			return pass("too late")
 		}},
 		{Name: "multi", Run: func(context.Context, *Node) []Result {
@@ -27,10 +28,15 @@ func TestRunKeepsOrderAndTimesOut(t *testing.T) {
 		}},
 		{Name: "crash", Run: func(context.Context, *Node) []Result { panic("boom") }},
 	}
-	start := time.Now()
-	r := Run(context.Background(), NewNode("/x", config.Default(), nil), checks, 200*time.Millisecond)
-	if took := time.Since(start); took > 900*time.Millisecond {
-		t.Fatalf("Run waited %v for a check past its timeout", took)
+	done := make(chan Report, 1)
+	go func() {
+		done <- Run(context.Background(), NewNode("/x", config.Default(), nil), checks, 200*time.Millisecond)
+	}()
+	var r Report
+	select {
+	case r = <-done:
+	case <-time.After(time.Minute): // no timing assertion: only that Run does not wait for the hung check
+		t.Fatal("Run waits for a check past its timeout")
 	}
 	want := []Result{
 		{Check: "slow", Status: Fail, Found: "no answer within 200ms", Fix: "look at the slow thing"},
