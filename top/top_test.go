@@ -74,3 +74,26 @@ func TestSplitKey(t *testing.T) {
 		}
 	}
 }
+
+// Every column --sort accepts orders by that column: numbers largest first,
+// text A to Z.
+func TestSortByEveryColumn(t *testing.T) {
+	rows := []Row{
+		{Namespace: "k8s.io", ID: "b", Runtime: "io.containerd.runc.v2", Upper: "dir", Inodes: 5, InodesLimit: 10, Bytes: 1, BytesLimit: 10, WriteBps: 10, WriteOps: 3, ReadBps: 1, DiskWriteBps: 9, DiskReadBps: 2, Spool: -1},
+		{Namespace: "default", ID: "c", Runtime: "io.containerd.brisk.v2", Upper: "tmpfs", Inodes: 1, InodesLimit: 10, Bytes: 9, BytesLimit: 10, WriteBps: 500, WriteOps: 1, ReadBps: 3, DiskWriteBps: 0, DiskReadBps: 7, Spool: 4096},
+		{Namespace: "default", ID: "a", Runtime: "io.containerd.brisk.v2", Upper: "", WriteBps: 20, WriteOps: 8, ReadBps: 7, DiskWriteBps: 4, DiskReadBps: 0, Spool: 10},
+	}
+	if len(SortKeys()) != len(columns) || len(columns) != 12 {
+		t.Fatalf("sort keys %v for %d columns", SortKeys(), len(columns))
+	}
+	for _, c := range columns {
+		if err := Sort(rows, c.key); err != nil {
+			t.Fatalf("--sort %s: %v", c.key, err)
+		}
+		for i := 1; i < len(rows); i++ {
+			if c.num != nil && c.num(rows[i-1]) < c.num(rows[i]) || c.num == nil && c.text(rows[i-1]) > c.text(rows[i]) {
+				t.Errorf("--sort %s: %s out of order", c.key, ids(rows))
+			}
+		}
+	}
+}
