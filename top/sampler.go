@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -184,7 +185,7 @@ func (s *Sampler) upper(r *Row, c container, usage usageReport) {
 			return
 		}
 	}
-	ms, err := mountinfo.PidMountInfo(c.pid)
+	ms, err := s.mounts(c.pid)
 	if err != nil {
 		return
 	}
@@ -285,4 +286,15 @@ func storagePaths(sn config.Snapshotter) []nodestat.Watched {
 		paths = append(paths, nodestat.Watched{What: what, Path: p.UpperDir})
 	}
 	return append(paths, nodestat.Watched{What: "snapshotter root", Path: sn.Root})
+}
+
+// mounts reads pid's mount table under the sampler's proc root: the
+// container's own mount namespace, where its rootfs overlay is "/".
+func (s *Sampler) mounts(pid int) ([]*mountinfo.Info, error) {
+	f, err := os.Open(filepath.Join(s.procRoot, strconv.Itoa(pid), "mountinfo"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return mountinfo.GetMountsFromReader(f, nil)
 }
