@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -26,7 +28,9 @@ import (
 // multipartThreshold: above it the upload manager splits the object.
 const multipartThreshold = 5 << 20
 
-// Store is where logs go.
+// Store is where logs go. Get returns ErrNotFound (wrapped) for a key that
+// holds nothing; Put returns a Permanent error when the object can never be
+// stored as asked.
 type Store interface {
 	Put(ctx context.Context, key string, body []byte, meta map[string]string, contentEncoding string) error
 	Get(ctx context.Context, key string) (body []byte, meta map[string]string, err error)
@@ -55,24 +59,39 @@ func New(ctx context.Context, cfg config.Logs) (*Shipper, error) {
 // Store returns where the shipper delivers.
 func (s *Shipper) Store() Store { return s.store }
 
-// KeyFor is the object key of (namespace, id).
-func (s *Shipper) KeyFor(namespace, id string) string {
-	return Key(s.cfg.S3.Key, s.cfg.S3.Prefix, namespace, id)
+// KeyFor is the object key of one run of (namespace, id): every run has its
+// own, so no run overwrites another and every retry of a run's upload
+// writes the same one.
+func (s *Shipper) KeyFor(namespace, id, run string) string {
+	return Key(s.cfg.S3.Key, s.cfg.S3.Prefix, namespace, RunID(id, run))
 }
 
-// Ship uploads the entry in dir and removes it from the spool. The caller
-// holds the entry's lock. A live entry (its shim died) ships as incomplete.
-func (s *Shipper) Ship(ctx context.Context, dir string) error {
+// RunID is what {id} expands to for a run: the ID, "@", the run.
+func RunID(id, run string) string { return id + "@" + run }
+
+// Ship uploads the claimed entry and removes it from the spool. A live entry
+// (its shim died) ships as incomplete. An error that no retry can cure is
+// Permanent.
+func (s *Shipper) Ship(ctx context.Context, c *spool.Claim) error {
+	dir := c.Dir()
 	m, err := spool.ReadMeta(dir)
 	if err != nil {
-		return err
+		return metaError(err)
+	}
+	if m.Run == "" {
+		return Permanent(fmt.Errorf("%s: meta.json names no run", dir))
 	}
 	body, err := os.ReadFile(filepath.Join(dir, spool.LogFile))
 	if err != nil {
-		return err
+		return Permanent(err)
 	}
 	if m.State != spool.StateDone {
 		m.Complete = false
+		if m.TailFrom > 0 && m.TailFrom <= int64(len(body)) {
+			// The shim died while appending the tail segments, which
+			// are still on disk: they are read from there, once.
+			body = body[:m.TailFrom]
+		}
 		// Whatever the dead shim wrote whole is the log; a record cut
 		// mid-write is dropped rather than shipped broken.
 		body = spool.WholeRecords(body)
@@ -98,17 +117,18 @@ func (s *Shipper) Ship(ctx context.Context, dir string) error {
 		}
 		body, encoding = buf.Bytes(), "gzip"
 	}
-	key := s.KeyFor(m.Namespace, m.ID)
+	key := s.KeyFor(m.Namespace, m.ID, m.Run)
 	if err := s.store.Put(ctx, key, body, Metadata(m), encoding); err != nil {
-		return fmt.Errorf("ship %s/%s to %s: %w", m.Namespace, m.ID, s.store, err)
+		return fmt.Errorf("ship %s/%s run %s to %s: %w", m.Namespace, m.ID, m.Run, s.store, err)
 	}
-	return os.RemoveAll(dir)
+	return c.Remove()
 }
 
 // Metadata is the object metadata of an entry (x-amz-meta-brisk-*).
 func Metadata(m spool.Meta) map[string]string {
 	md := map[string]string{
 		"brisk-task-id":         url.QueryEscape(m.ID), // header values must be ASCII
+		"brisk-run":             m.Run,
 		"brisk-namespace":       m.Namespace,
 		"brisk-exit-code":       strconv.Itoa(m.ExitCode),
 		"brisk-started":         m.Started.UTC().Format(time.RFC3339),
@@ -117,6 +137,9 @@ func Metadata(m spool.Meta) map[string]string {
 		"brisk-truncated-bytes": strconv.FormatInt(m.Truncated, 10),
 		"brisk-complete":        strconv.FormatBool(m.Complete && m.State == spool.StateDone),
 		"brisk-node":            m.Node,
+	}
+	if m.Pod != "" {
+		md["brisk-pod"] = m.Pod
 	}
 	if m.Lost > 0 {
 		md["brisk-lost-bytes"] = strconv.FormatInt(m.Lost, 10)
@@ -200,12 +223,20 @@ func (s *S3Store) Put(ctx context.Context, key string, body []byte, meta map[str
 	if err != nil {
 		return err
 	}
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
 	if len(body) <= multipartThreshold {
-		_, err := client.PutObject(ctx, in)
-		return err
+		_, err = client.PutObject(ctx, in)
+	} else {
+		_, err = manager.NewUploader(client).Upload(ctx, in)
 	}
-	_, err = manager.NewUploader(client).Upload(ctx, in)
-	return err
+	return s3Error(err)
+}
+
+// deadline bounds one S3 call by logs.s3.request_timeout: an endpoint that
+// accepts and never answers must not hold an entry's lock for ever.
+func (s *S3Store) deadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, time.Duration(s.cfg.RequestTimeout))
 }
 
 // Get reads an object back, undoing gzip content encoding.
@@ -214,7 +245,12 @@ func (s *S3Store) Get(ctx context.Context, key string) ([]byte, map[string]strin
 	if err != nil {
 		return nil, nil, err
 	}
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
 	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)})
+	if isNoSuchKey(err) {
+		return nil, nil, fmt.Errorf("%s/%s: %w", s, key, ErrNotFound)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -249,7 +285,7 @@ func (l *LocalStore) String() string { return l.Dir }
 func (l *LocalStore) Put(_ context.Context, key string, body []byte, meta map[string]string, contentEncoding string) error {
 	path := filepath.Join(l.Dir, filepath.FromSlash(key))
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return err
+		return localError(err)
 	}
 	if contentEncoding != "" {
 		meta = copyMap(meta)
@@ -260,15 +296,18 @@ func (l *LocalStore) Put(_ context.Context, key string, body []byte, meta map[st
 		return err
 	}
 	if err := writeAtomic(path+".meta.json", side); err != nil {
-		return err
+		return localError(err)
 	}
-	return writeAtomic(path, body)
+	return localError(writeAtomic(path, body))
 }
 
 // Get reads a file and its sidecar.
 func (l *LocalStore) Get(_ context.Context, key string) ([]byte, map[string]string, error) {
 	path := filepath.Join(l.Dir, filepath.FromSlash(key))
 	body, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return nil, nil, fmt.Errorf("%s: %w", path, ErrNotFound)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -311,6 +350,3 @@ func copyMap(m map[string]string) map[string]string {
 	}
 	return out
 }
-
-// ErrNotFound: no log stored under the key.
-var ErrNotFound = errors.New("log not found")

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -149,18 +150,21 @@ func Pending(spoolDir string) ([]string, error) {
 	}
 	var dirs []string
 	for _, ns := range nss {
-		if !ns.IsDir() {
+		// Escaped namespaces never start with a dot; the spool's own
+		// directories (.new, .trash, .fifo, .quarantine) do.
+		if !ns.IsDir() || strings.HasPrefix(ns.Name(), ".") {
 			continue
 		}
-		entries, err := os.ReadDir(filepath.Join(spoolDir, ns.Name()))
+		namespace, err := UnescapeName(ns.Name())
 		if err != nil {
 			continue
 		}
-		for _, e := range entries {
-			dir := filepath.Join(spoolDir, ns.Name(), e.Name())
-			if _, err := os.Stat(filepath.Join(dir, MetaFile)); err == nil {
-				dirs = append(dirs, dir)
-			}
+		refs, err := list(filepath.Join(spoolDir, ns.Name()), namespace)
+		if err != nil {
+			continue
+		}
+		for _, r := range refs {
+			dirs = append(dirs, r.Dir)
 		}
 	}
 	return dirs, nil

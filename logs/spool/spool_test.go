@@ -162,14 +162,14 @@ func TestLockTellsLiveFromOrphaned(t *testing.T) {
 	if err != nil {
 		t.Fatalf("lock after release: %v", err)
 	}
-	l.Close()
+	l.Release()
 	dirs, _ := Pending(spool)
 	if len(dirs) != 1 || filepath.Dir(filepath.Dir(dirs[0])) != spool {
 		t.Fatalf("pending %v", dirs)
 	}
-	id, _ := UnescapeName(filepath.Base(dirs[0]))
-	if id != "a/../b c" {
-		t.Fatalf("escaped id does not round trip: %q", id)
+	id, run, ok := parseEntryName(filepath.Base(dirs[0]))
+	if !ok || id != "a/../b c" || run != e.Meta().Run {
+		t.Fatalf("entry name does not round trip: %q %q %v", id, run, ok)
 	}
 }
 

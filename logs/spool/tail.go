@@ -90,13 +90,20 @@ func (e *Entry) flushTail() {
 	t.buf, t.bufContent = t.buf[:0], 0
 }
 
-// finishTail appends the segments, older first, to the log and removes them.
-func (e *Entry) finishTail() {
+// finishTail appends the segments, older first, to the log. It first
+// records in meta.json where the head ends, so that a crash while appending
+// never makes a retrier append them a second time; the segments stay on
+// disk until the entry is done (removeTail).
+func (e *Entry) finishTail(sync bool) error {
 	t := e.tailf
 	if t == nil {
-		return
+		return nil
 	}
 	e.flushTail()
+	e.meta.TailFrom = e.size
+	if err := writeMeta(e.dir, e.meta, sync); err != nil {
+		return err
+	}
 	if e.meta.Truncated > 0 {
 		_ = e.put(e.log, &e.size, Note(e.now(), fmt.Sprintf("%d bytes dropped: max_bytes keeps the head and the tail", e.meta.Truncated)), 0)
 	}
@@ -114,10 +121,19 @@ func (e *Entry) finishTail() {
 		e.size += s.size
 	}
 	t.close()
+	e.tailf = nil
+	e.hadTail = true
+	return nil
+}
+
+// removeTail deletes the segments of a done entry.
+func (e *Entry) removeTail() {
+	if !e.hadTail {
+		return
+	}
 	for _, name := range TailFiles {
 		_ = os.Remove(filepath.Join(e.dir, name))
 	}
-	e.tailf = nil
 }
 
 func (t *tailFiles) close() {
