@@ -46,16 +46,17 @@ func metaError(err error) error {
 	return err
 }
 
-// localError classifies a local_dir failure: a name too long or a path
-// component that is a file where a directory is needed (ID "job.log/x"
-// after "job") fails every time; anything else (disk full, I/O) may pass.
-func localError(err error) error {
+// classify tells a store's permanent failures from transient ones. Under
+// local_dir, a name too long or a path component that is a file where a
+// directory is needed (ID "job.log/x" after "job") fails every time;
+// anything else (disk full, I/O) may pass. S3 answers with a code.
+func classify(err error) error {
 	for _, errno := range []syscall.Errno{syscall.ENAMETOOLONG, syscall.EEXIST, syscall.ENOTDIR, syscall.EISDIR, syscall.EINVAL} {
 		if errors.Is(err, errno) {
 			return Permanent(err)
 		}
 	}
-	return err
+	return s3Error(err)
 }
 
 // s3PermanentCodes are S3 error codes that describe the object, not the

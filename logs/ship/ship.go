@@ -44,9 +44,24 @@ type Shipper struct {
 	store Store
 }
 
+// Opt configures a Shipper.
+type Opt func(*Shipper)
+
+// WithStore delivers to st instead of the store cfg names (tests, tools).
+func WithStore(st Store) Opt { return func(s *Shipper) { s.store = st } }
+
 // New builds the shipper for cfg: S3 when a bucket is set, local_dir else.
 // It does not contact S3: a shim must start even while S3 is down.
-func New(ctx context.Context, cfg config.Logs) (*Shipper, error) {
+func New(ctx context.Context, cfg config.Logs, opts ...Opt) (*Shipper, error) {
+	if len(opts) > 0 {
+		s := &Shipper{cfg: cfg}
+		for _, o := range opts {
+			o(s)
+		}
+		if s.store != nil {
+			return s, nil
+		}
+	}
 	if cfg.S3.Bucket == "" {
 		return &Shipper{cfg: cfg, store: &LocalStore{Dir: cfg.LocalDir}}, nil
 	}
@@ -119,7 +134,7 @@ func (s *Shipper) Ship(ctx context.Context, c *spool.Claim) error {
 	}
 	key := s.KeyFor(m.Namespace, m.ID, m.Run)
 	if err := s.store.Put(ctx, key, body, Metadata(m), encoding); err != nil {
-		return fmt.Errorf("ship %s/%s run %s to %s: %w", m.Namespace, m.ID, m.Run, s.store, err)
+		return classify(fmt.Errorf("ship %s/%s run %s to %s: %w", m.Namespace, m.ID, m.Run, s.store, err))
 	}
 	return c.Remove()
 }
@@ -230,7 +245,7 @@ func (s *S3Store) Put(ctx context.Context, key string, body []byte, meta map[str
 	} else {
 		_, err = manager.NewUploader(client).Upload(ctx, in)
 	}
-	return s3Error(err)
+	return err
 }
 
 // deadline bounds one S3 call by logs.s3.request_timeout: an endpoint that
@@ -285,7 +300,7 @@ func (l *LocalStore) String() string { return l.Dir }
 func (l *LocalStore) Put(_ context.Context, key string, body []byte, meta map[string]string, contentEncoding string) error {
 	path := filepath.Join(l.Dir, filepath.FromSlash(key))
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return localError(err)
+		return err
 	}
 	if contentEncoding != "" {
 		meta = copyMap(meta)
@@ -296,9 +311,9 @@ func (l *LocalStore) Put(_ context.Context, key string, body []byte, meta map[st
 		return err
 	}
 	if err := writeAtomic(path+".meta.json", side); err != nil {
-		return localError(err)
+		return err
 	}
-	return localError(writeAtomic(path, body))
+	return writeAtomic(path, body)
 }
 
 // Get reads a file and its sidecar.
