@@ -395,5 +395,3 @@ func sumPuts(m *memStore) int {
 	}
 	return n
 }
-
-
