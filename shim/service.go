@@ -43,6 +43,10 @@ const (
 // consumer after the task exited.
 const consumerFlushTimeout = 60 * time.Second
 
+// shimRetryPoll is how often a shim looks whether the node retrier is
+// absent and the spool holds entries due for a retry.
+const shimRetryPoll = 5 * time.Second
+
 // UsageTopic is the event topic of the writable-layer usage at exit.
 const UsageTopic = "/brisk/task/usage"
 
@@ -92,7 +96,7 @@ func New(ctx context.Context, publisher shim.Publisher, sd shutdown.Service) (*S
 			// Entries left by shims that died or could not upload are
 			// the node retrier's (brisk-snapshotter); while none runs,
 			// the shims share its work under its lease.
-			go retrier.New(s.shipper, cfg.Logs.SpoolDir).Fallback(ctx)
+			go retrier.New(s.shipper, cfg.Logs.SpoolDir, retrier.WithPoll(shimRetryPoll)).Fallback(ctx)
 		}
 	}
 	sd.RegisterCallback(s.waitUploads)

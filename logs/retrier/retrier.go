@@ -1,12 +1,12 @@
 // Package retrier ships what the spool still holds after its owners gave up
-// or died: the node's one retrier, so that the work of retrying while S3 is
-// down is one pass over the spool per back-off period for the whole node,
+// or died: the node's one retrier, so that while S3 is down each pending
+// entry is read and uploaded once per back-off period for the whole node,
 // whatever the number of shims.
 //
 // brisk-snapshotter, the node's long-lived daemon, runs Serve and holds the
 // spool's lease for its life. Shims run Fallback: while no daemon holds the
-// lease, whichever shim finds a pass due takes the lease for that one pass,
-// and the back-off kept with the lease counts for all of them.
+// lease, whichever shim gets it makes one pass. Each entry's back-off is
+// kept with the entry, so it counts whoever makes the pass.
 package retrier
 
 import (
@@ -32,20 +32,20 @@ type Retrier struct {
 // Opt configures a Retrier.
 type Opt func(*Retrier)
 
-// WithBackoff sets the back-off between passes while some entry fails: it
-// starts at min and doubles up to max; max is also the period of passes
-// while none fails.
+// WithBackoff sets each entry's back-off between failed attempts: min after
+// the first, doubling up to max.
 func WithBackoff(min, max time.Duration) Opt {
 	return func(r *Retrier) { r.min, r.max = min, max }
 }
 
-// WithPoll sets how often a shim looks whether a pass is due, and how often
-// the daemon tries for the lease while a shim holds it.
+// WithPoll sets how often the spool is looked over for entries due; a look
+// costs a directory listing and a flock per entry, not an upload.
 func WithPoll(d time.Duration) Opt { return func(r *Retrier) { r.poll = d } }
 
-// New returns the retrier of spoolDir, shipping with shipper.
+// New returns the retrier of spoolDir, shipping with shipper. The daemon
+// looks every second by default; a shim passes WithPoll for a slower look.
 func New(shipper *ship.Shipper, spoolDir string, opts ...Opt) *Retrier {
-	r := &Retrier{shipper: shipper, spoolDir: spoolDir, min: time.Second, max: time.Minute, poll: 10 * time.Second, now: time.Now}
+	r := &Retrier{shipper: shipper, spoolDir: spoolDir, min: time.Second, max: time.Minute, poll: time.Second, now: time.Now}
 	for _, o := range opts {
 		o(r)
 	}
@@ -53,8 +53,8 @@ func New(shipper *ship.Shipper, spoolDir string, opts ...Opt) *Retrier {
 }
 
 // Serve is the node retrier: it takes the lease (waiting while a shim holds
-// it for a pass), keeps it until ctx ends, and passes over the spool on the
-// schedule.
+// it for a pass) and keeps it until ctx ends, looking over the spool every
+// poll.
 func (r *Retrier) Serve(ctx context.Context) error {
 	var lease *spool.Lease
 	for {
@@ -73,15 +73,15 @@ func (r *Retrier) Serve(ctx context.Context) error {
 	defer lease.Release()
 	log.G(ctx).WithField("spool_dir", r.spoolDir).Info("node log retrier running")
 	for {
-		if !sleep(ctx, lease.State().Due().Sub(r.now())) {
+		r.pass(ctx, lease)
+		if !sleep(ctx, r.poll) {
 			return ctx.Err()
 		}
-		r.pass(ctx, lease)
 	}
 }
 
 // Fallback is a shim's part while no daemon serves: every poll, a pass if
-// the lease is free and a pass is due. It returns when ctx ends.
+// the lease is free. It returns when ctx ends.
 func (r *Retrier) Fallback(ctx context.Context) {
 	for {
 		r.TryPass(ctx)
@@ -91,8 +91,8 @@ func (r *Retrier) Fallback(ctx context.Context) {
 	}
 }
 
-// TryPass makes one pass if no one else holds the lease and one is due;
-// ran says whether it did.
+// TryPass makes one pass if no one else holds the lease; ran says whether
+// it did.
 func (r *Retrier) TryPass(ctx context.Context) (res ship.Result, ran bool) {
 	lease, err := spool.TryLease(r.spoolDir)
 	if err != nil {
@@ -102,17 +102,27 @@ func (r *Retrier) TryPass(ctx context.Context) (res ship.Result, ran bool) {
 		return res, false
 	}
 	defer lease.Release()
-	if r.now().Before(lease.State().Due()) {
-		return res, false
-	}
 	return r.pass(ctx, lease), true
 }
 
-// pass ships what it can, sweeps what crashes left, and schedules the next
-// pass: soon while something fails, doubling; at max while nothing does.
+// pass attempts the entries that are due: never tried, or past their
+// back-off. While S3 is down each entry is read and uploaded once per its
+// back-off, for the whole node.
 func (r *Retrier) pass(ctx context.Context, lease *spool.Lease) ship.Result {
-	res := r.shipper.ShipPending(ctx)
-	for _, o := range res.Entries {
+	var res ship.Result
+	dirs, err := spool.Pending(r.spoolDir)
+	if err != nil {
+		res.Err = err
+		log.G(ctx).WithError(err).Warn("log retrier: list the spool")
+		return res
+	}
+	for _, dir := range dirs {
+		st := spool.ReadRetry(dir)
+		if r.now().Before(st.Next) {
+			continue
+		}
+		o := r.shipper.ShipEntry(ctx, dir)
+		res.Entries = append(res.Entries, o)
 		l := log.G(ctx).WithField("entry", o.Dir)
 		switch o.Status {
 		case ship.Shipped:
@@ -120,28 +130,27 @@ func (r *Retrier) pass(ctx context.Context, lease *spool.Lease) ship.Result {
 		case ship.Quarantined:
 			l.WithError(o.Err).Error("pending log can never ship: quarantined (briskctl flush lists it)")
 		case ship.Failed:
-			l.WithError(o.Err).Debug("pending log not shipped; retried later")
+			st.Attempts++
+			st.Next = r.now().Add(r.backoff(st.Attempts))
+			if err := lease.WriteRetry(dir, st); err != nil {
+				l.WithError(err).Debug("record retry schedule")
+			}
+			l.WithError(o.Err).WithField("next", st.Next).Debug("pending log not shipped; retried later")
 		}
-	}
-	if res.Err != nil {
-		log.G(ctx).WithError(res.Err).Warn("log retrier pass")
 	}
 	if err := spool.Sweep(r.spoolDir); err != nil {
 		log.G(ctx).WithError(err).Warn("sweep the spool")
 	}
-	st := lease.State()
-	next := spool.RetryState{LastPass: r.now(), Backoff: r.max}
-	if res.Retryable() {
-		next.Failing = true
-		next.Backoff = r.min
-		if st.Failing {
-			next.Backoff = min(max(st.Backoff*2, r.min), r.max)
-		}
-	}
-	if err := lease.Record(next); err != nil {
-		log.G(ctx).WithError(err).Warn("record the log retrier's schedule")
-	}
 	return res
+}
+
+// backoff is the wait after the nth failed attempt.
+func (r *Retrier) backoff(n int) time.Duration {
+	d := r.min
+	for i := 1; i < n && d < r.max; i++ {
+		d *= 2
+	}
+	return min(d, r.max)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -94,14 +94,38 @@ func TestDaemonServesShimsStandBy(t *testing.T) {
 	if n := store.puts.Load(); n != entries {
 		t.Errorf("%d uploads; want the daemon's one pass of %d", n, entries)
 	}
-	// The daemon is gone: the lease is free for a shim, with the
-	// daemon's schedule (the next pass an hour after its last).
-	l, err := spool.TryLease(cfg.SpoolDir)
-	if err != nil {
-		t.Fatalf("lease after the daemon: %v", err)
+	// The daemon is gone: a shim takes over, with each entry's schedule
+	// (the next attempt an hour after the daemon's).
+	if res, ran := shim.TryPass(context.Background()); !ran || len(res.Entries) != 0 || store.puts.Load() != entries {
+		t.Errorf("shim after the daemon: ran %v, %+v, %d uploads in all", ran, res, store.puts.Load())
 	}
-	defer l.Release()
-	if st := l.State(); !st.Failing || st.Due().Before(time.Now().Add(30*time.Minute)) {
-		t.Errorf("schedule left by the daemon: %+v", st)
+	for _, dir := range mustPending(t, cfg.SpoolDir) {
+		if st := spool.ReadRetry(dir); st.Attempts != 1 || st.Next.Before(time.Now().Add(30*time.Minute)) {
+			t.Errorf("%s: schedule %+v", dir, st)
+		}
+	}
+}
+
+func mustPending(t *testing.T, dir string) []string {
+	t.Helper()
+	dirs, err := spool.Pending(dir)
+	if err != nil || len(dirs) != entries {
+		t.Fatalf("pending %v %v", dirs, err)
+	}
+	return dirs
+}
+
+// Each entry's back-off doubles from min to max.
+func TestBackoffDoubles(t *testing.T) {
+	r := New(nil, "", WithBackoff(time.Second, 10*time.Second))
+	var got []time.Duration
+	for n := 1; n <= 6; n++ {
+		got = append(got, r.backoff(n))
+	}
+	want := []time.Duration{1, 2, 4, 8, 10, 10}
+	for i := range want {
+		if got[i] != want[i]*time.Second {
+			t.Fatalf("backoffs %v", got)
+		}
 	}
 }

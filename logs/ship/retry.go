@@ -86,12 +86,14 @@ func (s *Shipper) ShipPending(ctx context.Context) Result {
 		return res
 	}
 	for _, dir := range dirs {
-		res.Entries = append(res.Entries, s.shipOne(ctx, dir))
+		res.Entries = append(res.Entries, s.ShipEntry(ctx, dir))
 	}
 	return res
 }
 
-func (s *Shipper) shipOne(ctx context.Context, dir string) Outcome {
+// ShipEntry ships the entry in dir unless its owner lives, quarantining it
+// if it can never ship.
+func (s *Shipper) ShipEntry(ctx context.Context, dir string) Outcome {
 	claim, err := spool.Lock(dir)
 	switch {
 	case errors.Is(err, spool.ErrLocked):

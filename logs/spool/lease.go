@@ -13,27 +13,16 @@ import (
 )
 
 // Lease is the right to retry the spool's pending entries: one holder per
-// node at a time, so that while S3 is down the node re-reads each entry once
-// per back-off period, not once per shim. brisk-snapshotter holds it for
-// its whole life; shims take it for one pass when no daemon holds it. The
-// file also keeps the node's retry schedule, so that a pass by one shim
-// counts for all.
+// node at a time, so that concurrent shims never attempt the same entries
+// in parallel. brisk-snapshotter holds it for its whole life; shims take it
+// for one pass when no daemon holds it. Each entry's own schedule
+// (RetryState) bounds how often it is attempted, whoever holds the lease.
 //
 // The file lives at a fixed path and is never removed, so a flock on it
 // has no window in which two holders could each lock a different file.
 type Lease struct {
 	f *os.File
 }
-
-// RetryState is the node's retry schedule.
-type RetryState struct {
-	LastPass time.Time     `json:"last_pass"`
-	Backoff  time.Duration `json:"backoff"` // until the next pass is due
-	Failing  bool          `json:"failing"` // the last pass left entries that failed
-}
-
-// Due is when the next pass is due.
-func (s RetryState) Due() time.Time { return s.LastPass.Add(s.Backoff) }
 
 // TryLease takes the node's retry lease without waiting: ErrLocked while
 // another process holds it, ErrNoSpool while spool_dir does not exist
@@ -56,30 +45,41 @@ func TryLease(spoolDir string) (*Lease, error) {
 	return &Lease{f: f}, nil
 }
 
-// State reads the schedule; a new node's is zero (a pass is due).
-func (l *Lease) State() RetryState {
-	var s RetryState
-	b := make([]byte, 512)
-	n, _ := l.f.ReadAt(b, 0)
-	_ = json.Unmarshal(b[:n], &s)
-	return s
-}
-
-// Record stores the schedule after a pass.
-func (l *Lease) Record(s RetryState) error {
-	b, err := json.Marshal(s)
-	if err != nil {
-		return err
-	}
-	if err := l.f.Truncate(0); err != nil {
-		return fmt.Errorf("record retry state: %w", err)
-	}
-	_, err = l.f.WriteAt(b, 0)
-	return err
-}
-
 // ErrNoSpool: spool_dir does not exist yet.
 var ErrNoSpool = errors.New("spool_dir does not exist yet")
 
 // Release gives the lease up.
 func (l *Lease) Release() { l.f.Close() }
+
+// RetryFile holds an entry's retry schedule, written by the lease holder.
+const RetryFile = "retry.json"
+
+// RetryState is an entry's retry schedule: failed attempts so far and when
+// the next is due. An entry never tried has the zero state: due now.
+type RetryState struct {
+	Attempts int       `json:"attempts"`
+	Next     time.Time `json:"next"`
+}
+
+// ReadRetry reads the schedule of the entry in dir.
+func ReadRetry(dir string) RetryState {
+	var st RetryState
+	if b, err := os.ReadFile(filepath.Join(dir, RetryFile)); err == nil {
+		_ = json.Unmarshal(b, &st)
+	}
+	return st
+}
+
+// WriteRetry records the schedule of the entry in dir. The caller holds the
+// lease. An entry removed meanwhile is not recreated: the write fails.
+func (l *Lease) WriteRetry(dir string, st RetryState) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, RetryFile+".tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("record retry schedule: %w", err)
+	}
+	return os.Rename(tmp, filepath.Join(dir, RetryFile))
+}
