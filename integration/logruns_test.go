@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -146,8 +147,10 @@ func TestLogRunsUnderOneID(t *testing.T) {
 	})
 
 	t.Run("an entry that can never ship is quarantined and listed by briskctl flush", func(t *testing.T) {
-		s.ctd.MustCtr("run", "-d", "--runtime", runtimeBrisk, s.image, "poison", "sh", "-c", "echo doomed; sleep 600")
-		runs, err := spool.Runs(s.cfg.SpoolDir, ns, "poison")
+		// runc's state directory is per namespace, shared by test runs.
+		poison := fmt.Sprintf("poison-%d", time.Now().UnixNano())
+		s.ctd.MustCtr("run", "-d", "--runtime", runtimeBrisk, s.image, poison, "sh", "-c", "echo doomed; sleep 600")
+		runs, err := spool.Runs(s.cfg.SpoolDir, ns, poison)
 		if err != nil || len(runs) != 1 {
 			t.Fatalf("spool runs of poison: %+v %v", runs, err)
 		}
@@ -156,12 +159,12 @@ func TestLogRunsUnderOneID(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(runs[0].Dir, spool.MetaFile), []byte(`{"namespace": "`), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if err := syscall.Kill(shimPid(t, s.env, "poison"), syscall.SIGKILL); err != nil {
+		if err := syscall.Kill(shimPid(t, s.env, poison), syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		defer func() {
-			_, _, _ = s.ctd.Ctr("tasks", "delete", "-f", "poison")
-			_, _, _ = s.ctd.Ctr("containers", "delete", "poison")
+			_, _, _ = s.ctd.Ctr("tasks", "delete", "-f", poison)
+			_, _, _ = s.ctd.Ctr("containers", "delete", poison)
 		}()
 		var out string
 		// Whoever sees it first, the node retrier or flush, sets it aside.
@@ -171,7 +174,7 @@ func TestLogRunsUnderOneID(t *testing.T) {
 		}) {
 			t.Fatalf("flush: %v\n%s", err, out)
 		}
-		re := regexp.MustCompile(`(?m)^quarantined +\S*poison@\S+: .*meta\.json.*$`)
+		re := regexp.MustCompile(`(?m)^quarantined +\S*` + poison + `@\S+: .*meta\.json.*$`)
 		if err == nil || !re.MatchString(out) {
 			t.Errorf("flush with a quarantined entry: %v\n%s", err, out)
 		}
