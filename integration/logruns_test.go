@@ -59,6 +59,7 @@ func (s *shimStack) storedRuns(t *testing.T, id string) ([]string, []map[string]
 func TestLogRunsUnderOneID(t *testing.T) {
 	s := newShimStack(t, config.CompressionNone)
 	ns := s.ctd.Namespace
+	var sn *harness.Snapshotter // the node retrier, from the first subtest on
 
 	t.Run("two runs of one ID while S3 is down, then up: both stored, the second never refused", func(t *testing.T) {
 		s.minio.Stop()
@@ -85,7 +86,7 @@ func TestLogRunsUnderOneID(t *testing.T) {
 		}
 		s.minio.Start()
 		// The node retrier (brisk-snapshotter) ships both, no command run.
-		s.env.StartSnapshotter(s.logsTOML)
+		sn = s.env.StartSnapshotter(s.logsTOML)
 		var outs []string
 		if !harness.WaitFor(60*time.Second, func() bool { outs, _ = s.storedRuns(t, "t1"); return len(outs) == 2 }) {
 			t.Fatalf("stored runs of t1: %q; want both", outs)
@@ -179,6 +180,12 @@ func TestLogRunsUnderOneID(t *testing.T) {
 			t.Errorf("flush with a quarantined entry: %v\n%s", err, out)
 		}
 		t.Logf("briskctl flush:\n%s", out)
+		if sn == nil {
+			t.Fatal("no brisk-snapshotter: the first subtest did not run")
+		}
+		if m := regexp.MustCompile(`(?m)^brisk_logs_spool_quarantined_entries 1$`); !m.MatchString(httpGet(t, "http://"+sn.MetricsAddress+"/metrics")) {
+			t.Errorf("brisk_logs_spool_quarantined_entries is not 1")
+		}
 		if dirs, _ := spool.Pending(s.cfg.SpoolDir); len(dirs) != 0 {
 			t.Errorf("quarantined entry still pending: %v", dirs)
 		}

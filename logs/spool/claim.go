@@ -85,7 +85,9 @@ func (c *Claim) Remove() error {
 		return fmt.Errorf("remove spool entry %s: %w", c.dir, err)
 	}
 	c.dir = tomb
-	return os.RemoveAll(tomb)
+	// Out of the spool now: what RemoveAll leaves, Sweep removes.
+	_ = os.RemoveAll(tomb)
+	return nil
 }
 
 // ReasonFile holds why a quarantined entry cannot ship.
