@@ -113,6 +113,21 @@ func TestLogRunsUnderOneID(t *testing.T) {
 		}
 	})
 
+	t.Run("one container ID run twice in a row: two runs, each its own log", func(t *testing.T) {
+		for _, word := range []string{"first", "second"} {
+			if out, stderr, err := s.ctd.Ctr("run", "--rm", "--runtime", runtimeBrisk, s.image, "again", "echo", word); err != nil || out != word+"\n" {
+				t.Fatalf("run %s of container again: %v %q %q", word, err, out, stderr)
+			}
+		}
+		var outs []string
+		if !harness.WaitFor(30*time.Second, func() bool { outs, _ = s.storedRuns(t, "again"); return len(outs) == 2 }) {
+			t.Fatalf("stored runs of again: %q; want both", outs)
+		}
+		if outs[0] != "first\n" || outs[1] != "second\n" {
+			t.Errorf("stored runs of again: %q", outs)
+		}
+	})
+
 	t.Run("Job retry pods: one log ID, one object per pod", func(t *testing.T) {
 		// What CRI passes for two pods of one Job: the same task-id,
 		// container name and restart count, different pod UIDs.

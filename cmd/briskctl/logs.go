@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -116,7 +115,7 @@ func where(r ship.Run) string {
 func showRun(ctx context.Context, c *cli.Context, shipper *ship.Shipper, r ship.Run, p *printer) error {
 	if r.Dir != "" && !c.Bool("metadata") {
 		if !c.Bool("follow") {
-			f, err := os.Open(filepath.Join(r.Dir, spool.LogFile))
+			f, err := os.Open(spool.LogPath(r.Dir))
 			if err == nil {
 				defer f.Close()
 				return spool.Decode(f, p.print)

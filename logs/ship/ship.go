@@ -96,7 +96,7 @@ func (s *Shipper) Ship(ctx context.Context, c *spool.Claim) error {
 	if m.Run == "" {
 		return Permanent(fmt.Errorf("%s: meta.json names no run", dir))
 	}
-	body, err := os.ReadFile(filepath.Join(dir, spool.LogFile))
+	body, err := os.ReadFile(spool.LogPath(dir))
 	if err != nil {
 		return Permanent(err)
 	}

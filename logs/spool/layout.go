@@ -117,6 +117,9 @@ func FifoDir(entryDir string) string {
 	return filepath.Join(spoolDir, fifoDir, filepath.Base(filepath.Dir(entryDir)), filepath.Base(entryDir))
 }
 
+// LogPath is the log file of the entry in dir.
+func LogPath(dir string) string { return filepath.Join(dir, LogFile) }
+
 // RunRef names one run of a log ID found in the spool.
 type RunRef struct {
 	Namespace, ID, Run string

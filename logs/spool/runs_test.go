@@ -38,8 +38,8 @@ func TestRunsNeverShareAnEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	second.Release()
-	if first.Dir() == second.Dir() {
-		t.Fatalf("both runs in %s", first.Dir())
+	if first.Dir() == second.Dir() || FifoDir(first.Dir()) == FifoDir(second.Dir()) {
+		t.Fatalf("both runs in %s, FIFOs in %s", first.Dir(), FifoDir(first.Dir()))
 	}
 	if got := decodeFile(t, second.Dir())[Stdout]; string(got) != "run2\n" {
 		t.Errorf("second run's log holds %q; want only its own output", got)
