@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/containerd/errdefs"
@@ -394,4 +395,55 @@ func sumPuts(m *memStore) int {
 		n += p
 	}
 	return n
+}
+
+// An entry left by an earlier version (one directory per ID, a lock file
+// inside) ships once its old shim is gone, always to the same key.
+func TestLegacyEntryShips(t *testing.T) {
+	ctx := context.Background()
+	store := newMemStore()
+	cfg := testLogs(t, config.CompressionNone)
+	s := &Shipper{cfg: cfg, store: store}
+	dir := filepath.Join(cfg.SpoolDir, "ns", "old-task")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := json.Marshal(spool.Meta{Namespace: "ns", ID: "old-task", State: spool.StateDone, Complete: true, Started: started})
+	for name, data := range map[string][]byte{
+		spool.MetaFile: m,
+		spool.LogFile:  []byte("2026-11-26T06:00:00Z stdout F from before the upgrade\n"),
+		"lock":         nil,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	saved := t.TempDir()
+	copyDir(t, dir, saved)
+	// Its old shim still runs and holds the lock file.
+	lock, err := os.Open(filepath.Join(dir, "lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	if res := s.ShipPending(ctx); len(res.Entries) != 1 || res.Entries[0].Status != Owned {
+		t.Fatalf("ShipPending while the old shim lives = %+v", res)
+	}
+	lock.Close()
+	for range 2 { // shipped, then as if the removal had not happened
+		if res := s.ShipPending(ctx); res.Count(Shipped) != 1 {
+			t.Fatalf("ShipPending = %+v", res)
+		}
+		copyDir(t, saved, dir)
+	}
+	if len(store.objs) != 1 {
+		t.Fatalf("objects %v, want one", store.puts)
+	}
+	for k, body := range store.objs {
+		if stdoutOf(t, body) != "from before the upgrade\n" || !strings.HasPrefix(k, "ns/old-task@20261126T060000.000000Z-") {
+			t.Errorf("%s holds %q", k, body)
+		}
+	}
 }

@@ -94,7 +94,7 @@ func (s *Shipper) Ship(ctx context.Context, c *spool.Claim) error {
 		return metaError(err)
 	}
 	if m.Run == "" {
-		return Permanent(fmt.Errorf("%s: meta.json names no run", dir))
+		m.Run = spool.LegacyRun(m)
 	}
 	body, err := os.ReadFile(spool.LogPath(dir))
 	if err != nil {

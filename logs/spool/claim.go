@@ -50,8 +50,21 @@ func Lock(dir string) (*Claim, error) {
 		f.Close()
 		return nil, ErrGone
 	}
+	// An entry an earlier version made is locked by its shim on a file
+	// inside it; that shim may still run during an upgrade.
+	if legacy, err := os.OpenFile(filepath.Join(dir, legacyLockFile), os.O_RDWR, 0); err == nil {
+		err := unix.Flock(int(legacy.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		legacy.Close() // closing drops our flock: the directory's lock is ours
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			f.Close()
+			return nil, ErrLocked
+		}
+	}
 	return &Claim{dir: dir, lock: f}, nil
 }
+
+// legacyLockFile is the lock of an entry made by an earlier version.
+const legacyLockFile = "lock"
 
 func samePath(f *os.File, path string) bool {
 	var held, now unix.Stat_t

@@ -166,6 +166,28 @@ func Pending(spoolDir string) ([]string, error) {
 		for _, r := range refs {
 			dirs = append(dirs, r.Dir)
 		}
+		dirs = append(dirs, legacyEntries(filepath.Join(spoolDir, ns.Name()))...)
 	}
 	return dirs, nil
 }
+
+// legacyEntries are the entries an earlier version left, one per ID with no
+// run in their name: shipped like any other, with a run derived from them.
+func legacyEntries(nsDir string) []string {
+	names, _ := os.ReadDir(nsDir)
+	var dirs []string
+	for _, n := range names {
+		if _, _, ok := parseEntryName(n.Name()); ok || !n.IsDir() {
+			continue
+		}
+		dir := filepath.Join(nsDir, n.Name())
+		if _, err := os.Stat(filepath.Join(dir, MetaFile)); err == nil {
+			dirs = append(dirs, dir)
+		}
+	}
+	return dirs
+}
+
+// LegacyRun is the run of an entry an earlier version made, which names
+// none: the same for every retry of it, so that it ships to one key.
+func LegacyRun(m Meta) string { return NewRun(m.Started, "legacy00") }
