@@ -135,7 +135,12 @@ func (r *Retrier) pass(ctx context.Context, lease *spool.Lease) ship.Result {
 			if err := lease.WriteRetry(dir, st); err != nil {
 				l.WithError(err).Debug("record retry schedule")
 			}
-			l.WithError(o.Err).WithField("next", st.Next).Debug("pending log not shipped; retried later")
+			l = l.WithError(o.Err).WithFields(log.Fields{"attempts": st.Attempts, "next": st.Next})
+			if st.Attempts == 1 {
+				l.Warn("pending log not shipped; retried with back-off")
+			} else {
+				l.Debug("pending log not shipped; retried with back-off")
+			}
 		}
 	}
 	if err := spool.Sweep(r.spoolDir); err != nil {
