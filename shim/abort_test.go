@@ -14,6 +14,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 
 	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/logs/spool"
 )
 
 // settledGoroutines is the goroutine count once short-lived ones have ended.
@@ -41,7 +42,7 @@ func TestFailedCreatesLeaveNoGoroutines(t *testing.T) {
 		id := "task-" + string(rune('a'+i%26)) + string(rune('a'+i/26))
 		stdout := "file://" + filepath.Join(dir, "out", id+".out")
 		stderr := "file://" + filepath.Join(dir, "out", id+".err")
-		c, err := s.newCapture(ctx, "ns", id, id, &stdout, &stderr, false)
+		c, err := s.newCapture(ctx, "ns", id, spool.Meta{ID: id}, &stdout, &stderr, false)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -30,6 +30,7 @@ import (
 
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/logs/ship"
+	"github.com/brisk-containers/brisk/logs/spool"
 )
 
 // logScript writes a build log of about 300 KB: 3,400 compiler lines on
@@ -296,7 +297,7 @@ func (b *bench) burst(ctx context.Context, tasks int, briskConfig, metricsURL st
 				now := time.Now()
 				if err == nil {
 					for _, o := range out.Contents {
-						k := aws.ToString(o.Key)
+						k := runless(aws.ToString(o.Key))
 						if _, ok := keys[k]; ok {
 							if _, ok := seen[k]; !ok {
 								seen[k], sizes[k] = now, aws.ToInt64(o.Size)
@@ -446,4 +447,20 @@ func pct(v []float64, p float64) float64 {
 		i = len(s) - 1
 	}
 	return s[i]
+}
+
+// runless is a stored key without its run ("ID@RUN.log" -> "ID.log"): every
+// run has its own key, and a burst's IDs each run once.
+func runless(k string) string {
+	i := strings.LastIndex(k, "@")
+	if i < 0 {
+		return k
+	}
+	rest := k[i+1:]
+	for n := len(rest); n > 0; n-- {
+		if spool.IsRun(rest[:n]) {
+			return k[:i] + rest[n:]
+		}
+	}
+	return k
 }

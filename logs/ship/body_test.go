@@ -47,21 +47,21 @@ func TestShipMemoryDoesNotGrowWithLog(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			e.Release()
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
-			if err := s.Ship(context.Background(), e.Dir()); err != nil {
+			if err := s.Ship(context.Background(), e.Claim()); err != nil {
 				t.Fatal(err)
 			}
 			runtime.ReadMemStats(&after)
+			e.Release()
 			if n := after.TotalAlloc - before.TotalAlloc; n > allowed {
 				t.Errorf("shipping a %d MiB log allocated %d MiB", logBytes>>20, n>>20)
 			}
 			if _, err := os.Stat(e.Dir()); !os.IsNotExist(err) {
 				t.Errorf("entry left after shipping: %v", err)
 			}
-			got, _, err := s.Store().Get(context.Background(), s.KeyFor("ns", "big"))
+			got, _, err := s.Store().Get(context.Background(), s.KeyFor("ns", "big", e.Meta().Run))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -18,6 +18,8 @@ type Stats struct {
 	// OldestDone is the exit time of the oldest entry waiting to be
 	// shipped; zero when none waits.
 	OldestDone time.Time
+	// Quarantined counts entries set aside because they can never ship.
+	Quarantined int
 }
 
 // ReadStats reads the spool under spoolDir without taking any entry's lock,
@@ -29,6 +31,11 @@ func ReadStats(spoolDir string) (Stats, error) {
 	if err != nil {
 		return st, err
 	}
+	q, err := Quarantined(spoolDir)
+	if err != nil {
+		return st, err
+	}
+	st.Quarantined = len(q)
 	files := append([]string{LogFile}, TailFiles[:]...)
 	for _, dir := range dirs {
 		m, err := ReadMeta(dir)

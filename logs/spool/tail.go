@@ -1,14 +1,10 @@
 package spool
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"time"
 )
 
@@ -105,15 +101,24 @@ func (e *Entry) flushTail() {
 	t.buf, t.bufContent = t.buf[:0], 0
 }
 
-// finishTail appends the segments, older first, to the log and removes them.
-func (e *Entry) finishTail() {
+// finishTail appends the segments, older first, to the log, freeing each
+// once it is copied so that the entry stays within max_bytes. meta.json
+// records the progress before anything is freed or read twice: TailFrom,
+// where the log ends before the segments still to append, and TailCopied,
+// the segments already in the log. A shim dying at any step thus leaves a
+// log that a retrier reads up to TailFrom, followed by the segments not
+// copied: each segment once, none lost.
+func (e *Entry) finishTail(sync bool) error {
 	t := e.tailf
 	if t == nil {
-		return
+		return nil
 	}
 	e.flushTail()
 	if e.meta.Truncated > 0 {
 		_ = e.put(e.log, &e.size, Note(e.now(), fmt.Sprintf("%d bytes dropped: max_bytes keeps the head and the tail", e.meta.Truncated)), 0)
+	}
+	if err := e.recordTailProgress(sync, ""); err != nil {
+		return err
 	}
 	for _, i := range []int{1 - t.active, t.active} {
 		s := &t.seg[i]
@@ -127,15 +132,52 @@ func (e *Entry) finishTail() {
 			continue
 		}
 		e.size += s.size
+		if err := e.recordTailProgress(sync, filepath.Base(s.f.Name())); err != nil {
+			// Not recorded as copied, the segment must stay: a
+			// retrier reads it after TailFrom.
+			_ = e.log.Truncate(e.size - s.size)
+			e.size -= s.size
+			return err
+		}
 		// Freed before the next is copied: the entry never holds more
 		// than one segment twice.
 		_ = s.f.Truncate(0)
 	}
 	t.close()
+	e.tailf = nil
+	e.hadTail = true
+	return nil
+}
+
+// recordTailProgress writes to meta.json that the log up to its current
+// size holds the head and the segment copied, if any: durable (per sync)
+// before that segment is freed.
+func (e *Entry) recordTailProgress(sync bool, copied string) error {
+	if copied != "" && sync {
+		if err := e.log.Sync(); err != nil {
+			return err
+		}
+	}
+	m := e.meta
+	m.TailFrom = e.size
+	if copied != "" {
+		m.TailCopied = append(m.TailCopied[:len(m.TailCopied):len(m.TailCopied)], copied)
+	}
+	if err := writeMeta(e.dir, m, sync); err != nil {
+		return err
+	}
+	e.meta = m
+	return nil
+}
+
+// removeTail deletes the segments of a done entry.
+func (e *Entry) removeTail() {
+	if !e.hadTail {
+		return
+	}
 	for _, name := range TailFiles {
 		_ = os.Remove(filepath.Join(e.dir, name))
 	}
-	e.tailf = nil
 }
 
 func (t *tailFiles) close() {
@@ -144,43 +186,4 @@ func (t *tailFiles) close() {
 			s.f.Close()
 		}
 	}
-}
-
-// WholeRecords drops a record cut short at the end of b: the one a shim was
-// writing when it died.
-func WholeRecords(b []byte) []byte {
-	return b[:bytes.LastIndexByte(b, '\n')+1]
-}
-
-// ReadTail returns the records in the tail segments an entry's shim left
-// when it died before Finish, older segment first, whole records only.
-func ReadTail(dir string) ([]byte, error) {
-	type segment struct {
-		data []byte
-		mod  time.Time
-	}
-	var segs []segment
-	for _, name := range TailFiles {
-		path := filepath.Join(dir, name)
-		fi, err := os.Stat(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, err
-		}
-		if data = WholeRecords(data); len(data) > 0 {
-			segs = append(segs, segment{data, fi.ModTime()})
-		}
-	}
-	sort.Slice(segs, func(i, j int) bool { return segs[i].mod.Before(segs[j].mod) })
-	var out []byte
-	for _, s := range segs {
-		out = append(out, s.data...)
-	}
-	return out, nil
 }
