@@ -116,6 +116,7 @@ func (e *Entry) finishTail(sync bool) error {
 	e.flushTail()
 	if e.meta.Truncated > 0 {
 		_ = e.put(e.log, &e.size, Note(e.now(), fmt.Sprintf("%d bytes dropped: max_bytes keeps the head and the tail", e.meta.Truncated)), 0)
+		e.step()
 	}
 	if err := e.recordTailProgress(sync, ""); err != nil {
 		return err
@@ -132,6 +133,7 @@ func (e *Entry) finishTail(sync bool) error {
 			continue
 		}
 		e.size += s.size
+		e.step()
 		if err := e.recordTailProgress(sync, filepath.Base(s.f.Name())); err != nil {
 			// Not recorded as copied, the segment must stay: a
 			// retrier reads it after TailFrom.
@@ -142,6 +144,7 @@ func (e *Entry) finishTail(sync bool) error {
 		// Freed before the next is copied: the entry never holds more
 		// than one segment twice.
 		_ = s.f.Truncate(0)
+		e.step()
 	}
 	t.close()
 	e.tailf = nil
@@ -167,7 +170,14 @@ func (e *Entry) recordTailProgress(sync bool, copied string) error {
 		return err
 	}
 	e.meta = m
+	e.step()
 	return nil
+}
+
+func (e *Entry) step() {
+	if e.finishStep != nil {
+		e.finishStep()
+	}
 }
 
 // removeTail deletes the segments of a done entry.

@@ -54,8 +54,11 @@ type Entry struct {
 	prefix   []byte // "TIMESTAMP STREAM " of the records of one Write
 	dirty    bool   // written since the last sync
 	closed   bool   // log closed (Finish, Release, Discard)
-	ticker   *time.Ticker
-	done     chan struct{}
+	// finishStep, when set (tests), is called after each step of
+	// finishTail that changes the disk: where a crash may cut it short.
+	finishStep func()
+	ticker     *time.Ticker
+	done       chan struct{}
 }
 
 // Open creates the entry of a starting run and takes its lock. Every run
