@@ -79,7 +79,7 @@ func (s *Shipper) Ship(ctx context.Context, dir string) error {
 		m.Complete = false
 	}
 	key := s.KeyFor(m.Namespace, m.ID)
-	if err := s.store.Put(ctx, key, body, Metadata(m), encoding); err != nil {
+	if err := s.store.Put(ctx, key, body.Reader, Metadata(m), encoding); err != nil {
 		return fmt.Errorf("ship %s/%s to %s: %w", m.Namespace, m.ID, s.store, err)
 	}
 	return os.RemoveAll(dir)
