@@ -103,3 +103,29 @@ func TestMaxBytesBoundsRecords(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkWritePastMaxBytes is the spool's cost per byte of output past
+// max_bytes (16Mi, the default), read 128 KiB at a time as the shim does.
+func BenchmarkWritePastMaxBytes(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		chunk []byte
+	}{
+		{"empty lines", bytes.Repeat([]byte{'\n'}, 128<<10)},
+		{"log lines", bytes.Repeat([]byte("throughput test line throughput test line throughput test line throughput test line\n"), 128<<10/85)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			e, err := Open(b.TempDir(), Meta{Namespace: "ns", ID: "id"}, WithMaxBytes(16<<20))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.Release()
+			b.SetBytes(int64(len(tc.chunk)))
+			for i := 0; i < b.N; i++ {
+				if err := e.Write(Stdout, tc.chunk); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

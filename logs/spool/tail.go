@@ -66,7 +66,7 @@ func (e *Entry) tailRecord(tag byte, content []byte, n int64) {
 		}
 	}
 	t := e.tailf
-	share := e.max / 6
+	share := e.tailShare()
 	if filled := t.seg[t.active].size + int64(len(t.buf)); filled > 0 && filled+e.recordSize(content) > share {
 		e.flushTail()
 		older := &t.seg[1-t.active]
@@ -91,6 +91,9 @@ func (e *Entry) tailRecord(tag byte, content []byte, n int64) {
 	t.buf = e.appendRecord(t.buf, tag, content)
 	t.bufContent += n
 }
+
+// tailShare is what one segment holds, in records: a sixth of max_bytes.
+func (e *Entry) tailShare() int64 { return e.max / 6 }
 
 // flushTail writes the pending tail records to the active segment.
 func (e *Entry) flushTail() {
