@@ -129,3 +129,42 @@ func BenchmarkWritePastMaxBytes(b *testing.B) {
 		})
 	}
 }
+
+// TestReadTailStopsAtTheEndMark: a reused segment holds an earlier round's
+// records past its end mark, and a shim killed mid-write leaves the mark
+// where it was; a dead shim's tail is what lies before it.
+func TestReadTailStopsAtTheEndMark(t *testing.T) {
+	rec := func(s string) string { return "2026-11-27T10:00:00Z stdout F " + s + "\n" }
+	for _, tc := range []struct {
+		name       string
+		old, newer string // segment contents; newer written last
+		want       string
+	}{
+		{"reused segment", rec("a"), rec("b") + "\x00" + rec("stale-1") + rec("stale-2"), rec("a") + rec("b")},
+		{"emptied, not written yet", rec("a"), "\x00" + rec("stale"), rec("a")},
+		{"killed mid-write: the mark not moved", rec("a"), rec("b") + "\x00" + "late records written before the mark moved\n" + "\x00" + rec("stale"), rec("a") + rec("b")},
+		{"no mark: written whole", rec("a"), rec("b") + rec("c"), rec("a") + rec("b") + rec("c")},
+		{"a record cut short", rec("a"), rec("b") + "2026-11-27T10:00:00Z std", rec("a") + rec("b")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for i, data := range []string{tc.old, tc.newer} {
+				path := filepath.Join(dir, TailFiles[i])
+				if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				at := time.Now().Add(time.Duration(i-1) * time.Second)
+				if err := os.Chtimes(path, at, at); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := ReadTail(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tc.want {
+				t.Errorf("ReadTail = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
