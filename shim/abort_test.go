@@ -100,3 +100,30 @@ func TestLoggerNotReadyIsReaped(t *testing.T) {
 		})
 	}
 }
+
+// stalled is a consumer that never takes anything.
+type stalled struct{ release chan struct{} }
+
+func (s stalled) Write(p []byte) (int, error) { <-s.release; return len(p), nil }
+
+// TestForwarderBoundsMemoryHeld: a task writing a line at a time while its
+// consumer stalls must not pin more memory than the queue's bound.
+func TestForwarderBoundsMemoryHeld(t *testing.T) {
+	const limit = 256 << 10
+	w := stalled{release: make(chan struct{})}
+	f := newForwarder(w, limit)
+	for i := 0; i < 2000; i++ {
+		f.offer([]byte("one line\n"))
+	}
+	f.mu.Lock()
+	held := 0
+	for _, c := range f.queue {
+		held += cap(c)
+	}
+	f.mu.Unlock()
+	if held > limit {
+		t.Errorf("2000 lines queued for a stalled consumer hold %d KiB, bound %d KiB", held>>10, limit>>10)
+	}
+	close(w.release)
+	f.close(context.Background(), time.Second)
+}

@@ -190,12 +190,17 @@ func newForwarder(w io.Writer, limit int) *forwarder {
 func (f *forwarder) offer(p []byte) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.queued+len(p) > f.limit {
+	chunk := append(getChunk(len(p)), p...)
+	// The bound is on the memory held, not on the bytes: a task writing a
+	// line at a time to a consumer that stalls must not pin a pooled
+	// chunk per line.
+	if f.queued+cap(chunk) > f.limit {
+		putChunk(chunk)
 		f.dropped.Add(int64(len(p)))
 		return
 	}
-	f.queue = append(f.queue, append(getChunk(len(p)), p...))
-	f.queued += len(p)
+	f.queue = append(f.queue, chunk)
+	f.queued += cap(chunk)
 	f.cond.Signal()
 }
 
@@ -216,7 +221,7 @@ func (f *forwarder) run() {
 		_, err := f.w.Write(chunk)
 		putChunk(chunk)
 		f.mu.Lock()
-		f.queued -= len(chunk)
+		f.queued -= cap(chunk)
 		f.mu.Unlock()
 		if err != nil {
 			f.err.CompareAndSwap(nil, err.Error())
@@ -230,12 +235,19 @@ func (f *forwarder) run() {
 // chunkSize is what a capture reads at once; queued copies of that size
 // are reused rather than left to the garbage collector, which at a task's
 // full output rate would otherwise cost the shim more CPU than the copying.
-const chunkSize = 64 << 10
+// Smaller reads, a line or a few, are copied to chunks of their own size.
+const chunkSize = 128 << 10
+
+// capturePipeSize is the kernel buffer of a capture FIFO: while the shim
+// catches up after a burst, each read takes a chunk, not what one write of
+// runc's copy put there, so the spool and the consumer see fewer, larger
+// writes.
+const capturePipeSize = 1 << 20
 
 var chunks = sync.Pool{New: func() any { b := make([]byte, 0, chunkSize); return &b }}
 
 func getChunk(n int) []byte {
-	if n > chunkSize {
+	if n > chunkSize || n < chunkSize/16 {
 		return make([]byte, 0, n)
 	}
 	return (*chunks.Get().(*[]byte))[:0]
@@ -261,6 +273,20 @@ func (f *forwarder) close(ctx context.Context, timeout time.Duration) {
 		return
 	}
 	waitDrained(f.w, deadline)
+}
+
+// growPipe sets the kernel buffer of the pipe or FIFO r reads, once it is
+// open (this waits for the writer to open it); an error leaves the default.
+func growPipe(r io.Reader, size int) {
+	sc, ok := r.(syscall.Conn)
+	if !ok {
+		return
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = raw.Control(func(fd uintptr) { _, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, size) })
 }
 
 // stop ends the forwarder at once, dropping what is queued: the task it

@@ -111,6 +111,9 @@ func (l *LogReader) openTail(dir string, copied []string) ([]*io.SectionReader, 
 		if err != nil {
 			return nil, err
 		}
+		if size, err = segmentRecords(f, size); err != nil {
+			return nil, err
+		}
 		if size, err = wholeRecords(f, size); err != nil {
 			return nil, err
 		}
@@ -160,6 +163,36 @@ func (s sections) ReadAt(p []byte, off int64) (n int, err error) {
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// segmentRecords is the length of what a segment file of size bytes holds
+// before its end mark (all of it when it has none): past the mark lie an
+// earlier round's records. Read forwards a block at a time.
+func segmentRecords(f io.ReaderAt, size int64) (int64, error) {
+	buf := make([]byte, 32<<10)
+	var prev byte // the last byte of the block before
+	for off := int64(0); off < size; {
+		n, err := f.ReadAt(buf[:min(int64(len(buf)), size-off)], off)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return 0, err
+		}
+		if n == 0 {
+			break
+		}
+		for j := 0; ; j++ {
+			i := bytes.IndexByte(buf[j:n], segmentEnd)
+			if i < 0 {
+				break
+			}
+			j += i
+			if off+int64(j) == 0 || (j == 0 && prev == '\n') || (j > 0 && buf[j-1] == '\n') {
+				return off + int64(j), nil
+			}
+		}
+		prev = buf[n-1]
+		off += int64(n)
+	}
+	return size, nil
 }
 
 // wholeRecords is the length of f's first size bytes without the record a

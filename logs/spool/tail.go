@@ -22,6 +22,13 @@ import (
 // written last is the newer.
 var TailFiles = [2]string{"tail.0", "tail.1"}
 
+// segmentEnd marks where a segment's records end. A segment is overwritten
+// in place when it is reused: emptying it would free its pages and the next
+// writes allocate them again, which cost a shim writing fast more than the
+// copying does. What lies past the mark is an earlier round's. Records never
+// hold it after a newline, which a timestamp always follows.
+const segmentEnd = 0
+
 type tailSegment struct {
 	f       *os.File
 	size    int64 // bytes of records
@@ -38,7 +45,7 @@ type tailFiles struct {
 func (e *Entry) openTail() error {
 	t := &tailFiles{}
 	for i, name := range TailFiles {
-		f, err := os.OpenFile(filepath.Join(e.dir, name), os.O_CREATE|os.O_TRUNC|os.O_RDWR|os.O_APPEND, 0o600)
+		f, err := os.OpenFile(filepath.Join(e.dir, name), os.O_CREATE|os.O_TRUNC|os.O_RDWR, 0o600)
 		if err != nil {
 			t.close()
 			return fmt.Errorf("open tail segment: %w", err)
@@ -62,12 +69,13 @@ func (e *Entry) tailRecord(tag byte, content []byte, n int64) {
 		}
 	}
 	t := e.tailf
-	share := e.max / 6
+	share := e.tailShare()
 	if filled := t.seg[t.active].size + int64(len(t.buf)); filled > 0 && filled+e.recordSize(content) > share {
 		e.flushTail()
 		older := &t.seg[1-t.active]
 		e.meta.Truncated += older.content
-		if err := older.f.Truncate(0); err != nil {
+		// One byte empties it for a reader; its pages stay for reuse.
+		if _, err := older.f.WriteAt([]byte{segmentEnd}, 0); err != nil {
 			// It cannot be emptied: what it holds stays, out of order
 			// with nothing, but it is counted as dropped above.
 			e.lose(0, err)
@@ -88,6 +96,9 @@ func (e *Entry) tailRecord(tag byte, content []byte, n int64) {
 	t.bufContent += n
 }
 
+// tailShare is what one segment holds, in records: a sixth of max_bytes.
+func (e *Entry) tailShare() int64 { return e.max / 6 }
+
 // flushTail writes the pending tail records to the active segment.
 func (e *Entry) flushTail() {
 	t := e.tailf
@@ -95,10 +106,34 @@ func (e *Entry) flushTail() {
 		return
 	}
 	a := &t.seg[t.active]
-	if e.put(a.f, &a.size, t.buf, t.bufContent) == nil {
+	if e.putSegment(a, t.buf, t.bufContent) == nil {
 		a.content += t.bufContent
 	}
 	t.buf, t.bufContent = t.buf[:0], 0
+}
+
+// putSegment writes records holding content task bytes at the end of s's
+// records, then moves its end mark past them: everything but their first
+// byte and the new mark first, then that byte over the old mark, so that a
+// reader (the retrier of a shim killed mid-write) sees the segment before
+// or after, never an earlier round's records after new ones. Like put, it
+// counts a write the file refuses as lost, after a marker of earlier loss.
+func (e *Entry) putSegment(s *tailSegment, records []byte, content int64) error {
+	if e.unmarked > 0 {
+		records = append(e.lossMarker(), records...)
+	}
+	b := append(records, segmentEnd)
+	if _, err := s.f.WriteAt(b[1:], s.size+1); err != nil {
+		e.lose(content, err)
+		return err
+	}
+	if _, err := s.f.WriteAt(b[:1], s.size); err != nil {
+		e.lose(content, err)
+		return err
+	}
+	e.unmarked = 0
+	s.size += int64(len(records))
+	return nil
 }
 
 // finishTail appends the segments, older first, to the log, freeing each

@@ -188,7 +188,16 @@ func (e *Entry) Write(stream Stream, p []byte) error {
 	e.prefix = append(append(append(e.prefix, ' '), stream...), ' ')
 	e.batch = e.batch[:0]
 	var batchContent int64
+	skipped := false
 	for len(p) > 0 {
+		if e.headFull && !skipped {
+			skipped = true
+			if cut := e.droppable(p); cut > 0 {
+				e.meta.Truncated += int64(cut)
+				p = p[cut:]
+				continue
+			}
+		}
 		i := bytes.IndexByte(p, '\n')
 		tag, content, n := byte('P'), p, int64(len(p))
 		if i >= 0 {
@@ -228,6 +237,38 @@ func (e *Entry) Write(stream Stream, p []byte) error {
 	}
 	e.flushTail()
 	return nil
+}
+
+// droppable is how many bytes at the start of p, past the head, are whole
+// records that the records after them in p rotate out of the tail whatever
+// the segments hold, as the two segments keep at most two shares: a chunk of
+// empty lines is forty times its size in records, most of which would be
+// formatted and written only to be dropped.
+func (e *Entry) droppable(p []byte) int {
+	share := e.tailShare()
+	if share <= 0 {
+		return 0
+	}
+	// Most chunks cannot hold two shares of records; the bounds say so
+	// without a look at their lines.
+	overhead := e.recordSize(nil)
+	if int64(len(p))*(overhead+1) < 2*share || int64(len(p))+int64(bytes.Count(p, []byte{'\n'})+1)*overhead < 2*share {
+		return 0
+	}
+	var after int64
+	end := bytes.LastIndexByte(p, '\n') + 1
+	if end < len(p) { // the trailing partial record
+		after += min(e.recordSize(p[end:]), share)
+	}
+	for end > 0 {
+		if after >= 2*share {
+			return end
+		}
+		start := bytes.LastIndexByte(p[:end-1], '\n') + 1
+		after += min(e.recordSize(p[start:end-1]), share)
+		end = start
+	}
+	return 0
 }
 
 // recordSize is the bytes a record of content takes in the file.
