@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/brisk-containers/brisk/config"
-	"github.com/brisk-containers/brisk/logs/ship"
 	"github.com/brisk-containers/brisk/logs/spool"
 )
 
@@ -131,10 +130,14 @@ func TestMaxBytesBoundsTheSpool(t *testing.T) {
 // rawObject waits for id's object and returns it as stored (compression
 // none: the CRI records).
 func (s *shimStack) rawObject(id string, timeout time.Duration) ([]byte, map[string]string, error) {
-	key := ship.Key(s.cfg.S3.Key, s.cfg.S3.Prefix, s.ctd.Namespace, id)
 	deadline := time.Now().Add(timeout)
 	for {
-		body, meta, err := s.store.Get(context.Background(), key)
+		key, err := s.latestKey(id)
+		var body []byte
+		var meta map[string]string
+		if err == nil {
+			body, meta, err = s.store.Get(context.Background(), key)
+		}
 		if err == nil || time.Now().After(deadline) {
 			return body, meta, err
 		}
