@@ -3,14 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"io/fs"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/logs/spool"
 )
 
 // watch follows a shim from its task's create until it exits (the brisk
@@ -92,7 +91,7 @@ func (b *bench) shape(ctx context.Context, id, shape, spoolDir, briskConfig stri
 	go func() {
 		defer close(watched)
 		for spoolDir != "" {
-			if n := spoolBytes(spoolDir); n > peak.Load() {
+			if n := spool.DiskBytes(spoolDir); n > peak.Load() {
 				peak.Store(n)
 			}
 			select {
@@ -120,24 +119,4 @@ func (b *bench) shape(ctx context.Context, id, shape, spoolDir, briskConfig stri
 		res["spool_per_max_bytes"] = float64(peak.Load()) / float64(cfg.Logs.MaxBytes)
 	}
 	return res, nil
-}
-
-// spoolBytes is what the spool holds, the shims' FIFOs aside.
-func spoolBytes(dir string) int64 {
-	var n int64
-	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		if d.IsDir() && d.Name() == ".fifo" {
-			return filepath.SkipDir
-		}
-		if d.Type().IsRegular() {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
-	return n
 }

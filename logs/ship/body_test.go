@@ -51,15 +51,7 @@ func TestShipMemoryDoesNotGrowWithLog(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			var before, after runtime.MemStats
-			runtime.GC()
-			runtime.ReadMemStats(&before)
-			if err := s.Ship(context.Background(), e.Claim()); err != nil {
-				t.Fatal(err)
-			}
-			runtime.ReadMemStats(&after)
-			e.Release()
-			if n := after.TotalAlloc - before.TotalAlloc; n > allowed {
+			if n := shipAllocates(t, s, e); n > allowed {
 				t.Errorf("shipping a %d MiB log allocated %d MiB", logBytes>>20, n>>20)
 			}
 			if _, err := os.Stat(e.Dir()); !os.IsNotExist(err) {
@@ -139,15 +131,7 @@ func TestS3UploadDoesNotBufferTheLog(t *testing.T) {
 			if _, err := e.Finish(spool.ExitInfo{}); err != nil {
 				t.Fatal(err)
 			}
-			var before, after runtime.MemStats
-			runtime.GC()
-			runtime.ReadMemStats(&before)
-			if err := s.Ship(context.Background(), e.Claim()); err != nil {
-				t.Fatal(err)
-			}
-			runtime.ReadMemStats(&after)
-			e.Release()
-			if n := after.TotalAlloc - before.TotalAlloc; n > tc.allowed {
+			if n := shipAllocates(t, s, e); n > tc.allowed {
 				t.Errorf("uploading a 16 MiB log allocated %d MiB", n>>20)
 			}
 			if received.Load() == 0 {
@@ -155,4 +139,19 @@ func TestS3UploadDoesNotBufferTheLog(t *testing.T) {
 			}
 		})
 	}
+}
+
+// shipAllocates ships e as its owner does and returns the bytes that
+// allocated.
+func shipAllocates(t *testing.T, s *Shipper, e *spool.Entry) uint64 {
+	t.Helper()
+	defer e.Release()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	if err := s.Ship(context.Background(), e.Claim()); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
 }

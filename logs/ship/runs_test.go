@@ -157,15 +157,7 @@ func copyDir(t *testing.T, from, to string) {
 func TestCrashAfterTailAppendShipsTailOnce(t *testing.T) {
 	ctx := context.Background()
 	s, cfg := newLocalShipper(t, config.CompressionNone)
-	e, err := spool.Open(cfg.SpoolDir, spool.Meta{Namespace: "ns", ID: "chatty"}, spool.WithMaxBytes(4000))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 2000 {
-		if err := e.Write(spool.Stdout, fmt.Appendf(nil, "line %04d\n", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e := chattyEntry(t, cfg.SpoolDir)
 	segs := map[string][]byte{}
 	for _, name := range spool.TailFiles {
 		segs[name], _ = os.ReadFile(filepath.Join(e.Dir(), name))

@@ -329,15 +329,7 @@ func TestMetadataOfLossyLog(t *testing.T) {
 func TestShipDeadShimKeepsHeadAndTail(t *testing.T) {
 	ctx := context.Background()
 	s, cfg := newLocalShipper(t, config.CompressionNone)
-	e, err := spool.Open(cfg.SpoolDir, spool.Meta{Namespace: "ns", ID: "chatty"}, spool.WithMaxBytes(4000))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 2000 {
-		if err := e.Write(spool.Stdout, fmt.Appendf(nil, "line %04d\n", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e := chattyEntry(t, cfg.SpoolDir)
 	e.Release() // the shim died without Finish
 	if res := s.ShipPending(ctx); res.Count(Shipped) != 1 {
 		t.Fatalf("ShipPending = %+v", res)
@@ -348,4 +340,20 @@ func TestShipDeadShimKeepsHeadAndTail(t *testing.T) {
 		t.Errorf("dead shim's chatty log: %d bytes of stdout, stderr %q, metadata %v; want its head and newest tail, marked",
 			len(streams[spool.Stdout]), streams[spool.Stderr], meta)
 	}
+}
+
+// chattyEntry is the live entry of task "chatty", which wrote 2000 lines
+// "line NNNN" past a max_bytes of 4000: a head, a drop and a tail.
+func chattyEntry(t *testing.T, spoolDir string) *spool.Entry {
+	t.Helper()
+	e, err := spool.Open(spoolDir, spool.Meta{Namespace: "ns", ID: "chatty"}, spool.WithMaxBytes(4000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2000 {
+		if err := e.Write(spool.Stdout, fmt.Appendf(nil, "line %04d\n", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
 }

@@ -37,11 +37,7 @@ func Lock(dir string) (*Claim, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, ErrLocked
-		}
+	if err := tryFlock(f); err != nil {
 		return nil, err
 	}
 	// The owner may have renamed the entry away between our open and our
@@ -53,14 +49,29 @@ func Lock(dir string) (*Claim, error) {
 	// An entry an earlier version made is locked by its shim on a file
 	// inside it; that shim may still run during an upgrade.
 	if legacy, err := os.OpenFile(filepath.Join(dir, legacyLockFile), os.O_RDWR, 0); err == nil {
-		err := unix.Flock(int(legacy.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		legacy.Close() // closing drops our flock: the directory's lock is ours
-		if errors.Is(err, unix.EWOULDBLOCK) {
+		switch err := tryFlock(legacy); {
+		case err == nil:
+			legacy.Close() // closing drops our flock: the directory's lock is ours
+		case errors.Is(err, ErrLocked):
 			f.Close()
 			return nil, ErrLocked
 		}
 	}
 	return &Claim{dir: dir, lock: f}, nil
+}
+
+// tryFlock takes an exclusive flock on f without waiting, closing f if it
+// cannot: ErrLocked while another process holds it.
+func tryFlock(f *os.File) error {
+	err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if err == nil {
+		return nil
+	}
+	f.Close()
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return ErrLocked
+	}
+	return fmt.Errorf("flock %s: %w", f.Name(), err)
 }
 
 // legacyLockFile is the lock of an entry made by an earlier version.

@@ -8,8 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Lease is the right to retry the spool's pending entries: one holder per
@@ -35,11 +33,7 @@ func TryLease(spoolDir string) (*Lease, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, ErrLocked
-		}
+	if err := tryFlock(f); err != nil {
 		return nil, err
 	}
 	return &Lease{f: f}, nil

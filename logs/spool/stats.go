@@ -60,3 +60,26 @@ func ReadStats(spoolDir string) (Stats, error) {
 	}
 	return st, nil
 }
+
+// DiskBytes is what the spool takes on its file system: every file under
+// spoolDir, entries, their tail segments and metadata, and those being made,
+// removed or quarantined; the capture FIFOs, which hold nothing on disk,
+// aside. It is what max_bytes bounds, per entry.
+func DiskBytes(spoolDir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(spoolDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // removed while we looked
+		}
+		if d.IsDir() && path == filepath.Join(spoolDir, fifoDir) {
+			return filepath.SkipDir
+		}
+		if d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
