@@ -105,15 +105,15 @@ func (s *Shipper) Ship(ctx context.Context, c *spool.Claim) error {
 	if m.State != spool.StateDone {
 		m.Complete = false
 		if m.TailFrom > 0 && m.TailFrom <= int64(len(body)) {
-			// The shim died while appending the tail segments, which
-			// are still on disk: they are read from there, once.
+			// The shim died while appending the tail segments: the log
+			// up to there, then those not yet in it, each once.
 			body = body[:m.TailFrom]
 		}
 		// Whatever the dead shim wrote whole is the log; a record cut
 		// mid-write is dropped rather than shipped broken.
 		body = spool.WholeRecords(body)
 		// Past max_bytes the newest output is in the tail segments.
-		tail, err := spool.ReadTail(dir)
+		tail, err := spool.ReadTail(dir, m.TailCopied...)
 		if err != nil {
 			return err
 		}

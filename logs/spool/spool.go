@@ -63,11 +63,13 @@ type Meta struct {
 	// Usage holds the task's writable-layer figures at exit
 	// (inodes-used, inodes-limit, bytes-used, bytes-limit).
 	Usage map[string]string `json:"usage,omitempty"`
-	// TailFrom is set, while the entry is still live, just before the tail
-	// segments are appended to the log: the log's size up to the head.
-	// Should the shim die before the entry is done, the log is read up to
-	// there and the segments, still on disk, once: never twice.
+	// TailFrom is set, while the entry is still live, as the tail segments
+	// are appended to the log at exit: the log's size up to what is known
+	// to be in it. Should the shim die before the entry is done, the log is
+	// read up to there, then the segments not yet in it: each record once.
 	TailFrom int64 `json:"tail_from,omitempty"`
+	// TailCopied names the tail segments already in the log up to TailFrom.
+	TailCopied []string `json:"tail_copied,omitempty"`
 }
 
 // EscapeName makes s a single safe path element, reversibly.

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 )
@@ -90,10 +91,12 @@ func (e *Entry) flushTail() {
 	t.buf, t.bufContent = t.buf[:0], 0
 }
 
-// finishTail appends the segments, older first, to the log. It first
-// records in meta.json where the head ends, so that a crash while appending
-// never makes a retrier append them a second time; the segments stay on
-// disk until the entry is done (removeTail).
+// finishTail appends the segments, older first, to the log, freeing each
+// once it is copied. meta.json says at every step what the log holds, so
+// that a shim dying at any point leaves an entry a retrier ships with each
+// tail record once: where the head ends before the first copy, and after
+// each copy the log's size and the segments it now holds, before that
+// segment is emptied.
 func (e *Entry) finishTail(sync bool) error {
 	t := e.tailf
 	if t == nil {
@@ -119,6 +122,16 @@ func (e *Entry) finishTail(sync bool) error {
 			continue
 		}
 		e.size += s.size
+		if sync {
+			if err := e.log.Sync(); err != nil {
+				return err
+			}
+		}
+		e.meta.TailFrom, e.meta.TailCopied = e.size, append(e.meta.TailCopied, TailFiles[i])
+		if err := writeMeta(e.dir, e.meta, sync); err != nil {
+			return err
+		}
+		_ = s.f.Truncate(0)
 	}
 	t.close()
 	e.tailf = nil
@@ -151,14 +164,19 @@ func WholeRecords(b []byte) []byte {
 }
 
 // ReadTail returns the records in the tail segments an entry's shim left
-// when it died before Finish, older segment first, whole records only.
-func ReadTail(dir string) ([]byte, error) {
+// when it died before Finish, older segment first, whole records only,
+// leaving out the segments named in skip (Meta.TailCopied: already in the
+// log).
+func ReadTail(dir string, skip ...string) ([]byte, error) {
 	type segment struct {
 		data []byte
 		mod  time.Time
 	}
 	var segs []segment
 	for _, name := range TailFiles {
+		if slices.Contains(skip, name) {
+			continue
+		}
 		path := filepath.Join(dir, name)
 		fi, err := os.Stat(path)
 		if errors.Is(err, fs.ErrNotExist) {
