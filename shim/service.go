@@ -149,7 +149,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	}
 	c, err := s.newCapture(ctx, ns, r.ID, spool.Meta{ID: logID, Pod: PodIdentity(annotations)}, &r.Stdout, &r.Stderr, r.Terminal)
 	if err != nil {
-		// The kind (invalid argument, already exists) reaches the client.
+		// The kind (invalid argument, ...) reaches the client.
 		return nil, errgrpc.ToGRPC(fmt.Errorf("brisk: capture output of %s: %w", r.ID, err))
 	}
 	c.upperdir = usage.Upperdir(r.Rootfs)

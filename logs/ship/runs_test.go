@@ -11,12 +11,14 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/containerd/errdefs"
 
@@ -152,45 +154,101 @@ func copyDir(t *testing.T, from, to string) {
 	}
 }
 
-// The shim dies after appending the tail segments to the log, before the
-// entry is done: the shipped log holds the tail once.
-func TestCrashAfterTailAppendShipsTailOnce(t *testing.T) {
+// The shim dies at any step of appending the tail segments to the log at
+// exit: the shipped log holds its head and every tail record once, in order.
+func TestCrashWhileAppendingTailShipsItOnce(t *testing.T) {
 	ctx := context.Background()
-	s, cfg := newLocalShipper(t, config.CompressionNone)
+	cfg := testLogs(t, config.CompressionNone)
 	e := chattyEntry(t, cfg.SpoolDir)
 	segs := map[string][]byte{}
 	for _, name := range spool.TailFiles {
-		segs[name], _ = os.ReadFile(filepath.Join(e.Dir(), name))
+		b, _ := os.ReadFile(filepath.Join(e.Dir(), name))
+		// A segment reused in place holds an earlier round's records
+		// past its end mark, a NUL after a newline or at its start.
+		if len(b) > 0 && b[0] == 0 {
+			b = nil
+		} else if i := bytes.Index(b, []byte{'\n', 0}); i >= 0 {
+			b = b[:i+1]
+		}
+		segs[name] = b
 	}
-	m, err := e.Finish(spool.ExitInfo{})
+	done, err := e.Finish(spool.ExitInfo{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.Release()
-	// The entry as the crash left it: the log with the tail appended, the
-	// segments still there, meta.json not done.
-	for name, b := range segs {
-		if err := os.WriteFile(filepath.Join(e.Dir(), name), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	m.State, m.Complete = spool.StateLive, false
-	b, _ := json.Marshal(m)
-	if err := os.WriteFile(filepath.Join(e.Dir(), spool.MetaFile), b, 0o600); err != nil {
+	final, err := os.ReadFile(filepath.Join(e.Dir(), spool.LogFile))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if res := s.ShipPending(ctx); res.Count(Shipped) != 1 {
-		t.Fatalf("ShipPending = %+v", res)
+	// The segments as the log holds them, older first.
+	older, newer := spool.TailFiles[0], spool.TailFiles[1]
+	if bytes.Index(final, segs[older]) > bytes.Index(final, segs[newer]) {
+		older, newer = newer, older
 	}
-	streams, _ := stored(t, s, "chatty")
-	out := streams[spool.Stdout]
-	if n := strings.Count(out, "line 1999\n"); n != 1 || !strings.HasPrefix(out, "line 0000\n") {
-		t.Fatalf("shipped log holds the last line %d times (head kept: %v)", n, strings.HasPrefix(out, "line 0000\n"))
+	atOlder := int64(bytes.Index(final, segs[older]))
+	afterOlder := atOlder + int64(len(segs[older]))
+	if atOlder <= 0 || len(segs[newer]) == 0 {
+		t.Fatalf("no two segments in the finished log")
 	}
-	for i := 1; i < len(out)/10; i++ {
-		if a, b := out[(i-1)*10:i*10], out[i*10:(i+1)*10]; a >= b {
-			t.Fatalf("shipped log out of order: %q then %q", a, b)
-		}
+	for _, tc := range []struct {
+		name     string
+		log      int64    // bytes of the final log the crash left
+		tailFrom int64    // meta.json as the crash left it
+		copied   []string //
+		emptied  []string // segments already freed
+	}{
+		{"before the first copy", atOlder, atOlder, nil, nil},
+		{"in the middle of the first copy", atOlder + int64(len(segs[older]))/2, atOlder, nil, nil},
+		{"after the first copy, before meta.json", afterOlder, atOlder, nil, nil},
+		{"after meta.json, before freeing the segment", afterOlder, afterOlder, []string{older}, nil},
+		{"in the middle of the second copy", afterOlder + int64(len(segs[newer]))/2, afterOlder, []string{older}, []string{older}},
+		{"after the second copy, before meta.json", int64(len(final)), afterOlder, []string{older}, []string{older}},
+		{"after the last meta.json, before done", int64(len(final)), int64(len(final)), []string{older, newer}, []string{older}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, cfg := newLocalShipper(t, config.CompressionNone)
+			dir := spool.EntryDir(cfg.SpoolDir, "ns", "chatty", done.Run)
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, spool.LogFile), final[:tc.log], 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for i, name := range []string{older, newer} {
+				data := segs[name]
+				if slices.Contains(tc.emptied, name) {
+					data = nil
+				}
+				path := filepath.Join(dir, name)
+				if err := os.WriteFile(path, data, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				at := started.Add(time.Duration(i) * time.Second) // older first
+				if err := os.Chtimes(path, at, at); err != nil {
+					t.Fatal(err)
+				}
+			}
+			m := done
+			m.State, m.Complete, m.TailFrom, m.TailCopied = spool.StateLive, false, tc.tailFrom, tc.copied
+			b, _ := json.Marshal(m)
+			if err := os.WriteFile(filepath.Join(dir, spool.MetaFile), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if res := s.ShipPending(ctx); res.Count(Shipped) != 1 {
+				t.Fatalf("ShipPending = %+v", res)
+			}
+			streams, _ := stored(t, s, "chatty")
+			out := streams[spool.Stdout]
+			if n := strings.Count(out, "line 1999\n"); n != 1 || !strings.HasPrefix(out, "line 0000\n") {
+				t.Fatalf("shipped log holds the last line %d times (head kept: %v)", n, strings.HasPrefix(out, "line 0000\n"))
+			}
+			for i := 1; i < len(out)/10; i++ {
+				if a, b := out[(i-1)*10:i*10], out[i*10:(i+1)*10]; a >= b {
+					t.Fatalf("shipped log out of order or repeated: %q then %q", a, b)
+				}
+			}
+		})
 	}
 }
 

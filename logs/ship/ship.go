@@ -32,8 +32,8 @@ import (
 const multipartThreshold = 5 << 20
 
 // Store is where logs go. Get returns ErrNotFound (wrapped) for a key that
-// holds nothing; Put returns a Permanent error when the object can never be
-// stored as asked.
+// holds nothing. Ship tells a Put that can never succeed from one that may
+// later by the error's errno or S3 code (classify).
 type Store interface {
 	// Put stores body, read once to its end, as key. A body that is an
 	// *io.SectionReader has a known size and can be read again.
@@ -58,22 +58,21 @@ func WithStore(st Store) Opt { return func(s *Shipper) { s.store = st } }
 // New builds the shipper for cfg: S3 when a bucket is set, local_dir else.
 // It does not contact S3: a shim must start even while S3 is down.
 func New(ctx context.Context, cfg config.Logs, opts ...Opt) (*Shipper, error) {
-	if len(opts) > 0 {
-		s := &Shipper{cfg: cfg}
-		for _, o := range opts {
-			o(s)
-		}
-		if s.store != nil {
-			return s, nil
-		}
+	s := &Shipper{cfg: cfg}
+	for _, o := range opts {
+		o(s)
 	}
-	if cfg.S3.Bucket == "" {
-		return &Shipper{cfg: cfg, store: &LocalStore{Dir: cfg.LocalDir}}, nil
+	switch {
+	case s.store != nil:
+	case cfg.S3.Bucket == "":
+		s.store = &LocalStore{Dir: cfg.LocalDir}
+	default:
+		// The client is built at the first upload: a shim starts on the
+		// path of a task's create, and the SDK's configuration costs
+		// ~2 ms of CPU there, paid by every task of a burst at once.
+		s.store = &S3Store{cfg: cfg.S3}
 	}
-	// The client is built at the first upload: a shim starts on the path
-	// of a task's create, and the SDK's configuration costs ~2 ms of CPU
-	// there, paid by every task of a burst at once.
-	return &Shipper{cfg: cfg, store: &S3Store{cfg: cfg.S3}}, nil
+	return s, nil
 }
 
 // Store returns where the shipper delivers.
