@@ -66,7 +66,7 @@ compression() { sed -i "s/^compression = .*/compression = \"$1\"/" "$BRISK_CONFI
 max_bytes() { sed -i '/^max_bytes = /d' "$BRISK_CONFIG"; [ -z "$1" ] || sed -i "s/^upload_timeout = .*/&\nmax_bytes = \"$1\"/" "$BRISK_CONFIG"; }
 if part shim || part throughput; then
 echo "== shims: io.containerd.runc.v2 vs io.containerd.brisk.v2 (same snapshotter: overlayfs)" >&2
-for round in 1 2 3; do
+for round in $(seq 1 "${THROUGHPUT_ROUNDS:-3}"); do
 	shimbench "${RUNC[@]}" -mode throughput -rounds 1 -mb "${SHIM_MB:-200}"
 	shimbench "${BRISK[@]}" -mode throughput -rounds 1 -mb "${SHIM_MB:-200}"
 done

@@ -1,6 +1,7 @@
 package shim
 
 import (
+	"bytes"
 	"context"
 	"net/url"
 	"os"
@@ -126,4 +127,30 @@ func TestForwarderBoundsMemoryHeld(t *testing.T) {
 	}
 	close(w.release)
 	f.close(context.Background(), time.Second)
+}
+
+// slowBuffer takes its time over each write, so that reads pack into
+// queued chunks.
+type slowBuffer struct{ b bytes.Buffer }
+
+func (s *slowBuffer) Write(p []byte) (int, error) {
+	time.Sleep(100 * time.Microsecond)
+	return s.b.Write(p)
+}
+
+// TestForwarderDeliversInOrder: reads of every size, packed or not into
+// queued chunks, reach the consumer whole and in order.
+func TestForwarderDeliversInOrder(t *testing.T) {
+	var want bytes.Buffer
+	w := &slowBuffer{}
+	f := newForwarder(w, 64<<20)
+	for i := 0; i < 600; i++ {
+		p := bytes.Repeat([]byte{byte('a' + i%26)}, 1+(i*7919)%(chunkSize/8)+(i%5/4)*chunkSize)
+		want.Write(p)
+		f.offer(p)
+	}
+	f.close(context.Background(), time.Minute)
+	if f.dropped.Load() != 0 || !bytes.Equal(w.b.Bytes(), want.Bytes()) {
+		t.Fatalf("consumer got %d bytes (%d dropped), want %d in order", w.b.Len(), f.dropped.Load(), want.Len())
+	}
 }

@@ -190,6 +190,14 @@ func newForwarder(w io.Writer, limit int) *forwarder {
 func (f *forwarder) offer(p []byte) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	// Behind a consumer that lags, reads pack into the last queued chunk
+	// (run takes a chunk out of the queue before writing it).
+	if n := len(f.queue); n > 0 {
+		if last := f.queue[n-1]; len(last)+len(p) <= cap(last) {
+			f.queue[n-1] = append(last, p...)
+			return
+		}
+	}
 	chunk := append(getChunk(len(p)), p...)
 	// The bound is on the memory held, not on the bytes: a task writing a
 	// line at a time to a consumer that stalls must not pin a pooled
@@ -235,7 +243,6 @@ func (f *forwarder) run() {
 // chunkSize is what a capture reads at once; queued copies of that size
 // are reused rather than left to the garbage collector, which at a task's
 // full output rate would otherwise cost the shim more CPU than the copying.
-// Smaller reads, a line or a few, are copied to chunks of their own size.
 const chunkSize = 128 << 10
 
 // capturePipeSize is the kernel buffer of a capture FIFO: while the shim
@@ -247,7 +254,7 @@ const capturePipeSize = 1 << 20
 var chunks = sync.Pool{New: func() any { b := make([]byte, 0, chunkSize); return &b }}
 
 func getChunk(n int) []byte {
-	if n > chunkSize || n < chunkSize/16 {
+	if n > chunkSize {
 		return make([]byte, 0, n)
 	}
 	return (*chunks.Get().(*[]byte))[:0]
