@@ -19,9 +19,9 @@ func writeLogPath(b *strings.Builder, byKind map[string]map[string][]shimResult,
 	}
 	if len(byKind["ship"]) > 0 {
 		fmt.Fprintf(b, "**Shipping a %.0f MiB log**: one task writing it (max_bytes 32Mi: all of it ships), the shim followed until it exits, which for brisk is after the upload.\n\n", med("ship", "runc", "mib"))
-		b.WriteString("| | runc.v2 | brisk.v2 (none) | brisk.v2 (gzip) | brisk/runc (none, gzip) |\n|---|---:|---:|---:|---:|\n")
+		b.WriteString("| | runc.v2 | brisk.v2 (none) | brisk.v2 (gzip) | brisk vs runc (none, gzip) |\n|---|---:|---:|---:|---:|\n")
 		r, k, g := med("ship", "runc", "shim_hwm_exit_kib")/1024, med("ship", "brisk", "shim_hwm_exit_kib")/1024, med("ship", "brisk-gzip", "shim_hwm_exit_kib")/1024
-		fmt.Fprintf(b, "| shim peak RSS (MiB) | %.1f | %.1f | %.1f | %s, %s |\n", r, k, g, ratio(k, r), ratio(g, r))
+		fmt.Fprintf(b, "| shim peak RSS (MiB) | %.1f | %.1f | %.1f | %+.1f MiB, %+.1f MiB |\n", r, k, g, k-r, g-r)
 		r, k, g = med("ship", "runc", "shim_cpu_exit_s"), med("ship", "brisk", "shim_cpu_exit_s"), med("ship", "brisk-gzip", "shim_cpu_exit_s")
 		fmt.Fprintf(b, "| shim CPU (s) | %.2f | %.2f | %.2f | %s, %s |\n\n", r, k, g, ratio(k, r), ratio(g, r))
 	}
