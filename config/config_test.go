@@ -52,6 +52,7 @@ func TestParse(t *testing.T) {
 		{name: "bad compression", toml: "[logs.s3]\ncompression = \"lz4\"\n", wantErr: []string{"logs.s3.compression", "lz4"}},
 		{name: "bad endpoint", toml: "[logs.s3]\nendpoint = \"localhost:9000\"\n", wantErr: []string{"logs.s3.endpoint", "localhost:9000"}},
 		{name: "bad timeout", toml: "[logs]\nupload_timeout = \"soon\"\n", wantErr: []string{"logs.upload_timeout", "soon"}},
+		{name: "s3 request timeout too short", toml: "[logs.s3]\nrequest_timeout = \"1ns\"\n", wantErr: []string{"logs.s3.request_timeout", "1ns", "at least 1s"}},
 		{name: "unknown s3 key", toml: "[logs.s3]\nsecret_key = \"x\"\n", wantErr: []string{"unknown key", "logs.s3.secret_key"}},
 		{name: "size overflows with a unit", toml: "[snapshotter]\ntmpfs_size = \"8192P\"\n", wantErr: []string{"snapshotter.tmpfs_size", "8192P", "overflow"}, wantNot: "negative"},
 		{name: "size overflows as a string", toml: "[logs]\nmax_bytes = \"99999999999999999999\"\n", wantErr: []string{"logs.max_bytes", "99999999999999999999", "overflow"}, wantNot: "negative"},

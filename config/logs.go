@@ -48,6 +48,8 @@ type S3 struct {
 	Compression string `toml:"compression"`
 	// Key is the object key template; {prefix}, {namespace} and {id} expand.
 	Key string `toml:"key"`
+	// RequestTimeout bounds each S3 call (an upload, a read, a listing).
+	RequestTimeout Duration `toml:"request_timeout"`
 }
 
 // The shortest fsync interval and upload_timeout accepted. An interval
@@ -75,6 +77,9 @@ func DefaultLogs() Logs {
 			Region:      "us-east-1",
 			Compression: CompressionNone,
 			Key:         DefaultKeyTemplate,
+			// Time to upload max_bytes over a slow link, not to wait
+			// on an endpoint that never answers.
+			RequestTimeout: Duration(time.Minute),
 		},
 	}
 }
@@ -134,6 +139,9 @@ func (s *S3) Validate() error {
 	}
 	if strings.HasPrefix(s.Prefix, "/") {
 		return invalid("logs.s3.prefix", s.Prefix, "must not start with /")
+	}
+	if time.Duration(s.RequestTimeout) < time.Second {
+		return invalid("logs.s3.request_timeout", time.Duration(s.RequestTimeout).String(), "must be at least 1s")
 	}
 	return nil
 }

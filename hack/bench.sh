@@ -15,8 +15,9 @@ BENCHTIME=${BENCHTIME:-300x}
 FSYNCS=${FSYNCS:-20000}
 FILES=${FILES:-5000}
 
-# BENCH_ONLY=snapshotter|containers|shim|profiles runs one part (for iterating).
-part() { [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = "$1" ]; }
+# BENCH_ONLY=snapshotter|containers|shim|throughput|logs|profiles, or a comma
+# list, runs those parts (for iterating); shim includes throughput.
+part() { [ -z "${BENCH_ONLY:-}" ] || [[ ",$BENCH_ONLY," == *",$1,"* ]]; }
 touch "$OUT/go-bench.txt" "$OUT/containers.jsonl" "$OUT/shim.jsonl" "$OUT/profiles.jsonl"
 
 if part snapshotter; then
@@ -87,25 +88,51 @@ umount "$HOST/merged" && umount "$HOST/upper" "$HOST/tmpfs"
 
 fi
 
-if part shim; then
-echo "== shims: io.containerd.runc.v2 vs io.containerd.brisk.v2 (same snapshotter: overlayfs)" >&2
 mkdir -p "$STACK/fifo"
 shimbench() { "$STACK/shimbench" -address "$STACK/c.sock" -namespace "$NS" -fifo-dir "$STACK/fifo" "$@" | tee -a "$OUT/shim.jsonl" >&2; }
 RUNC=(-runtime io.containerd.runc.v2 -label runc)
 BRISK=(-runtime io.containerd.brisk.v2 -label brisk)
-for round in 1 2 3; do
+# Shims read the config when they start: a setting changed here holds for
+# the tasks started after.
+compression() { sed -i "s/^compression = .*/compression = \"$1\"/" "$BRISK_CONFIG"; }
+max_bytes() { sed -i '/^max_bytes = /d' "$BRISK_CONFIG"; [ -z "$1" ] || sed -i "s/^upload_timeout = .*/&\nmax_bytes = \"$1\"/" "$BRISK_CONFIG"; }
+if part shim || part throughput; then
+echo "== shims: io.containerd.runc.v2 vs io.containerd.brisk.v2 (same snapshotter: overlayfs)" >&2
+for round in $(seq 1 "${THROUGHPUT_ROUNDS:-3}"); do
 	shimbench "${RUNC[@]}" -mode throughput -rounds 1 -mb "${SHIM_MB:-200}"
 	shimbench "${BRISK[@]}" -mode throughput -rounds 1 -mb "${SHIM_MB:-200}"
 done
+fi
+
+if part logs; then
+echo "== the log path: a 16 MiB log shipped, and the output shapes that cost the spool most" >&2
+# The whole log ships: max_bytes above its records.
+max_bytes 32Mi
+for round in 1 2 3; do
+	shimbench "${RUNC[@]}" -mode ship -rounds 1 -mb 16
+	compression none
+	shimbench "${BRISK[@]}" -mode ship -rounds 1 -mb 16
+	compression gzip
+	shimbench -runtime io.containerd.brisk.v2 -label brisk-gzip -mode ship -rounds 1 -mb 16
+done
+compression none
+# Each shape writes 16 to 25 times max_bytes (the one-byte writes: a
+# million 40-byte records).
+max_bytes 4Mi
+for shape in empty-lines one-line binary tiny-writes; do
+	shimbench "${RUNC[@]}" -mode shape -shape "$shape"
+	shimbench "${BRISK[@]}" -mode shape -shape "$shape" -spool-dir "$STACK/spool" -brisk-config "$BRISK_CONFIG"
+done
+max_bytes ""
+fi
+
+if part shim; then
 for round in $(seq 1 "${START_ROUNDS:-10}"); do
 	shimbench "${RUNC[@]}" -mode start -rounds 1
 	shimbench "${BRISK[@]}" -mode start -rounds 1
 done
 METRICS_URL="http://127.0.0.1:$MINIO_PORT/minio/metrics/v3/api/requests"
 S3=(-brisk-config "$BRISK_CONFIG" -minio-metrics "$METRICS_URL" -minio-pid "$MINIO_PID")
-# Shims read the config when they start: switching compression between
-# bursts switches it for the next burst's tasks.
-compression() { sed -i "s/^compression = .*/compression = \"$1\"/" "$BRISK_CONFIG"; }
 # Five rounds: bursts on this machine kind vary by seconds from one to the
 # next (it has shown 30 s VM-level stalls, "workqueue lockup" in dmesg); the
 # median of five shrugs off two bad ones.
@@ -165,9 +192,14 @@ for round in $(seq 1 "${PROFILE_ROUNDS:-5}"); do
 done
 fi
 
+# A partial run (BENCH_ONLY) reports beside itself, never over the full
+# report in docs/.
+REPORT_DIR=$REPO/docs
+[ -z "${BENCH_ONLY:-}" ] || REPORT_DIR=${BENCH_PARTIAL_DIR:-$STACK_PARENT/brisk-bench-partial}
+mkdir -p "$REPORT_DIR"
 (cd "$REPO" && go run ./hack/benchreport -go "$OUT/go-bench.txt" -containers "$OUT/containers.jsonl" -shim "$OUT/shim.jsonl" -profiles "$OUT/profiles.jsonl" \
 	-machine "$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r), disk baseline under $STACK_PARENT on $(findmnt -no FSTYPE -T "$STACK_PARENT")" \
-	-out docs/benchmarks.md)
+	-out "$REPORT_DIR/benchmarks.md")
 # The raw measurements stay beside the report, so every figure can be traced.
-rm -rf "$REPO/docs/bench-raw" && cp -r "$OUT" "$REPO/docs/bench-raw"
-echo "wrote docs/benchmarks.md and docs/bench-raw/" >&2
+rm -rf "$REPORT_DIR/bench-raw" && cp -r "$OUT" "$REPORT_DIR/bench-raw"
+echo "wrote $REPORT_DIR/benchmarks.md and $REPORT_DIR/bench-raw/" >&2

@@ -321,9 +321,10 @@ func TestInstallerImage(t *testing.T) {
 		if !strings.Contains(out, "overlay") || !strings.Contains(out, filepath.Join(h.root, "var/lib/brisk-snapshotter")) {
 			t.Errorf("rootfs is not a brisk overlay: %s", out)
 		}
-		// The installed shim captured it with the installed config.
-		logPath := filepath.Join(logsDir, "k8s.io", id+".log")
-		if !harness.WaitFor(30*time.Second, func() bool { _, err := os.Stat(logPath); return err == nil }) {
+		// The installed shim captured it with the installed config, as
+		// the object of the container's one run.
+		logPath := filepath.Join(logsDir, "k8s.io", id+"@*.log")
+		if !harness.WaitFor(30*time.Second, func() bool { m, _ := filepath.Glob(logPath); return len(m) == 1 }) {
 			t.Fatalf("no log at %s", logPath)
 		}
 		got, _, err := env.Run(filepath.Join(env.BriskBin, "briskctl"), "--config", briskConfig, "logs", "-n", "k8s.io", "--stream", "stdout", id)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,29 +14,8 @@ import (
 	"time"
 
 	"github.com/brisk-containers/brisk/config"
-	"github.com/brisk-containers/brisk/logs/ship"
 	"github.com/brisk-containers/brisk/logs/spool"
 )
-
-// spoolBytes is what the spool holds, the shim's own FIFOs aside.
-func spoolBytes(dir string) int64 {
-	var n int64
-	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		if d.IsDir() && d.Name() == ".fifo" {
-			return filepath.SkipDir
-		}
-		if d.Type().IsRegular() {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
-	return n
-}
 
 // TestMaxBytesBoundsTheSpool runs tasks writing each shape of output that
 // record prefixes made expensive, through the real shim with max_bytes =
@@ -76,7 +54,7 @@ func TestMaxBytesBoundsTheSpool(t *testing.T) {
 			go func() {
 				defer close(watched)
 				for {
-					if n := spoolBytes(s.cfg.SpoolDir); n > peak.Load() {
+					if n := spool.DiskBytes(s.cfg.SpoolDir); n > peak.Load() {
 						peak.Store(n)
 					}
 					select {
@@ -131,10 +109,14 @@ func TestMaxBytesBoundsTheSpool(t *testing.T) {
 // rawObject waits for id's object and returns it as stored (compression
 // none: the CRI records).
 func (s *shimStack) rawObject(id string, timeout time.Duration) ([]byte, map[string]string, error) {
-	key := ship.Key(s.cfg.S3.Key, s.cfg.S3.Prefix, s.ctd.Namespace, id)
 	deadline := time.Now().Add(timeout)
 	for {
-		body, meta, err := s.store.Get(context.Background(), key)
+		key, err := s.latestKey(id)
+		var body []byte
+		var meta map[string]string
+		if err == nil {
+			body, meta, err = s.store.Get(context.Background(), key)
+		}
 		if err == nil || time.Now().After(deadline) {
 			return body, meta, err
 		}

@@ -1,6 +1,7 @@
 package shim
 
 import (
+	"bytes"
 	"context"
 	"net/url"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 
 	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/logs/spool"
 )
 
 // settledGoroutines is the goroutine count once short-lived ones have ended.
@@ -41,7 +43,7 @@ func TestFailedCreatesLeaveNoGoroutines(t *testing.T) {
 		id := "task-" + string(rune('a'+i%26)) + string(rune('a'+i/26))
 		stdout := "file://" + filepath.Join(dir, "out", id+".out")
 		stderr := "file://" + filepath.Join(dir, "out", id+".err")
-		c, err := s.newCapture(ctx, "ns", id, id, &stdout, &stderr, false)
+		c, err := s.newCapture(ctx, "ns", id, spool.Meta{ID: id}, &stdout, &stderr, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,5 +99,58 @@ func TestLoggerNotReadyIsReaped(t *testing.T) {
 				t.Errorf("a logger is left unreaped: wait4 = %d, %v", pid, err)
 			}
 		})
+	}
+}
+
+// stalled is a consumer that never takes anything.
+type stalled struct{ release chan struct{} }
+
+func (s stalled) Write(p []byte) (int, error) { <-s.release; return len(p), nil }
+
+// TestForwarderBoundsMemoryHeld: a task writing a line at a time while its
+// consumer stalls must not pin more memory than the queue's bound.
+func TestForwarderBoundsMemoryHeld(t *testing.T) {
+	const limit = 256 << 10
+	w := stalled{release: make(chan struct{})}
+	f := newForwarder(w, limit)
+	for i := 0; i < 2000; i++ {
+		f.offer([]byte("one line\n"))
+	}
+	f.mu.Lock()
+	held := 0
+	for _, c := range f.queue {
+		held += cap(c)
+	}
+	f.mu.Unlock()
+	if held > limit {
+		t.Errorf("2000 lines queued for a stalled consumer hold %d KiB, bound %d KiB", held>>10, limit>>10)
+	}
+	close(w.release)
+	f.close(context.Background(), time.Second)
+}
+
+// slowBuffer takes its time over each write, so that reads pack into
+// queued chunks.
+type slowBuffer struct{ b bytes.Buffer }
+
+func (s *slowBuffer) Write(p []byte) (int, error) {
+	time.Sleep(100 * time.Microsecond)
+	return s.b.Write(p)
+}
+
+// TestForwarderDeliversInOrder: reads of every size, packed or not into
+// queued chunks, reach the consumer whole and in order.
+func TestForwarderDeliversInOrder(t *testing.T) {
+	var want bytes.Buffer
+	w := &slowBuffer{}
+	f := newForwarder(w, 64<<20)
+	for i := 0; i < 600; i++ {
+		p := bytes.Repeat([]byte{byte('a' + i%26)}, 1+(i*7919)%(chunkSize/8)+(i%5/4)*chunkSize)
+		want.Write(p)
+		f.offer(p)
+	}
+	f.close(context.Background(), time.Minute)
+	if f.dropped.Load() != 0 || !bytes.Equal(w.b.Bytes(), want.Bytes()) {
+		t.Fatalf("consumer got %d bytes (%d dropped), want %d in order", w.b.Len(), f.dropped.Load(), want.Len())
 	}
 }

@@ -2,7 +2,6 @@ package shim
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/containerd/errdefs"
 	"github.com/containerd/fifo"
 	"github.com/containerd/log"
 
@@ -44,14 +42,10 @@ type capture struct {
 	spoolFailed sync.Once
 }
 
-// newCapture makes the FIFOs for the task, opens the consumers and the
-// spool entry, and rewrites stdout and stderr to point at our FIFOs.
-func (s *Service) newCapture(ctx context.Context, ns, id, logID string, stdout, stderr *string, terminal bool) (_ *capture, retErr error) {
-	c := &capture{ns: ns, id: id, dir: filepath.Join(s.cfg.SpoolDir, ".fifo", spool.EscapeName(ns), spool.EscapeName(id)),
-		measured: make(chan struct{}), flushed: make(chan struct{}), started: time.Now()}
-	if err := os.MkdirAll(c.dir, 0o700); err != nil {
-		return nil, err
-	}
+// newCapture opens the consumers and the run's spool entry, makes the FIFOs
+// for the task, and rewrites stdout and stderr to point at our FIFOs.
+func (s *Service) newCapture(ctx context.Context, ns, id string, meta spool.Meta, stdout, stderr *string, terminal bool) (_ *capture, retErr error) {
+	c := &capture{ns: ns, id: id, measured: make(chan struct{}), flushed: make(chan struct{}), started: time.Now()}
 	defer func() {
 		if retErr != nil {
 			c.abort()
@@ -61,13 +55,15 @@ func (s *Service) newCapture(ctx context.Context, ns, id, logID string, stdout, 
 	if c.consumers, err = openConsumers(ctx, id, ns, *stdout, *stderr, terminal); err != nil {
 		return nil, err
 	}
-	c.entry, err = spool.Open(s.cfg.SpoolDir, spool.Meta{Namespace: ns, ID: logID, ContainerID: id, Node: s.node, Started: c.started},
-		spool.WithMaxBytes(int64(s.cfg.MaxBytes)), spool.WithFsync(s.fsync))
-	if errors.Is(err, spool.ErrLocked) {
-		return nil, fmt.Errorf("log ID %q is in use by a running task (%s must be unique per running task): %w",
-			logID, AnnotationTaskID, errdefs.ErrAlreadyExists)
-	}
+	meta.Namespace, meta.ContainerID, meta.Node, meta.Started = ns, id, s.node, c.started
+	// Every run has an entry of its own: an earlier run of the same ID,
+	// running, uploading or waiting for S3, never refuses or loses this one.
+	c.entry, err = spool.Open(s.cfg.SpoolDir, meta, spool.WithMaxBytes(int64(s.cfg.MaxBytes)), spool.WithFsync(s.fsync))
 	if err != nil {
+		return nil, err
+	}
+	c.dir = spool.FifoDir(c.entry.Dir())
+	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return nil, err
 	}
 	streams := []struct {
@@ -177,10 +173,13 @@ func (c *capture) abort() {
 	if c.consumers != nil {
 		c.consumers.close()
 	}
-	if c.entry != nil {
-		_, _ = c.entry.Finish(spool.ExitInfo{Code: -1, Exited: time.Now()})
-		c.entry.Release()
-		_ = os.RemoveAll(c.entry.Dir())
+	if c.dir != "" {
+		_ = os.RemoveAll(c.dir)
 	}
-	_ = os.RemoveAll(c.dir)
+	// The task never ran: its entry goes, with nothing shipped for it.
+	if c.entry != nil {
+		if err := c.entry.Discard(); err != nil {
+			log.L.WithError(err).WithField("id", c.id).Warn("discard the spool entry of a task that was not created")
+		}
+	}
 }

@@ -190,12 +190,25 @@ func newForwarder(w io.Writer, limit int) *forwarder {
 func (f *forwarder) offer(p []byte) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.queued+len(p) > f.limit {
+	// Behind a consumer that lags, reads pack into the last queued chunk
+	// (run takes a chunk out of the queue before writing it).
+	if n := len(f.queue); n > 0 {
+		if last := f.queue[n-1]; len(last)+len(p) <= cap(last) {
+			f.queue[n-1] = append(last, p...)
+			return
+		}
+	}
+	chunk := append(getChunk(len(p)), p...)
+	// The bound is on the memory held, not on the bytes: a task writing a
+	// line at a time to a consumer that stalls must not pin a pooled
+	// chunk per line.
+	if f.queued+cap(chunk) > f.limit {
+		putChunk(chunk)
 		f.dropped.Add(int64(len(p)))
 		return
 	}
-	f.queue = append(f.queue, append(getChunk(len(p)), p...))
-	f.queued += len(p)
+	f.queue = append(f.queue, chunk)
+	f.queued += cap(chunk)
 	f.cond.Signal()
 }
 
@@ -216,7 +229,7 @@ func (f *forwarder) run() {
 		_, err := f.w.Write(chunk)
 		putChunk(chunk)
 		f.mu.Lock()
-		f.queued -= len(chunk)
+		f.queued -= cap(chunk)
 		f.mu.Unlock()
 		if err != nil {
 			f.err.CompareAndSwap(nil, err.Error())

@@ -16,6 +16,12 @@ const (
 	// container in this pod; containerd passes it on when listed in the
 	// runtime's container_annotations.
 	kubeletRestartCount = "io.kubernetes.container.restartCount"
+	// criSandboxUID is the pod's UID, criSandboxID its sandbox's ID;
+	// kubeletPodUID is the kubelet's label for the UID, present where a
+	// runtime copies labels into annotations.
+	criSandboxUID = "io.kubernetes.cri.sandbox-uid"
+	criSandboxID  = "io.kubernetes.cri.sandbox-id"
+	kubeletPodUID = "io.kubernetes.pod.uid"
 )
 
 // LogID names the log of a container: its container ID, unique per run, or
@@ -38,4 +44,30 @@ func LogID(containerID string, annotations map[string]string) string {
 		id += "/restart-" + strconv.Itoa(n)
 	}
 	return id
+}
+
+// LogIDSource names where LogID took the ID from, for an error that tells
+// the user what to change.
+func LogIDSource(annotations map[string]string) string {
+	if annotations[AnnotationTaskID] == "" {
+		return "the container ID"
+	}
+	if annotations[criContainerName] != "" {
+		return "the " + AnnotationTaskID + " pod annotation (with the container name)"
+	}
+	return "the " + AnnotationTaskID + " label or annotation"
+}
+
+// PodIdentity is the Kubernetes pod a container runs in: its UID, else its
+// sandbox ID; empty outside Kubernetes. A Job's retry pods share task ID,
+// container name and restart count 0, so the same log ID: the pod names
+// each one's run, which keeps their objects apart and says which pod wrote
+// which.
+func PodIdentity(annotations map[string]string) string {
+	for _, k := range []string{criSandboxUID, kubeletPodUID, criSandboxID} {
+		if v := annotations[k]; v != "" {
+			return v
+		}
+	}
+	return ""
 }

@@ -29,3 +29,27 @@ func TestLogID(t *testing.T) {
 		})
 	}
 }
+
+func TestPodIdentityAndIDSource(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		annotations map[string]string
+		pod, source string
+	}{
+		{"ctr", nil, "", "the container ID"},
+		{"ctr label", map[string]string{AnnotationTaskID: "t1"}, "", "the brisk.io/task-id label or annotation"},
+		{"CRI pod UID", map[string]string{AnnotationTaskID: "job-7", criContainerName: "main", criSandboxUID: "uid-1", criSandboxID: "sb-1"},
+			"uid-1", "the brisk.io/task-id pod annotation (with the container name)"},
+		{"kubelet label", map[string]string{kubeletPodUID: "uid-2", criSandboxID: "sb-2"}, "uid-2", "the container ID"},
+		{"sandbox ID only", map[string]string{criSandboxID: "sb-3"}, "sb-3", "the container ID"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := PodIdentity(tc.annotations); got != tc.pod {
+				t.Errorf("PodIdentity = %q, want %q", got, tc.pod)
+			}
+			if got := LogIDSource(tc.annotations); got != tc.source {
+				t.Errorf("LogIDSource = %q, want %q", got, tc.source)
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ package shim
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,6 +25,7 @@ import (
 	"github.com/containerd/ttrpc"
 
 	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/logs/retrier"
 	"github.com/brisk-containers/brisk/logs/ship"
 	"github.com/brisk-containers/brisk/logs/spool"
 	"github.com/brisk-containers/brisk/shim/usage"
@@ -40,6 +42,10 @@ const (
 // consumerFlushTimeout bounds how long output is still offered to a slow
 // consumer after the task exited.
 const consumerFlushTimeout = 60 * time.Second
+
+// shimRetryPoll is how often a shim looks whether the node retrier is
+// absent and the spool holds entries due for a retry.
+const shimRetryPoll = 5 * time.Second
 
 // UsageTopic is the event topic of the writable-layer usage at exit.
 const UsageTopic = "/brisk/task/usage"
@@ -91,8 +97,9 @@ func New(ctx context.Context, publisher shim.Publisher, sd shutdown.Service) (*S
 			s.cfgErr = err
 		} else {
 			// Entries left by shims that died or could not upload are
-			// taken up by whichever shim runs next.
-			go s.shipper.RetryLoop(ctx)
+			// the node retrier's (brisk-snapshotter); while none runs,
+			// the shims share its work under its lease.
+			go retrier.New(s.shipper, cfg.Logs.SpoolDir, retrier.WithPoll(shimRetryPoll)).Fallback(ctx)
 		}
 	}
 	sd.RegisterCallback(s.waitUploads)
@@ -134,9 +141,15 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	if annotations[AnnotationLogs] == "off" || annotations[criContainerType] == "sandbox" {
 		return s.TTRPCTaskService.Create(ctx, r)
 	}
-	c, err := s.newCapture(ctx, ns, r.ID, LogID(r.ID, annotations), &r.Stdout, &r.Stderr, r.Terminal)
+	logID := LogID(r.ID, annotations)
+	// An ID no entry or key can be made for is refused here, once, naming
+	// what to change, rather than failing every upload for ever.
+	if err := spool.ValidateID(logID); err != nil {
+		return nil, errgrpc.ToGRPC(fmt.Errorf("brisk: create %s: %v: shorten %s: %w", r.ID, err, LogIDSource(annotations), errdefs.ErrInvalidArgument))
+	}
+	c, err := s.newCapture(ctx, ns, r.ID, spool.Meta{ID: logID, Pod: PodIdentity(annotations)}, &r.Stdout, &r.Stderr, r.Terminal)
 	if err != nil {
-		// The kind (invalid argument, already exists) reaches the client.
+		// The kind (invalid argument, ...) reaches the client.
 		return nil, errgrpc.ToGRPC(fmt.Errorf("brisk: capture output of %s: %w", r.ID, err))
 	}
 	c.upperdir = usage.Upperdir(r.Rootfs)
@@ -221,10 +234,17 @@ func (s *Service) ship(ctx context.Context, c *capture) {
 	backoff := 200 * time.Millisecond
 	for {
 		uctx, cancel := context.WithDeadline(ctx, deadline)
-		err := s.shipper.Ship(uctx, c.entry.Dir())
+		err := s.shipper.Ship(uctx, c.entry.Claim())
 		cancel()
 		if err == nil {
 			log.G(ctx).WithFields(log.Fields{"id": c.id, "store": s.shipper.Store().String()}).Info("task log shipped")
+			return
+		}
+		if ship.IsPermanent(err) {
+			if qerr := c.entry.Claim().Quarantine(err.Error()); qerr != nil {
+				err = errors.Join(err, qerr)
+			}
+			log.G(ctx).WithError(err).WithField("id", c.id).Error("log can never ship: quarantined in the spool (briskctl flush lists it)")
 			return
 		}
 		if time.Now().Add(backoff).After(deadline) {

@@ -234,7 +234,7 @@ func (s *Sampler) spools() map[taskKey]int64 {
 		if err != nil || m.State != spool.StateLive {
 			continue
 		}
-		out[taskKey{m.Namespace, m.ContainerID}] += fileSize(filepath.Join(dir, spool.LogFile))
+		out[taskKey{m.Namespace, m.ContainerID}] += fileSize(spool.LogPath(dir))
 	}
 	return out
 }

@@ -2,16 +2,16 @@ package main
 
 import (
 	"fmt"
-	"sort"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/brisk-containers/brisk/logs/ship"
+	"github.com/brisk-containers/brisk/logs/spool"
 )
 
 var flushCommand = &cli.Command{
 	Name:  "flush",
-	Usage: "upload every pending log in the spool now; say what is left and why",
+	Usage: "upload every pending log in the spool now; say what is left and why, and list quarantined logs",
 	Action: func(c *cli.Context) error {
 		cfg, err := loadConfig(c)
 		if err != nil {
@@ -22,24 +22,36 @@ var flushCommand = &cli.Command{
 			return err
 		}
 		res := shipper.ShipPending(c.Context)
-		for _, d := range res.Shipped {
-			fmt.Fprintf(c.App.Writer, "shipped  %s\n", d)
+		if res.Err != nil {
+			return res.Err
 		}
-		var dirs []string
-		failed := 0
-		for d, why := range res.Left {
-			dirs = append(dirs, d)
-			if why != "owned by a running shim" {
-				failed++
+		w := c.App.Writer
+		for _, o := range res.Entries {
+			switch o.Status {
+			case ship.Shipped:
+				fmt.Fprintf(w, "shipped      %s\n", o.Dir)
+			case ship.Owned:
+				fmt.Fprintf(w, "left         %s: owned by a running shim\n", o.Dir)
+			case ship.Failed:
+				fmt.Fprintf(w, "left         %s: %v\n", o.Dir, o.Err)
 			}
 		}
-		sort.Strings(dirs)
-		for _, d := range dirs {
-			fmt.Fprintf(c.App.Writer, "left     %s: %s\n", d, res.Left[d])
+		// Quarantined by this pass or an earlier one, by any process.
+		quarantined, err := spool.Quarantined(cfg.Logs.SpoolDir)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(c.App.Writer, "%d shipped to %s, %d running, %d failed\n", len(res.Shipped), shipper.Store(), len(res.Left)-failed, failed)
-		if failed > 0 {
+		for _, q := range quarantined {
+			fmt.Fprintf(w, "quarantined  %s: %s\n", q.Dir, q.Reason)
+		}
+		failed := res.Count(ship.Failed)
+		fmt.Fprintf(w, "%d shipped to %s, %d running, %d failed, %d quarantined\n",
+			res.Count(ship.Shipped), shipper.Store(), res.Count(ship.Owned), failed, len(quarantined))
+		switch {
+		case failed > 0:
 			return fmt.Errorf("%d logs could not be shipped; they stay in %s and are retried", failed, cfg.Logs.SpoolDir)
+		case len(quarantined) > 0:
+			return fmt.Errorf("%d logs can never ship as they are; they are kept with the reason under %s until removed", len(quarantined), cfg.Logs.SpoolDir)
 		}
 		return nil
 	},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -22,7 +23,7 @@ import (
 
 var logsCommand = &cli.Command{
 	Name:      "logs",
-	Usage:     "print a task's log: live from this node's spool, or from S3 (local_dir) after it exited",
+	Usage:     "print a task's log: live from this node's spool, or from S3 (local_dir) after it exited; the latest run unless told",
 	ArgsUsage: "TASK-ID",
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "namespace", Aliases: []string{"n"}, Value: "default", EnvVars: []string{"CONTAINERD_NAMESPACE"}, Usage: "containerd namespace (k8s.io under Kubernetes)"},
@@ -30,11 +31,13 @@ var logsCommand = &cli.Command{
 		&cli.StringFlag{Name: "stream", Usage: "only stdout or stderr"},
 		&cli.BoolFlag{Name: "timestamps", Usage: "prefix each line with its time"},
 		&cli.BoolFlag{Name: "metadata", Usage: "print the stored object's metadata (exit code, byte counts, usage) instead of the log"},
+		&cli.IntFlag{Name: "run", Usage: "the Nth run of the ID, 1 being the oldest (default: the latest)"},
+		&cli.BoolFlag{Name: "all-runs", Usage: "every run of the ID, oldest first, each after a header on stderr"},
 	},
 	Action: func(c *cli.Context) error {
 		id := c.Args().First()
 		if id == "" || c.NArg() > 1 {
-			return fmt.Errorf("usage: briskctl logs [-n NAMESPACE] [-f] TASK-ID")
+			return fmt.Errorf("usage: briskctl logs [-n NAMESPACE] [-f] [--run N | --all-runs] TASK-ID")
 		}
 		stream := spool.Stream(c.String("stream"))
 		if stream != "" && stream != spool.Stdout && stream != spool.Stderr {
@@ -46,65 +49,108 @@ var logsCommand = &cli.Command{
 		}
 		ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		p := &printer{stdout: c.App.Writer, stderr: c.App.ErrWriter, only: stream, timestamps: c.Bool("timestamps")}
-		if p.stderr == nil {
-			p.stderr = os.Stderr
+		stderr := c.App.ErrWriter
+		if stderr == nil {
+			stderr = os.Stderr
 		}
 		ns := c.String("namespace")
-
-		dir := spool.Dir(cfg.Logs.SpoolDir, ns, id)
-		if _, err := spool.ReadMeta(dir); err == nil && !c.Bool("metadata") {
-			if !c.Bool("follow") {
-				f, err := os.Open(dir + "/" + spool.LogFile)
-				if err == nil {
-					defer f.Close()
-					return spool.Decode(f, p.print)
-				}
-			} else {
-				finished, err := spool.Follow(ctx, dir, p.print)
-				if err != nil || finished {
-					return err
-				}
-				// Shipped while we followed: the rest is in the store.
-			}
-		}
 		shipper, err := ship.New(ctx, cfg.Logs)
 		if err != nil {
 			return err
 		}
-		key := shipper.KeyFor(ns, id)
-		body, meta, err := shipper.Store().Get(ctx, key)
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) || isNoSuchKey(err) {
-				notFound := fmt.Errorf("no log for task %q in namespace %q: not live in %s and not in %s (key %s)", id, ns, cfg.Logs.SpoolDir, shipper.Store(), key)
-				// A pod's task ID names its containers' logs, one level down.
-				if below, lerr := shipper.IDsUnder(ctx, ns, id, 20); lerr == nil && len(below) > 0 {
-					return fmt.Errorf("%w; the logs under it are:\n  %s", notFound, strings.Join(below, "\n  "))
-				}
-				return notFound
+		runs, listErr := shipper.Runs(ctx, ns, id)
+		if len(runs) == 0 {
+			if listErr != nil {
+				return fmt.Errorf("no log for task %q in namespace %q live in %s, and %w", id, ns, cfg.Logs.SpoolDir, listErr)
 			}
-			return fmt.Errorf("read %s from %s: %w", key, shipper.Store(), err)
+			notFound := fmt.Errorf("no log for task %q in namespace %q: not live in %s and not in %s", id, ns, cfg.Logs.SpoolDir, shipper.Store())
+			// A pod's task ID names its containers' logs, one level down.
+			if below, lerr := shipper.IDsUnder(ctx, ns, id, 20); lerr == nil && len(below) > 0 {
+				return fmt.Errorf("%w; the logs under it are:\n  %s", notFound, strings.Join(below, "\n  "))
+			}
+			return notFound
 		}
-		if c.Bool("metadata") {
-			keys := make([]string, 0, len(meta))
-			for k := range meta {
-				keys = append(keys, k)
+		selected := []int{len(runs) - 1}
+		switch {
+		case c.Bool("all-runs"):
+			selected = selected[:0]
+			for i := range runs {
+				selected = append(selected, i)
 			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				fmt.Fprintf(c.App.Writer, "%s: %s%s\n", k, meta[k], readable(k, meta[k]))
+		case c.IsSet("run"):
+			n := c.Int("run")
+			if n < 1 || n > len(runs) {
+				return fmt.Errorf("--run %d: task %q has %d runs (1 is the oldest)", n, id, len(runs))
 			}
-			return nil
+			selected = []int{n - 1}
+		case len(runs) > 1:
+			fmt.Fprintf(stderr, "briskctl: task %q has %d runs; showing the latest (run %d); --run N shows another, --all-runs all:\n", id, len(runs), len(runs))
+			for i, r := range runs {
+				fmt.Fprintf(stderr, "  run %d  %s  %s\n", i+1, r.Run, where(r))
+			}
 		}
-		p.skip = p.printed // a follow cut short by shipping already printed these
-		p.printed = 0
-		return spool.Decode(bytes.NewReader(body), p.print)
+		if listErr != nil {
+			fmt.Fprintf(stderr, "briskctl: only runs in this node's spool are listed: %v\n", listErr)
+		}
+		for _, i := range selected {
+			if c.Bool("all-runs") {
+				fmt.Fprintf(stderr, "==> run %d of %d: %s (%s) <==\n", i+1, len(runs), runs[i].Run, where(runs[i]))
+			}
+			p := &printer{stdout: c.App.Writer, stderr: stderr, only: stream, timestamps: c.Bool("timestamps")}
+			if err := showRun(ctx, c, shipper, runs[i], p); err != nil {
+				return err
+			}
+		}
+		return nil
 	},
 }
 
-func isNoSuchKey(err error) bool {
-	var apiErr interface{ ErrorCode() string }
-	return errors.As(err, &apiErr) && (apiErr.ErrorCode() == "NoSuchKey" || apiErr.ErrorCode() == "NotFound")
+func where(r ship.Run) string {
+	if r.Dir != "" {
+		return "in this node's spool"
+	}
+	return "stored"
+}
+
+// showRun prints one run: from the spool while it is there, from the store
+// once it was shipped (also when shipping ends it while we follow).
+func showRun(ctx context.Context, c *cli.Context, shipper *ship.Shipper, r ship.Run, p *printer) error {
+	if r.Dir != "" && !c.Bool("metadata") {
+		if !c.Bool("follow") {
+			f, err := os.Open(spool.LogPath(r.Dir))
+			if err == nil {
+				defer f.Close()
+				return spool.Decode(f, p.print)
+			}
+		} else {
+			finished, err := spool.Follow(ctx, r.Dir, p.print)
+			if err != nil || finished {
+				return err
+			}
+			// Shipped while we followed: the rest is in the store.
+		}
+	}
+	body, meta, err := shipper.Store().Get(ctx, r.Key)
+	if errors.Is(err, ship.ErrNotFound) && r.Dir != "" {
+		return fmt.Errorf("run %s is still in this node's spool (%s), not yet stored: %w", r.Run, r.Dir, err)
+	}
+	if err != nil {
+		return fmt.Errorf("read %s from %s: %w", r.Key, shipper.Store(), err)
+	}
+	if c.Bool("metadata") {
+		keys := make([]string, 0, len(meta))
+		for k := range meta {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(c.App.Writer, "%s: %s%s\n", k, meta[k], readable(k, meta[k]))
+		}
+		return nil
+	}
+	p.skip = p.printed // a follow cut short by shipping already printed these
+	p.printed = 0
+	return spool.Decode(bytes.NewReader(body), p.print)
 }
 
 // printer writes records back as the task wrote them: stdout to stdout,

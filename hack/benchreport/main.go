@@ -331,6 +331,7 @@ func writeShims(b *strings.Builder, path string) {
 		}
 		b.WriteString("\n")
 	}
+	writeLogPath(b, byKind, med, ratio)
 	if len(byKind["start"]) > 0 {
 		b.WriteString("**One short task** (3,400 log lines, ~300 KB, then exit), run alone.\n\n")
 		b.WriteString("| | runc.v2 | brisk.v2 | brisk/runc |\n|---|---:|---:|---:|\n")

@@ -16,6 +16,9 @@ After=local-fs.target
 [Service]
 Type=notify
 ExecStart=@BIN@/brisk-snapshotter --config @CONFIG@
+# It is also the node's log retrier: the shims' S3 credentials, if the node
+# has no instance role (see containerd.service.d/brisk.conf).
+EnvironmentFile=-@S3ENV@
 Restart=always
 RestartSec=1
 # Running containers keep their tmpfs mounts when we stop: kill only the daemon.

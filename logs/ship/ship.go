@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -29,7 +31,9 @@ import (
 // multipartThreshold: above it the upload manager splits the object.
 const multipartThreshold = 5 << 20
 
-// Store is where logs go.
+// Store is where logs go. Get returns ErrNotFound (wrapped) for a key that
+// holds nothing. Ship tells a Put that can never succeed from one that may
+// later by the error's errno or S3 code (classify).
 type Store interface {
 	// Put stores body, read once to its end, as key. A body that is an
 	// *io.SectionReader has a known size and can be read again.
@@ -45,34 +49,61 @@ type Shipper struct {
 	store Store
 }
 
+// Opt configures a Shipper.
+type Opt func(*Shipper)
+
+// WithStore delivers to st instead of the store cfg names (tests, tools).
+func WithStore(st Store) Opt { return func(s *Shipper) { s.store = st } }
+
 // New builds the shipper for cfg: S3 when a bucket is set, local_dir else.
 // It does not contact S3: a shim must start even while S3 is down.
-func New(ctx context.Context, cfg config.Logs) (*Shipper, error) {
-	if cfg.S3.Bucket == "" {
-		return &Shipper{cfg: cfg, store: &LocalStore{Dir: cfg.LocalDir}}, nil
+func New(ctx context.Context, cfg config.Logs, opts ...Opt) (*Shipper, error) {
+	s := &Shipper{cfg: cfg}
+	for _, o := range opts {
+		o(s)
 	}
-	// The client is built at the first upload: a shim starts on the path
-	// of a task's create, and the SDK's configuration costs ~2 ms of CPU
-	// there, paid by every task of a burst at once.
-	return &Shipper{cfg: cfg, store: &S3Store{cfg: cfg.S3}}, nil
+	switch {
+	case s.store != nil:
+	case cfg.S3.Bucket == "":
+		s.store = &LocalStore{Dir: cfg.LocalDir}
+	default:
+		// The client is built at the first upload: a shim starts on the
+		// path of a task's create, and the SDK's configuration costs
+		// ~2 ms of CPU there, paid by every task of a burst at once.
+		s.store = &S3Store{cfg: cfg.S3}
+	}
+	return s, nil
 }
 
 // Store returns where the shipper delivers.
 func (s *Shipper) Store() Store { return s.store }
 
-// KeyFor is the object key of (namespace, id).
-func (s *Shipper) KeyFor(namespace, id string) string {
-	return Key(s.cfg.S3.Key, s.cfg.S3.Prefix, namespace, id)
+// KeyFor is the object key of one run of (namespace, id): every run has its
+// own, so no run overwrites another and every retry of a run's upload
+// writes the same one.
+func (s *Shipper) KeyFor(namespace, id, run string) string {
+	return Key(s.cfg.S3.Key, s.cfg.S3.Prefix, namespace, RunID(id, run))
 }
 
-// Ship uploads the entry in dir and removes it from the spool. The caller
-// holds the entry's lock. A live entry (its shim died) ships as incomplete.
-func (s *Shipper) Ship(ctx context.Context, dir string) error {
+// RunID is what {id} expands to for a run: the ID, "@", the run.
+func RunID(id, run string) string { return id + "@" + run }
+
+// Ship uploads the claimed entry and removes it from the spool. A live entry
+// (its shim died) ships as incomplete. An error that no retry can cure is
+// Permanent.
+func (s *Shipper) Ship(ctx context.Context, c *spool.Claim) error {
+	dir := c.Dir()
 	m, err := spool.ReadMeta(dir)
 	if err != nil {
-		return err
+		return metaError(err)
+	}
+	if m.Run == "" {
+		m.Run = spool.LegacyRun(m)
 	}
 	body, encoding, err := s.openBody(dir, m)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Permanent(err) // no log file: no retry makes one
+	}
 	if err != nil {
 		return err
 	}
@@ -80,17 +111,18 @@ func (s *Shipper) Ship(ctx context.Context, dir string) error {
 	if m.State != spool.StateDone {
 		m.Complete = false
 	}
-	key := s.KeyFor(m.Namespace, m.ID)
-	if err := s.store.Put(ctx, key, body, Metadata(m), encoding); err != nil {
-		return fmt.Errorf("ship %s/%s to %s: %w", m.Namespace, m.ID, s.store, err)
+	key := s.KeyFor(m.Namespace, m.ID, m.Run)
+	if err := s.store.Put(ctx, key, body.Reader, Metadata(m), encoding); err != nil {
+		return classify(fmt.Errorf("ship %s/%s run %s to %s: %w", m.Namespace, m.ID, m.Run, s.store, err))
 	}
-	return os.RemoveAll(dir)
+	return c.Remove()
 }
 
 // Metadata is the object metadata of an entry (x-amz-meta-brisk-*).
 func Metadata(m spool.Meta) map[string]string {
 	md := map[string]string{
 		"brisk-task-id":         url.QueryEscape(m.ID), // header values must be ASCII
+		"brisk-run":             m.Run,
 		"brisk-namespace":       m.Namespace,
 		"brisk-exit-code":       strconv.Itoa(m.ExitCode),
 		"brisk-started":         m.Started.UTC().Format(time.RFC3339),
@@ -99,6 +131,9 @@ func Metadata(m spool.Meta) map[string]string {
 		"brisk-truncated-bytes": strconv.FormatInt(m.Truncated, 10),
 		"brisk-complete":        strconv.FormatBool(m.Complete && m.State == spool.StateDone),
 		"brisk-node":            m.Node,
+	}
+	if m.Pod != "" {
+		md["brisk-pod"] = m.Pod
 	}
 	if m.Lost > 0 {
 		md["brisk-lost-bytes"] = strconv.FormatInt(m.Lost, 10)
@@ -188,10 +223,12 @@ func (s *S3Store) Put(ctx context.Context, key string, body io.Reader, meta map[
 	if err != nil {
 		return err
 	}
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
 	sized, ok := body.(*io.SectionReader)
 	if ok && sized.Size() <= multipartThreshold {
 		in.ContentLength = aws.Int64(sized.Size())
-		_, err := client.PutObject(ctx, in)
+		_, err = client.PutObject(ctx, in)
 		return err
 	}
 	_, err = manager.NewUploader(client, func(u *manager.Uploader) {
@@ -202,13 +239,24 @@ func (s *S3Store) Put(ctx context.Context, key string, body io.Reader, meta map[
 	return err
 }
 
+// deadline bounds one S3 call by logs.s3.request_timeout: an endpoint that
+// accepts and never answers must not hold an entry's lock for ever.
+func (s *S3Store) deadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, time.Duration(s.cfg.RequestTimeout))
+}
+
 // Get reads an object back, undoing gzip content encoding.
 func (s *S3Store) Get(ctx context.Context, key string) ([]byte, map[string]string, error) {
 	client, err := s.connect(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
 	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)})
+	if isNoSuchKey(err) {
+		return nil, nil, fmt.Errorf("%s/%s: %w", s, key, ErrNotFound)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -263,6 +311,9 @@ func (l *LocalStore) Put(_ context.Context, key string, body io.Reader, meta map
 func (l *LocalStore) Get(_ context.Context, key string) ([]byte, map[string]string, error) {
 	path := filepath.Join(l.Dir, filepath.FromSlash(key))
 	body, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return nil, nil, fmt.Errorf("%s: %w", path, ErrNotFound)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -289,6 +340,3 @@ func copyMap(m map[string]string) map[string]string {
 	}
 	return out
 }
-
-// ErrNotFound: no log stored under the key.
-var ErrNotFound = errors.New("log not found")

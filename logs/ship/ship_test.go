@@ -75,10 +75,20 @@ func newLocalShipper(t *testing.T, compression string) (*Shipper, config.Logs) {
 	return s, cfg
 }
 
-// stored reads id's object back, by stream, with its metadata.
+// latestKey is the key of id's latest stored run.
+func latestKey(t *testing.T, s *Shipper, id string) string {
+	t.Helper()
+	runs, err := s.Runs(context.Background(), "ns", id)
+	if err != nil || len(runs) == 0 {
+		t.Fatalf("runs of %q: %v %v", id, runs, err)
+	}
+	return runs[len(runs)-1].Key
+}
+
+// stored reads id's latest object back, by stream, with its metadata.
 func stored(t *testing.T, s *Shipper, id string) (map[spool.Stream]string, map[string]string) {
 	t.Helper()
-	body, meta, err := s.Store().Get(context.Background(), s.KeyFor("ns", id))
+	body, meta, err := s.Store().Get(context.Background(), latestKey(t, s, id))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +153,7 @@ func TestShip(t *testing.T) {
 			dir := writeEntry(t, cfg.SpoolDir, "task-1", tc.live, tc.out, tc.errOut)
 
 			res := s.ShipPending(ctx)
-			if len(res.Shipped) != 1 || len(res.Left) != 0 {
+			if res.Count(Shipped) != 1 || len(res.Entries) != 1 {
 				t.Fatalf("ShipPending = %+v, want the one entry shipped", res)
 			}
 			if _, err := os.Stat(dir); !os.IsNotExist(err) {
@@ -191,10 +201,10 @@ func TestShipDropsRecordCutByDeadShim(t *testing.T) {
 	}
 	f.Close()
 
-	if res := s.ShipPending(ctx); len(res.Shipped) != 1 {
+	if res := s.ShipPending(ctx); res.Count(Shipped) != 1 {
 		t.Fatalf("ShipPending = %+v", res)
 	}
-	body, _, err := s.Store().Get(ctx, s.KeyFor("ns", "task-1"))
+	body, _, err := s.Store().Get(ctx, latestKey(t, s, "task-1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,8 +222,8 @@ func TestNothingLostWhileStoreIsDown(t *testing.T) {
 
 	for range 3 {
 		res := s.ShipPending(ctx)
-		if len(res.Shipped) != 0 || !strings.Contains(res.Left[dir], "connection refused") ||
-			!strings.Contains(res.Left[dir], "ns/task-1") {
+		if len(res.Entries) != 1 || res.Entries[0].Status != Failed || res.Entries[0].Dir != dir ||
+			!strings.Contains(res.Entries[0].Err.Error(), "connection refused") || !strings.Contains(res.Entries[0].Err.Error(), "ns/task-1") {
 			t.Fatalf("ShipPending with the store down = %+v, want the entry left with the store's error naming the task", res)
 		}
 	}
@@ -229,10 +239,10 @@ func TestNothingLostWhileStoreIsDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res := up.ShipPending(ctx); len(res.Shipped) != 1 {
+	if res := up.ShipPending(ctx); res.Count(Shipped) != 1 {
 		t.Fatalf("ShipPending with the store back = %+v", res)
 	}
-	body, _, err := up.Store().Get(ctx, up.KeyFor("ns", "task-1"))
+	body, _, err := up.Store().Get(ctx, latestKey(t, up, "task-1"))
 	if err != nil || !strings.HasSuffix(string(body), "keep me\n") {
 		t.Errorf("stored log = %q, %v", body, err)
 	}
@@ -248,7 +258,7 @@ func TestShipPendingLeavesOwnedEntries(t *testing.T) {
 	}
 	defer e.Release()
 	res := s.ShipPending(ctx)
-	if len(res.Shipped) != 0 || res.Left[e.Dir()] != "owned by a running shim" {
+	if len(res.Entries) != 1 || res.Entries[0] != (Outcome{Dir: e.Dir(), Status: Owned}) || res.Retryable() {
 		t.Fatalf("ShipPending = %+v, want the running task's entry left to its shim", res)
 	}
 	if _, err := os.Stat(filepath.Join(e.Dir(), spool.LogFile)); err != nil {
@@ -276,7 +286,7 @@ func TestIDsUnder(t *testing.T) {
 			for _, id := range []string{parent + "/main", parent + "/side/restart-1", parent + "x/other", "other"} {
 				writeEntry(t, cfg.SpoolDir, id, false, "x\n", "")
 			}
-			if res := s.ShipPending(ctx); len(res.Left) != 0 {
+			if res := s.ShipPending(ctx); res.Count(Shipped) != len(res.Entries) {
 				t.Fatalf("ShipPending = %+v", res)
 			}
 			live, err := spool.Open(cfg.SpoolDir, spool.Meta{Namespace: "ns", ID: parent + "/live"})
@@ -295,7 +305,7 @@ func TestIDsUnder(t *testing.T) {
 			}
 			// Every ID found looks its log up.
 			for _, id := range ids[1:] {
-				if _, _, err := s.Store().Get(ctx, s.KeyFor("ns", id)); err != nil {
+				if _, _, err := s.Store().Get(ctx, latestKey(t, s, id)); err != nil {
 					t.Errorf("lookup of %q: %v", id, err)
 				}
 			}
@@ -319,17 +329,9 @@ func TestMetadataOfLossyLog(t *testing.T) {
 func TestShipDeadShimKeepsHeadAndTail(t *testing.T) {
 	ctx := context.Background()
 	s, cfg := newLocalShipper(t, config.CompressionNone)
-	e, err := spool.Open(cfg.SpoolDir, spool.Meta{Namespace: "ns", ID: "chatty"}, spool.WithMaxBytes(4000))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 2000 {
-		if err := e.Write(spool.Stdout, fmt.Appendf(nil, "line %04d\n", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e := chattyEntry(t, cfg.SpoolDir)
 	e.Release() // the shim died without Finish
-	if res := s.ShipPending(ctx); len(res.Shipped) != 1 {
+	if res := s.ShipPending(ctx); res.Count(Shipped) != 1 {
 		t.Fatalf("ShipPending = %+v", res)
 	}
 	streams, meta := stored(t, s, "chatty")
@@ -338,4 +340,20 @@ func TestShipDeadShimKeepsHeadAndTail(t *testing.T) {
 		t.Errorf("dead shim's chatty log: %d bytes of stdout, stderr %q, metadata %v; want its head and newest tail, marked",
 			len(streams[spool.Stdout]), streams[spool.Stderr], meta)
 	}
+}
+
+// chattyEntry is the live entry of task "chatty", which wrote 2000 lines
+// "line NNNN" past a max_bytes of 4000: a head, a drop and a tail.
+func chattyEntry(t *testing.T, spoolDir string) *spool.Entry {
+	t.Helper()
+	e, err := spool.Open(spoolDir, spool.Meta{Namespace: "ns", ID: "chatty"}, spool.WithMaxBytes(4000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2000 {
+		if err := e.Write(spool.Stdout, fmt.Appendf(nil, "line %04d\n", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
 }

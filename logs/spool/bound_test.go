@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -99,6 +100,73 @@ func TestMaxBytesBoundsRecords(t *testing.T) {
 			}
 			if kept := int64(len(got)); kept+m.Truncated != m.StdoutBytes {
 				t.Errorf("kept %d + truncated %d != %d written", kept, m.Truncated, m.StdoutBytes)
+			}
+		})
+	}
+}
+
+// BenchmarkWritePastMaxBytes is the spool's cost per byte of output past
+// max_bytes (16Mi, the default), read 128 KiB at a time as the shim does.
+func BenchmarkWritePastMaxBytes(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		chunk []byte
+	}{
+		{"empty lines", bytes.Repeat([]byte{'\n'}, 128<<10)},
+		{"log lines", bytes.Repeat([]byte("throughput test line throughput test line throughput test line throughput test line\n"), 128<<10/85)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			e, err := Open(b.TempDir(), Meta{Namespace: "ns", ID: "id"}, WithMaxBytes(16<<20))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.Release()
+			b.SetBytes(int64(len(tc.chunk)))
+			for i := 0; i < b.N; i++ {
+				if err := e.Write(Stdout, tc.chunk); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestReadTailStopsAtTheEndMark: a reused segment holds an earlier round's
+// records past its end mark, and a shim killed mid-write leaves the mark
+// where it was; a dead shim's tail is what lies before it.
+func TestReadTailStopsAtTheEndMark(t *testing.T) {
+	rec := func(s string) string { return "2026-11-27T10:00:00Z stdout F " + s + "\n" }
+	for _, tc := range []struct {
+		name       string
+		old, newer string // segment contents; newer written last
+		want       string
+	}{
+		{"reused segment", rec("a"), rec("b") + "\x00" + rec("stale-1") + rec("stale-2"), rec("a") + rec("b")},
+		{"emptied, not written yet", rec("a"), "\x00" + rec("stale"), rec("a")},
+		{"killed mid-write: the mark not moved", rec("a"), rec("b") + "\x00" + "late records written before the mark moved\n" + "\x00" + rec("stale"), rec("a") + rec("b")},
+		// The mark is the first byte of a block of the reader's scan.
+		{"mark at a block's start", rec("a"), rec(strings.Repeat("x", 32<<10-len(rec("")))) + "\x00" + rec("stale"), rec("a") + rec(strings.Repeat("x", 32<<10-len(rec(""))))},
+		{"no mark: written whole", rec("a"), rec("b") + rec("c"), rec("a") + rec("b") + rec("c")},
+		{"a record cut short", rec("a"), rec("b") + "2026-11-27T10:00:00Z std", rec("a") + rec("b")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for i, data := range []string{tc.old, tc.newer} {
+				path := filepath.Join(dir, TailFiles[i])
+				if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				at := time.Now().Add(time.Duration(i-1) * time.Second)
+				if err := os.Chtimes(path, at, at); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := readTail(t, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tc.want {
+				t.Errorf("ReadTail = %q, want %q", got, tc.want)
 			}
 		})
 	}

@@ -19,7 +19,7 @@ func TestFinishKeepsTaskStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.Release()
-	m, err := ReadMeta(Dir(root, "ns", "id"))
+	m, err := ReadMeta(e.Dir())
 	if err != nil {
 		t.Fatal(err)
 	}

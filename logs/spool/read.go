@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -149,19 +150,44 @@ func Pending(spoolDir string) ([]string, error) {
 	}
 	var dirs []string
 	for _, ns := range nss {
-		if !ns.IsDir() {
+		// Escaped namespaces never start with a dot; the spool's own
+		// directories (.new, .trash, .fifo, .quarantine) do.
+		if !ns.IsDir() || strings.HasPrefix(ns.Name(), ".") {
 			continue
 		}
-		entries, err := os.ReadDir(filepath.Join(spoolDir, ns.Name()))
+		namespace, err := UnescapeName(ns.Name())
 		if err != nil {
 			continue
 		}
-		for _, e := range entries {
-			dir := filepath.Join(spoolDir, ns.Name(), e.Name())
-			if _, err := os.Stat(filepath.Join(dir, MetaFile)); err == nil {
-				dirs = append(dirs, dir)
-			}
+		refs, err := list(filepath.Join(spoolDir, ns.Name()), namespace)
+		if err != nil {
+			continue
 		}
+		for _, r := range refs {
+			dirs = append(dirs, r.Dir)
+		}
+		dirs = append(dirs, legacyEntries(filepath.Join(spoolDir, ns.Name()))...)
 	}
 	return dirs, nil
 }
+
+// legacyEntries are the entries an earlier version left, one per ID with no
+// run in their name: shipped like any other, with a run derived from them.
+func legacyEntries(nsDir string) []string {
+	names, _ := os.ReadDir(nsDir)
+	var dirs []string
+	for _, n := range names {
+		if _, _, ok := parseEntryName(n.Name()); ok || !n.IsDir() {
+			continue
+		}
+		dir := filepath.Join(nsDir, n.Name())
+		if _, err := os.Stat(filepath.Join(dir, MetaFile)); err == nil {
+			dirs = append(dirs, dir)
+		}
+	}
+	return dirs
+}
+
+// LegacyRun is the run of an entry an earlier version made, which names
+// none: the same for every retry of it, so that it ships to one key.
+func LegacyRun(m Meta) string { return NewRun(m.Started, "legacy00") }

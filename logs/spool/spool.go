@@ -10,14 +10,11 @@ package spool
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/brisk-containers/brisk/internal/atomicfile"
 	"github.com/brisk-containers/brisk/shim/usage"
@@ -41,13 +38,17 @@ const (
 const (
 	LogFile  = "log"
 	MetaFile = "meta.json"
-	LockFile = "lock"
 )
 
 // Meta describes an entry; it becomes the shipped object's metadata.
 type Meta struct {
-	Namespace   string    `json:"namespace"`
-	ID          string    `json:"id"` // log ID: container ID or brisk.io/task-id
+	Namespace string `json:"namespace"`
+	ID        string `json:"id"` // log ID: container ID or brisk.io/task-id
+	// Run tells this run of the ID from every other (NewRun); it names the
+	// entry and the object, so every retry of its upload writes one key.
+	Run string `json:"run"`
+	// Pod is the Kubernetes pod UID (or sandbox ID) the run belongs to.
+	Pod         string    `json:"pod,omitempty"`
 	ContainerID string    `json:"container_id"`
 	Node        string    `json:"node"`
 	State       string    `json:"state"`
@@ -67,12 +68,15 @@ type Meta struct {
 	// Stats holds the task's cgroup summary at exit as metadata fields
 	// (taskstats.Summary.Metadata: cpu-ns, memory-peak-bytes, ...).
 	Stats map[string]string `json:"stats,omitempty"`
-}
-
-// Dir is the entry directory of (namespace, id) under spoolDir. IDs are
-// escaped so that any ID, with slashes, dots or spaces, names one directory.
-func Dir(spoolDir, namespace, id string) string {
-	return filepath.Join(spoolDir, EscapeName(namespace), EscapeName(id))
+	// TailFrom and TailCopied are set, while the entry is still live, as
+	// the tail segments are appended to the log at exit: TailFrom is the
+	// log's size before the segments not yet appended, TailCopied the
+	// segments appended (each freed once recorded here, to keep the entry
+	// within max_bytes). Should the shim die before the entry is done, the
+	// log is read up to TailFrom and the segments not copied, still on
+	// disk, once: never twice, never lost.
+	TailFrom   int64    `json:"tail_from,omitempty"`
+	TailCopied []string `json:"tail_copied,omitempty"`
 }
 
 // EscapeName makes s a single safe path element, reversibly.
@@ -144,25 +148,3 @@ func writeMeta(dir string, m Meta, sync bool) error {
 	}
 	return atomicfile.Write(filepath.Join(dir, MetaFile), data, 0o600, opts...)
 }
-
-// Lock takes the entry's lock without waiting. The owning shim holds it for
-// the life of the task and its upload; the kernel drops it when the shim
-// dies, which is how a retrier knows an entry is orphaned. The returned file
-// must stay open while the lock is needed.
-func Lock(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, LockFile), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, ErrLocked
-		}
-		return nil, err
-	}
-	return f, nil
-}
-
-// ErrLocked: another process owns the entry.
-var ErrLocked = errors.New("spool entry is locked by its owner")

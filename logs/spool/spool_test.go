@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -162,14 +163,14 @@ func TestLockTellsLiveFromOrphaned(t *testing.T) {
 	if err != nil {
 		t.Fatalf("lock after release: %v", err)
 	}
-	l.Close()
+	l.Release()
 	dirs, _ := Pending(spool)
 	if len(dirs) != 1 || filepath.Dir(filepath.Dir(dirs[0])) != spool {
 		t.Fatalf("pending %v", dirs)
 	}
-	id, _ := UnescapeName(filepath.Base(dirs[0]))
-	if id != "a/../b c" {
-		t.Fatalf("escaped id does not round trip: %q", id)
+	id, run, ok := parseEntryName(filepath.Base(dirs[0]))
+	if !ok || id != "a/../b c" || run != e.Meta().Run {
+		t.Fatalf("entry name does not round trip: %q %q %v", id, run, ok)
 	}
 }
 
@@ -286,7 +287,7 @@ func TestTailLivesInSegmentFiles(t *testing.T) {
 			}
 			if !finish {
 				// The shim dies here: the newest output is on disk.
-				tail, err := ReadTail(e.Dir())
+				tail, err := readTail(t, e.Dir())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -320,4 +321,17 @@ func TestTailLivesInSegmentFiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// readTail reads the tail segments a dead shim left, older first, as a
+// retrier ships them.
+func readTail(t *testing.T, dir string) ([]byte, error) {
+	t.Helper()
+	l := &LogReader{}
+	defer l.Close()
+	parts, err := l.openTail(dir, nil)
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(concat(parts))
 }

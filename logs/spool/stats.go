@@ -18,6 +18,8 @@ type Stats struct {
 	// OldestDone is the exit time of the oldest entry waiting to be
 	// shipped; zero when none waits.
 	OldestDone time.Time
+	// Quarantined counts entries set aside because they can never ship.
+	Quarantined int
 }
 
 // ReadStats reads the spool under spoolDir without taking any entry's lock,
@@ -29,6 +31,11 @@ func ReadStats(spoolDir string) (Stats, error) {
 	if err != nil {
 		return st, err
 	}
+	q, err := Quarantined(spoolDir)
+	if err != nil {
+		return st, err
+	}
+	st.Quarantined = len(q)
 	files := append([]string{LogFile}, TailFiles[:]...)
 	for _, dir := range dirs {
 		m, err := ReadMeta(dir)
@@ -52,4 +59,27 @@ func ReadStats(spoolDir string) (Stats, error) {
 		}
 	}
 	return st, nil
+}
+
+// DiskBytes is what the spool takes on its file system: every file under
+// spoolDir, entries, their tail segments and metadata, and those being made,
+// removed or quarantined; the capture FIFOs, which hold nothing on disk,
+// aside. It is what max_bytes bounds, per entry.
+func DiskBytes(spoolDir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(spoolDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // removed while we looked
+		}
+		if d.IsDir() && path == filepath.Join(spoolDir, fifoDir) {
+			return filepath.SkipDir
+		}
+		if d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }

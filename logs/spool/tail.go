@@ -1,14 +1,10 @@
 package spool
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"time"
 )
 
@@ -26,6 +22,13 @@ import (
 // written last is the newer.
 var TailFiles = [2]string{"tail.0", "tail.1"}
 
+// segmentEnd marks where a segment's records end. A segment is overwritten
+// in place when it is reused: emptying it would free its pages and the next
+// writes allocate them again, which cost a shim writing fast more than the
+// copying does. What lies past the mark is an earlier round's. Records never
+// hold it after a newline, which a timestamp always follows.
+const segmentEnd = 0
+
 type tailSegment struct {
 	f       *os.File
 	size    int64 // bytes of records
@@ -42,7 +45,7 @@ type tailFiles struct {
 func (e *Entry) openTail() error {
 	t := &tailFiles{}
 	for i, name := range TailFiles {
-		f, err := os.OpenFile(filepath.Join(e.dir, name), os.O_CREATE|os.O_TRUNC|os.O_RDWR|os.O_APPEND, 0o600)
+		f, err := os.OpenFile(filepath.Join(e.dir, name), os.O_CREATE|os.O_TRUNC|os.O_RDWR, 0o600)
 		if err != nil {
 			t.close()
 			return fmt.Errorf("open tail segment: %w", err)
@@ -66,12 +69,13 @@ func (e *Entry) tailRecord(tag byte, content []byte, n int64) {
 		}
 	}
 	t := e.tailf
-	share := e.max / 6
+	share := e.tailShare()
 	if filled := t.seg[t.active].size + int64(len(t.buf)); filled > 0 && filled+e.recordSize(content) > share {
 		e.flushTail()
 		older := &t.seg[1-t.active]
 		e.meta.Truncated += older.content
-		if err := older.f.Truncate(0); err != nil {
+		// One byte empties it for a reader; its pages stay for reuse.
+		if _, err := older.f.WriteAt([]byte{segmentEnd}, 0); err != nil {
 			// It cannot be emptied: what it holds stays, out of order
 			// with nothing, but it is counted as dropped above.
 			e.lose(0, err)
@@ -92,6 +96,9 @@ func (e *Entry) tailRecord(tag byte, content []byte, n int64) {
 	t.bufContent += n
 }
 
+// tailShare is what one segment holds, in records: a sixth of max_bytes.
+func (e *Entry) tailShare() int64 { return e.max / 6 }
+
 // flushTail writes the pending tail records to the active segment.
 func (e *Entry) flushTail() {
 	t := e.tailf
@@ -99,21 +106,55 @@ func (e *Entry) flushTail() {
 		return
 	}
 	a := &t.seg[t.active]
-	if e.put(a.f, &a.size, t.buf, t.bufContent) == nil {
+	if e.putSegment(a, t.buf, t.bufContent) == nil {
 		a.content += t.bufContent
 	}
 	t.buf, t.bufContent = t.buf[:0], 0
 }
 
-// finishTail appends the segments, older first, to the log and removes them.
-func (e *Entry) finishTail() {
+// putSegment writes records holding content task bytes at the end of s's
+// records, then moves its end mark past them: everything but their first
+// byte and the new mark first, then that byte over the old mark, so that a
+// reader (the retrier of a shim killed mid-write) sees the segment before
+// or after, never an earlier round's records after new ones. Like put, it
+// counts a write the file refuses as lost, after a marker of earlier loss.
+func (e *Entry) putSegment(s *tailSegment, records []byte, content int64) error {
+	if e.unmarked > 0 {
+		records = append(e.lossMarker(), records...)
+	}
+	b := append(records, segmentEnd)
+	if _, err := s.f.WriteAt(b[1:], s.size+1); err != nil {
+		e.lose(content, err)
+		return err
+	}
+	if _, err := s.f.WriteAt(b[:1], s.size); err != nil {
+		e.lose(content, err)
+		return err
+	}
+	e.unmarked = 0
+	s.size += int64(len(records))
+	return nil
+}
+
+// finishTail appends the segments, older first, to the log, freeing each
+// once it is copied so that the entry stays within max_bytes. meta.json
+// records the progress before anything is freed or read twice: TailFrom,
+// where the log ends before the segments still to append, and TailCopied,
+// the segments already in the log. A shim dying at any step thus leaves a
+// log that a retrier reads up to TailFrom, followed by the segments not
+// copied: each segment once, none lost.
+func (e *Entry) finishTail(sync bool) error {
 	t := e.tailf
 	if t == nil {
-		return
+		return nil
 	}
 	e.flushTail()
 	if e.meta.Truncated > 0 {
 		_ = e.put(e.log, &e.size, Note(e.now(), fmt.Sprintf("%d bytes dropped: max_bytes keeps the head and the tail", e.meta.Truncated)), 0)
+		e.step()
+	}
+	if err := e.recordTailProgress(sync, ""); err != nil {
+		return err
 	}
 	for _, i := range []int{1 - t.active, t.active} {
 		s := &t.seg[i]
@@ -127,15 +168,61 @@ func (e *Entry) finishTail() {
 			continue
 		}
 		e.size += s.size
+		e.step()
+		if err := e.recordTailProgress(sync, filepath.Base(s.f.Name())); err != nil {
+			// Not recorded as copied, the segment must stay: a
+			// retrier reads it after TailFrom.
+			_ = e.log.Truncate(e.size - s.size)
+			e.size -= s.size
+			return err
+		}
 		// Freed before the next is copied: the entry never holds more
 		// than one segment twice.
 		_ = s.f.Truncate(0)
+		e.step()
 	}
 	t.close()
+	e.tailf = nil
+	e.hadTail = true
+	return nil
+}
+
+// recordTailProgress writes to meta.json that the log up to its current
+// size holds the head and the segment copied, if any: durable (per sync)
+// before that segment is freed.
+func (e *Entry) recordTailProgress(sync bool, copied string) error {
+	if copied != "" && sync {
+		if err := e.log.Sync(); err != nil {
+			return err
+		}
+	}
+	m := e.meta
+	m.TailFrom = e.size
+	if copied != "" {
+		m.TailCopied = append(m.TailCopied[:len(m.TailCopied):len(m.TailCopied)], copied)
+	}
+	if err := writeMeta(e.dir, m, sync); err != nil {
+		return err
+	}
+	e.meta = m
+	e.step()
+	return nil
+}
+
+func (e *Entry) step() {
+	if e.finishStep != nil {
+		e.finishStep()
+	}
+}
+
+// removeTail deletes the segments of a done entry.
+func (e *Entry) removeTail() {
+	if !e.hadTail {
+		return
+	}
 	for _, name := range TailFiles {
 		_ = os.Remove(filepath.Join(e.dir, name))
 	}
-	e.tailf = nil
 }
 
 func (t *tailFiles) close() {
@@ -144,43 +231,4 @@ func (t *tailFiles) close() {
 			s.f.Close()
 		}
 	}
-}
-
-// WholeRecords drops a record cut short at the end of b: the one a shim was
-// writing when it died.
-func WholeRecords(b []byte) []byte {
-	return b[:bytes.LastIndexByte(b, '\n')+1]
-}
-
-// ReadTail returns the records in the tail segments an entry's shim left
-// when it died before Finish, older segment first, whole records only.
-func ReadTail(dir string) ([]byte, error) {
-	type segment struct {
-		data []byte
-		mod  time.Time
-	}
-	var segs []segment
-	for _, name := range TailFiles {
-		path := filepath.Join(dir, name)
-		fi, err := os.Stat(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, err
-		}
-		if data = WholeRecords(data); len(data) > 0 {
-			segs = append(segs, segment{data, fi.ModTime()})
-		}
-	}
-	sort.Slice(segs, func(i, j int) bool { return segs[i].mod.Before(segs[j].mod) })
-	var out []byte
-	for _, s := range segs {
-		out = append(out, s.data...)
-	}
-	return out, nil
 }

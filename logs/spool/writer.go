@@ -44,49 +44,54 @@ type Entry struct {
 	mu       sync.Mutex
 	meta     Meta
 	log      *os.File
-	lock     *os.File
+	claim    *Claim
 	size     int64 // bytes of records in the file: a failed write is cut back to it
 	unmarked int64 // content lost since the last marker in the file
 	headFull bool  // past max/2: everything else goes to the tail
 	tailf    *tailFiles
+	hadTail  bool   // segments were appended to the log at Finish
 	batch    []byte // records of one Write bound for the file
 	prefix   []byte // "TIMESTAMP STREAM " of the records of one Write
 	dirty    bool   // written since the last sync
-	ticker   *time.Ticker
-	done     chan struct{}
+	closed   bool   // log closed (Finish, Release, Discard)
+	// finishStep, when set (tests), is called after each step of
+	// finishTail that changes the disk: where a crash may cut it short.
+	finishStep func()
+	ticker     *time.Ticker
+	done       chan struct{}
 }
 
-// Open creates the entry for a starting task and takes its lock.
+// Open creates the entry of a starting run and takes its lock. Every run
+// has its own entry, named by m.Run (NewRun when empty): a run never
+// truncates, appends to or waits for an earlier run of the same ID, whether
+// that one is still running, uploading or waiting for S3.
 func Open(spoolDir string, m Meta, opts ...Opt) (*Entry, error) {
-	e := &Entry{dir: Dir(spoolDir, m.Namespace, m.ID), max: 16 << 20, now: time.Now, fsync: FsyncPolicy{AtExit: true}}
+	e := &Entry{max: 16 << 20, now: time.Now, fsync: FsyncPolicy{AtExit: true}}
 	for _, o := range opts {
 		o(e)
 	}
-	if err := os.MkdirAll(e.dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create spool entry: %w", err)
-	}
-	lock, err := Lock(e.dir)
-	if err != nil {
-		return nil, fmt.Errorf("lock spool entry %s: %w", e.dir, err)
-	}
-	// A previous run of the same ID that was never shipped would be
-	// overwritten here; the retrier ships it first when it can, and the
-	// object key is the same either way.
-	f, err := os.OpenFile(filepath.Join(e.dir, LogFile), os.O_CREATE|os.O_TRUNC|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		lock.Close()
+	if err := ValidateID(m.ID); err != nil {
 		return nil, err
 	}
-	e.log, e.lock = f, lock
 	m.State = StateLive
 	if m.Started.IsZero() {
 		m.Started = e.now()
 	}
+	if m.Run == "" {
+		m.Run = NewRun(m.Started, m.Pod)
+	}
 	e.meta = m
-	if err := writeMeta(e.dir, m, false); err != nil {
-		f.Close()
-		lock.Close()
-		return nil, err
+	final := EntryDir(spoolDir, m.Namespace, m.ID, m.Run)
+	// The entry is made whole under .new, locked, then renamed into place:
+	// whoever sees it in the spool sees its meta.json and finds it locked.
+	staging, err := os.MkdirTemp(mkdirAll(filepath.Join(spoolDir, newDir)), "")
+	if err != nil {
+		return nil, fmt.Errorf("create spool entry: %w", err)
+	}
+	if err := e.create(staging, final); err != nil {
+		e.close()
+		_ = os.RemoveAll(staging)
+		return nil, fmt.Errorf("create spool entry %s: %w", final, err)
 	}
 	if p := e.fsync.Interval; p > 0 {
 		e.ticker = time.NewTicker(p)
@@ -96,8 +101,56 @@ func Open(spoolDir string, m Meta, opts ...Opt) (*Entry, error) {
 	return e, nil
 }
 
+// mkdirAll returns dir after creating it; MkdirTemp reports the failure.
+func mkdirAll(dir string) string {
+	_ = os.MkdirAll(dir, 0o700)
+	return dir
+}
+
+func (e *Entry) create(staging, final string) error {
+	claim, err := Lock(staging)
+	if err != nil {
+		return err
+	}
+	e.claim = claim
+	if e.log, err = os.OpenFile(filepath.Join(staging, LogFile), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600); err != nil {
+		return err
+	}
+	if err := writeMeta(staging, e.meta, false); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(final), 0o700); err != nil {
+		return err
+	}
+	// rename(2) refuses a non-empty target: two runs never share an entry.
+	if err := os.Rename(staging, final); err != nil {
+		return err
+	}
+	e.dir, e.claim.dir = final, final
+	return nil
+}
+
+func (e *Entry) close() {
+	if e.log != nil {
+		e.log.Close()
+	}
+	if e.claim != nil {
+		e.claim.Release()
+	}
+}
+
 // Dir is the entry's directory.
 func (e *Entry) Dir() string { return e.dir }
+
+// Meta is the entry's metadata as it stands.
+func (e *Entry) Meta() Meta {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.meta
+}
+
+// Claim is the owner's lock on the entry, to ship it with.
+func (e *Entry) Claim() *Claim { return e.claim }
 
 func (e *Entry) syncLoop() {
 	for {
@@ -135,7 +188,16 @@ func (e *Entry) Write(stream Stream, p []byte) error {
 	e.prefix = append(append(append(e.prefix, ' '), stream...), ' ')
 	e.batch = e.batch[:0]
 	var batchContent int64
+	skipped := false
 	for len(p) > 0 {
+		if e.headFull && !skipped {
+			skipped = true
+			if cut := e.droppable(p); cut > 0 {
+				e.meta.Truncated += int64(cut)
+				p = p[cut:]
+				continue
+			}
+		}
 		i := bytes.IndexByte(p, '\n')
 		tag, content, n := byte('P'), p, int64(len(p))
 		if i >= 0 {
@@ -175,6 +237,38 @@ func (e *Entry) Write(stream Stream, p []byte) error {
 	}
 	e.flushTail()
 	return nil
+}
+
+// droppable is how many bytes at the start of p, past the head, are whole
+// records that the records after them in p rotate out of the tail whatever
+// the segments hold, as the two segments keep at most two shares: a chunk of
+// empty lines is forty times its size in records, most of which would be
+// formatted and written only to be dropped.
+func (e *Entry) droppable(p []byte) int {
+	share := e.tailShare()
+	if share <= 0 {
+		return 0
+	}
+	// Most chunks cannot hold two shares of records; the bounds say so
+	// without a look at their lines.
+	overhead := e.recordSize(nil)
+	if int64(len(p))*(overhead+1) < 2*share || int64(len(p))+int64(bytes.Count(p, []byte{'\n'})+1)*overhead < 2*share {
+		return 0
+	}
+	var after int64
+	end := bytes.LastIndexByte(p, '\n') + 1
+	if end < len(p) { // the trailing partial record
+		after += min(e.recordSize(p[end:]), share)
+	}
+	for end > 0 {
+		if after >= 2*share {
+			return end
+		}
+		start := bytes.LastIndexByte(p[:end-1], '\n') + 1
+		after += min(e.recordSize(p[start:end-1]), share)
+		end = start
+	}
+	return 0
 }
 
 // recordSize is the bytes a record of content takes in the file.
@@ -248,21 +342,20 @@ type ExitInfo struct {
 func (e *Entry) Finish(x ExitInfo) (Meta, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.done != nil {
-		e.ticker.Stop()
-		close(e.done)
-		e.done = nil
+	e.stopSync()
+	sync := e.fsync.AtExit || e.fsync.Always || e.fsync.Interval > 0
+	if err := e.finishTail(sync); err != nil {
+		return e.meta, err
 	}
-	e.finishTail()
 	// The exit path finishes whatever the spool's state: what it cannot
 	// write is counted as lost, not an error.
 	_ = e.put(e.log, &e.size, nil, 0) // the marker of what was lost at the end, if any
-	sync := e.fsync.AtExit || e.fsync.Always || e.fsync.Interval > 0
 	if sync {
 		if err := e.log.Sync(); err != nil {
 			return e.meta, err
 		}
 	}
+	e.closed = true
 	if err := e.log.Close(); err != nil {
 		return e.meta, err
 	}
@@ -272,7 +365,13 @@ func (e *Entry) Finish(x ExitInfo) (Meta, error) {
 	e.meta.Exited = x.Exited
 	e.meta.Usage = x.Usage
 	e.meta.Stats = x.Stats
-	return e.meta, writeMeta(e.dir, e.meta, sync)
+	if err := writeMeta(e.dir, e.meta, sync); err != nil {
+		return e.meta, err
+	}
+	// Only now that the entry is done are the segments, appended to the
+	// log, no longer needed to recover it.
+	e.removeTail()
+	return e.meta, nil
 }
 
 // Release drops the lock; after a failed upload the entry is then free for
@@ -280,12 +379,41 @@ func (e *Entry) Finish(x ExitInfo) (Meta, error) {
 func (e *Entry) Release() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.stopSync()
 	if e.tailf != nil { // Finish was not reached
 		e.tailf.close()
 		e.tailf = nil
 	}
-	if e.lock != nil {
-		e.lock.Close()
-		e.lock = nil
+	if e.log != nil && !e.closed {
+		e.log.Close()
+		e.closed = true
+	}
+	e.claim.Release()
+}
+
+// Discard removes the entry of a run that never started (its create
+// failed): there is no log to keep, and nothing must ship for it.
+func (e *Entry) Discard() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.stopSync()
+	if e.tailf != nil {
+		e.tailf.close()
+		e.tailf = nil
+	}
+	if !e.closed {
+		e.log.Close()
+		e.closed = true
+	}
+	err := e.claim.Remove()
+	e.claim.Release()
+	return err
+}
+
+func (e *Entry) stopSync() {
+	if e.done != nil {
+		e.ticker.Stop()
+		close(e.done)
+		e.done = nil
 	}
 }

@@ -20,6 +20,7 @@ type Collector struct {
 	entries       *prometheus.Desc
 	bytes         *prometheus.Desc
 	oldestPending *prometheus.Desc
+	quarantined   *prometheus.Desc
 }
 
 // NewCollector returns a collector over the spool in dir.
@@ -30,6 +31,8 @@ func NewCollector(dir string) *Collector {
 		bytes:   prometheus.NewDesc("brisk_logs_spool_bytes", "Bytes of task logs held in the spool.", nil, nil),
 		oldestPending: prometheus.NewDesc("brisk_logs_oldest_pending_seconds",
 			"Seconds since the oldest finished task log still waiting to be shipped exited; 0 when none waits.", nil, nil),
+		quarantined: prometheus.NewDesc("brisk_logs_spool_quarantined_entries",
+			"Task logs set aside in the spool because they can never ship (briskctl flush lists them with the reason).", nil, nil),
 	}
 }
 
@@ -38,6 +41,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.entries
 	ch <- c.bytes
 	ch <- c.oldestPending
+	ch <- c.quarantined
 }
 
 // Collect implements prometheus.Collector.
@@ -57,4 +61,5 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		age = max(time.Since(st.OldestDone).Seconds(), 0)
 	}
 	ch <- prometheus.MustNewConstMetric(c.oldestPending, prometheus.GaugeValue, age)
+	ch <- prometheus.MustNewConstMetric(c.quarantined, prometheus.GaugeValue, float64(st.Quarantined))
 }
