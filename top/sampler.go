@@ -19,7 +19,7 @@ import (
 )
 
 // BriskRuntime is the brisk shim's runtime type, as ctr users select it.
-const BriskRuntime = "io.containerd.brisk.v2"
+const BriskRuntime = config.RuntimeType
 
 // Sampler measures containers between two calls of Sample.
 type Sampler struct {
