@@ -12,6 +12,8 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/plugins"
 	"github.com/containerd/errdefs"
+
+	"github.com/brisk-containers/brisk/config"
 )
 
 const fixStartContainerd = "start containerd (systemctl start containerd), or point briskctl at it with --address or CONTAINERD_ADDRESS"
@@ -123,7 +125,7 @@ func profileResults(n *Node, proxies map[string]proxy) []Result {
 }
 
 // RuntimeType is the runtime name of containerd-shim-brisk-v2.
-const RuntimeType = "io.containerd.brisk.v2"
+const RuntimeType = config.RuntimeType
 
 var containerdRuntime = Check{
 	Name: "containerd/runtime",

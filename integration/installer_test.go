@@ -15,6 +15,7 @@ import (
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/integration/harness"
 	"github.com/brisk-containers/brisk/internal/briskimage"
+	"github.com/brisk-containers/brisk/internal/installer"
 	"github.com/moby/sys/mountinfo"
 )
 
@@ -97,13 +98,15 @@ func installerTaskStopped(list, id string) bool {
 func (h *installerHost) serve() []string {
 	h.t.Helper()
 	var done []string
+	reqs := installer.RequestFiles{Dir: h.requests}
 	for {
-		base := filepath.Join(h.requests, fmt.Sprintf("%03d", h.served+1))
-		data, err := os.ReadFile(base + ".request")
+		action, ok, err := reqs.Pending(h.served + 1)
 		if err != nil {
+			h.t.Fatal(err)
+		}
+		if !ok {
 			return done
 		}
-		action := strings.TrimSpace(string(data))
 		switch action {
 		case "daemon-reload":
 		case "enable-now brisk-snapshotter.service":
@@ -123,7 +126,7 @@ func (h *installerHost) serve() []string {
 		default:
 			h.t.Fatalf("unexpected request %q", action)
 		}
-		if err := os.WriteFile(base+".done", []byte("ok\n"), 0o644); err != nil {
+		if err := reqs.Answer(h.served+1, nil); err != nil {
 			h.t.Fatal(err)
 		}
 		h.served++

@@ -41,9 +41,7 @@ func (s *Snapshotter) Commit(ctx context.Context, name, key string, opts ...snap
 			}
 			defer func() {
 				if retErr != nil {
-					// Put back the empty directory Prepare made.
-					_ = os.RemoveAll(layer)
-					_ = os.Mkdir(layer, 0o755)
+					resetLayer(layer)
 				}
 			}()
 		}
@@ -87,9 +85,15 @@ func (s *Snapshotter) copyUpper(ctx context.Context, id string, rec upper.Record
 		return err
 	}
 	if err := layercopy.Copy(ctx, layer, src); err != nil {
-		_ = os.RemoveAll(layer)
-		_ = os.Mkdir(layer, 0o755)
+		resetLayer(layer)
 		return fmt.Errorf("copy %s upper of snapshot %s to the root: %w", rec.Kind, id, err)
 	}
 	return nil
+}
+
+// resetLayer puts back the empty layer directory Prepare made, after a copy
+// or a commit that failed: the snapshot stays active, as it was.
+func resetLayer(layer string) {
+	_ = os.RemoveAll(layer)
+	_ = os.Mkdir(layer, 0o755)
 }

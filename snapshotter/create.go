@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/brisk-containers/brisk/snapshotter/upper"
 	"github.com/containerd/containerd/v2/core/mount"
@@ -142,13 +141,12 @@ func (s *Snapshotter) prepareDirectory(kind snapshots.Kind, want upper.Record) (
 			_ = os.RemoveAll(td)
 		}
 	}()
-	if err := os.Mkdir(filepath.Join(td, "fs"), 0o755); err != nil {
-		return "", err
-	}
+	mk := upper.MakeFS
 	if kind == snapshots.KindActive && want.Kind == upper.KindRoot {
-		if err := os.Mkdir(filepath.Join(td, "work"), 0o711); err != nil {
-			return "", err
-		}
+		mk = upper.MakeDirs
+	}
+	if err := mk(td); err != nil {
+		return "", err
 	}
 	return td, nil
 }

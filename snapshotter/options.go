@@ -47,12 +47,9 @@ func WithConfig(cfg config.Snapshotter) Opt {
 }
 
 // WithBackend chooses where container uppers go: upper.KindTmpfs (default) or
-// upper.KindDir.
+// upper.KindDir. New checks it with the rest of the default profile.
 func WithBackend(k upper.Kind) Opt {
 	return func(o *options) error {
-		if k != upper.KindTmpfs && k != upper.KindDir {
-			return fmt.Errorf("upper backend %q: must be %q or %q: %w", k, upper.KindTmpfs, upper.KindDir, errdefs.ErrInvalidArgument)
-		}
 		o.backend = k
 		return nil
 	}
@@ -60,12 +57,10 @@ func WithBackend(k upper.Kind) Opt {
 
 // WithTmpfsLimits sets the default per-snapshot limits. They also become the
 // XFS project quota of "dir" uppers, so a container's limits do not depend on
-// which backend it landed on.
+// which backend it landed on. New checks them with the rest of the default
+// profile.
 func WithTmpfsLimits(l upper.Limits) Opt {
 	return func(o *options) error {
-		if l.Bytes <= 0 || l.Inodes <= 0 {
-			return fmt.Errorf("tmpfs limits must be positive, got size=%d inodes=%d: %w", l.Bytes, l.Inodes, errdefs.ErrInvalidArgument)
-		}
 		o.tmpfsLimits = l
 		return nil
 	}

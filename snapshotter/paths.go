@@ -35,7 +35,7 @@ func (s *Snapshotter) snapshotDir(id string) string {
 // persistentFS is where a snapshot's layer lives on the root: every committed
 // layer, every view, every unpack snapshot.
 func (s *Snapshotter) persistentFS(id string) string {
-	return filepath.Join(s.snapshotDir(id), "fs")
+	return upper.FS(s.snapshotDir(id))
 }
 
 // tmpfsDir is the mount point of a snapshot's own tmpfs.
@@ -60,10 +60,10 @@ func (s *Snapshotter) upperBase(id string, rec upper.Record) string {
 
 // upperFS is an active snapshot's overlay upperdir.
 func (s *Snapshotter) upperFS(id string, rec upper.Record) string {
-	return filepath.Join(s.upperBase(id, rec), "fs")
+	return upper.FS(s.upperBase(id, rec))
 }
 
 // workDir is an active snapshot's overlay workdir.
 func (s *Snapshotter) workDir(id string, rec upper.Record) string {
-	return filepath.Join(s.upperBase(id, rec), "work")
+	return upper.Work(s.upperBase(id, rec))
 }

@@ -51,49 +51,61 @@ func WithProfiles(profiles ...config.Profile) Opt {
 	}
 }
 
-// openProfiles builds the policy of every profile and opens the upper_dir of
-// each that has one of its own.
-func (s *Snapshotter) openProfiles(ctx context.Context) error {
-	s.defaultPolicy = policy{
-		name:          config.DefaultProfileName,
-		backend:       s.opts.backend,
-		limits:        s.opts.tmpfsLimits,
-		fallbackToDir: s.opts.fallbackToDir,
-		volatile:      s.opts.volatile,
+// policies builds the placement policy of the default profile, from the
+// options, and of every other profile. Each goes through newPolicy, so a
+// policy is checked in one place whichever way it came.
+func (o *options) policies() (def policy, byName map[string]policy, err error) {
+	def, err = newPolicy(config.DefaultProfileName, o.backend, o.tmpfsLimits, o.fallbackToDir, o.volatile, o.upperDir)
+	if err != nil {
+		return policy{}, nil, err
 	}
-	s.policies = make(map[string]policy, len(s.opts.profiles))
-	s.profileDirs = make(map[string]*upper.DirStore)
-	for _, p := range s.opts.profiles {
+	byName = make(map[string]policy, len(o.profiles))
+	for _, p := range o.profiles {
 		if p.Name == config.DefaultProfileName {
-			return fmt.Errorf("profile %q: the name belongs to the default profile: %w", p.Name, errdefs.ErrInvalidArgument)
+			return policy{}, nil, fmt.Errorf("profile %q: the name belongs to the default profile: %w", p.Name, errdefs.ErrInvalidArgument)
 		}
-		pol := policy{
-			name:          p.Name,
-			backend:       upper.Kind(p.Upper),
-			limits:        upper.Limits{Bytes: int64(p.TmpfsSize), Inodes: int64(p.TmpfsInodes)},
-			fallbackToDir: p.OnBudgetExceeded == config.OnBudgetDir,
-			volatile:      p.Volatile,
+		pol, err := newPolicy(p.Name, upper.Kind(p.Upper), upper.Limits{Bytes: int64(p.TmpfsSize), Inodes: int64(p.TmpfsInodes)},
+			p.OnBudgetExceeded == config.OnBudgetDir, p.Volatile, p.UpperDir)
+		if err != nil {
+			return policy{}, nil, err
 		}
-		if pol.backend != upper.KindTmpfs && pol.backend != upper.KindDir {
-			return fmt.Errorf("profile %q: upper backend %q: %w", p.Name, p.Upper, errdefs.ErrInvalidArgument)
-		}
-		if pol.limits.Bytes <= 0 || pol.limits.Inodes <= 0 {
-			return fmt.Errorf("profile %q: tmpfs limits must be positive, got size=%d inodes=%d: %w", p.Name, pol.limits.Bytes, pol.limits.Inodes, errdefs.ErrInvalidArgument)
-		}
-		if (pol.backend == upper.KindDir || pol.fallbackToDir) && p.UpperDir == "" {
-			return fmt.Errorf("profile %q: the dir backend needs upper_dir: %w", p.Name, errdefs.ErrInvalidArgument)
-		}
-		if p.UpperDir != "" && p.UpperDir != s.opts.upperDir {
+		if p.UpperDir != o.upperDir {
 			pol.upperDir = p.UpperDir
-			if _, ok := s.profileDirs[p.UpperDir]; !ok {
-				dirs, err := upper.OpenDirStore(ctx, p.UpperDir)
-				if err != nil {
-					return fmt.Errorf("profile %q: %w", p.Name, err)
-				}
-				s.profileDirs[p.UpperDir] = dirs
-			}
 		}
-		s.policies[p.Name] = pol
+		byName[p.Name] = pol
+	}
+	return def, byName, nil
+}
+
+// newPolicy checks what a profile decides about its uppers.
+func newPolicy(name string, backend upper.Kind, limits upper.Limits, fallbackToDir, volatile bool, upperDir string) (policy, error) {
+	switch {
+	case backend != upper.KindTmpfs && backend != upper.KindDir:
+		return policy{}, fmt.Errorf("profile %q: upper backend %q: must be %q or %q: %w", name, backend, upper.KindTmpfs, upper.KindDir, errdefs.ErrInvalidArgument)
+	case limits.Bytes <= 0 || limits.Inodes <= 0:
+		return policy{}, fmt.Errorf("profile %q: tmpfs limits must be positive, got size=%d inodes=%d: %w", name, limits.Bytes, limits.Inodes, errdefs.ErrInvalidArgument)
+	case (backend == upper.KindDir || fallbackToDir) && upperDir == "":
+		return policy{}, fmt.Errorf("profile %q: the dir backend needs upper_dir: %w", name, errdefs.ErrInvalidArgument)
+	}
+	return policy{name: name, backend: backend, limits: limits, fallbackToDir: fallbackToDir, volatile: volatile}, nil
+}
+
+// openProfileDirs opens the upper_dir of each profile that has one of its
+// own.
+func (s *Snapshotter) openProfileDirs(ctx context.Context) error {
+	s.profileDirs = make(map[string]*upper.DirStore)
+	for _, pol := range s.policies {
+		if pol.upperDir == "" {
+			continue
+		}
+		if _, ok := s.profileDirs[pol.upperDir]; ok {
+			continue
+		}
+		dirs, err := upper.OpenDirStore(ctx, pol.upperDir)
+		if err != nil {
+			return fmt.Errorf("profile %q: %w", pol.name, err)
+		}
+		s.profileDirs[pol.upperDir] = dirs
 	}
 	return nil
 }

@@ -23,15 +23,39 @@ import (
 // leaves snapshots/ID with a live tmpfs, and the next Prepare is handed the
 // same ID), and uppers in upper_dir without a snapshot.
 func (s *Snapshotter) reconcile(ctx context.Context) error {
-	type found struct {
-		id  string
-		rec upper.Record
+	live, committed, orphans, err := s.scanOnDisk(ctx)
+	if err != nil {
+		return err
 	}
-	var (
-		live, committed []found
-		orphans         []string
-	)
-	if err := s.ms.WithTransaction(ctx, false, func(ctx context.Context) error {
+	if len(orphans) > 0 {
+		log.G(ctx).WithField("orphans", orphans).Warn("removing snapshot directories the metadata does not know (left by a crash)")
+		s.removeDirs(ctx, orphans)
+	}
+	if err := s.adoptLive(ctx, live); err != nil {
+		return err
+	}
+	s.releaseCommitted(ctx, committed)
+	if err := s.cleanupUpperDir(ctx); err != nil {
+		log.G(ctx).WithError(err).Warn("failed to clean up upper_dir")
+	}
+	if len(live) > 0 {
+		limit, inUse := s.tmpfs.Budget()
+		log.G(ctx).WithFields(log.Fields{"active": len(live), "tmpfs_budget": limit, "tmpfs_reserved": inUse}).Info("adopted uppers of active snapshots")
+	}
+	return nil
+}
+
+// placed is a snapshot whose upper a record on disk places off the root.
+type placed struct {
+	id  string
+	rec upper.Record
+}
+
+// scanOnDisk reads, in one transaction, the placement records of the
+// snapshots the metadata knows, split into live (active) and committed ones,
+// and lists the snapshot directories it does not know.
+func (s *Snapshotter) scanOnDisk(ctx context.Context) (live, committed []placed, orphans []string, err error) {
+	err = s.ms.WithTransaction(ctx, false, func(ctx context.Context) error {
 		ids, err := idMap(ctx)
 		if err != nil {
 			return err
@@ -50,23 +74,22 @@ func (s *Snapshotter) reconcile(ctx context.Context) error {
 				return err
 			}
 			if info.Kind == snapshots.KindActive {
-				live = append(live, found{id, rec})
+				live = append(live, placed{id, rec})
 			} else {
 				// A crash between commit and release: the layer is
 				// safely on the root, the fast upper is garbage.
-				committed = append(committed, found{id, rec})
+				committed = append(committed, placed{id, rec})
 			}
 		}
 		orphans, err = s.orphans(ctx)
 		return err
-	}); err != nil {
-		return err
-	}
+	})
+	return live, committed, orphans, err
+}
 
-	if len(orphans) > 0 {
-		log.G(ctx).WithField("orphans", orphans).Warn("removing snapshot directories the metadata does not know (left by a crash)")
-		s.removeDirs(ctx, orphans)
-	}
+// adoptLive books and, where it is gone, mounts again the upper of every
+// live snapshot.
+func (s *Snapshotter) adoptLive(ctx context.Context, live []placed) error {
 	for _, f := range live {
 		s.setPlacement(f.id, f.rec)
 		switch f.rec.Kind {
@@ -91,6 +114,12 @@ func (s *Snapshotter) reconcile(ctx context.Context) error {
 			}
 		}
 	}
+	return nil
+}
+
+// releaseCommitted lets go of the fast uppers of committed snapshots; one an
+// overlay still uses stays booked until Cleanup frees it.
+func (s *Snapshotter) releaseCommitted(ctx context.Context, committed []placed) {
 	for _, f := range committed {
 		err := s.releaseUpper(ctx, f.id, f.rec)
 		switch {
@@ -101,12 +130,4 @@ func (s *Snapshotter) reconcile(ctx context.Context) error {
 			log.G(ctx).WithError(err).WithField("id", f.id).Warn("failed to release the upper of a committed snapshot")
 		}
 	}
-	if err := s.cleanupUpperDir(ctx); err != nil {
-		log.G(ctx).WithError(err).Warn("failed to clean up upper_dir")
-	}
-	if len(live) > 0 {
-		limit, inUse := s.tmpfs.Budget()
-		log.G(ctx).WithFields(log.Fields{"active": len(live), "tmpfs_budget": limit, "tmpfs_reserved": inUse}).Info("adopted uppers of active snapshots")
-	}
-	return nil
 }

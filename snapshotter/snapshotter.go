@@ -68,8 +68,9 @@ func New(ctx context.Context, root string, opts ...Opt) (_ *Snapshotter, retErr 
 			return nil, err
 		}
 	}
-	if (o.backend == upper.KindDir || o.fallbackToDir) && o.upperDir == "" {
-		return nil, fmt.Errorf("the dir backend needs upper_dir: %w", errdefs.ErrInvalidArgument)
+	defaultPolicy, policies, err := o.policies()
+	if err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Join(root, "snapshots"), 0o700); err != nil {
 		return nil, err
@@ -83,18 +84,20 @@ func New(ctx context.Context, root string, opts ...Opt) (_ *Snapshotter, retErr 
 	}
 
 	s := &Snapshotter{
-		root:       root,
-		opts:       o,
-		tmpfs:      upper.NewTmpfsPool(o.tmpfsBudget),
-		placements: make(map[string]upper.Record),
-		draining:   make(map[string]int64),
+		root:          root,
+		opts:          o,
+		tmpfs:         upper.NewTmpfsPool(o.tmpfsBudget),
+		defaultPolicy: defaultPolicy,
+		policies:      policies,
+		placements:    make(map[string]upper.Record),
+		draining:      make(map[string]int64),
 	}
 	if o.upperDir != "" {
 		if s.dirs, err = upper.OpenDirStore(ctx, o.upperDir); err != nil {
 			return nil, err
 		}
 	}
-	if err := s.openProfiles(ctx); err != nil {
+	if err := s.openProfileDirs(ctx); err != nil {
 		return nil, err
 	}
 	s.mountOptions = overlayOptions(ctx, root, o.extraMountOpts)

@@ -19,8 +19,8 @@ import (
 	"github.com/brisk-containers/brisk/logs/spool"
 )
 
-// BriskRuntime is the runtime whose tasks have a spool.
-const BriskRuntime = "io.containerd.brisk.v2"
+// BriskRuntime is the brisk shim's runtime type, as ctr users select it.
+const BriskRuntime = config.RuntimeType
 
 // Sampler measures containers between two calls of Sample.
 type Sampler struct {
@@ -135,8 +135,12 @@ func (s *Sampler) running(ctx context.Context) ([]container, error) {
 // for the next sample.
 func (s *Sampler) row(c container, usage usageReport, spools map[taskKey]int64, io map[procKey]nodestat.IO, window float64) (Row, string) {
 	r := Row{Namespace: c.ns, ID: c.id, Runtime: c.runtime, Spool: -1}
-	if c.runtime == BriskRuntime {
-		r.Spool = spools[taskKey{c.ns, c.id}]
+	// A task of the brisk shim has a live log in the spool. Under CRI its
+	// runtime is runc's type (the brisk handler runs the shim through
+	// runtime_path, so that pods get runc's features), so the spool tells,
+	// and the brisk runtime type only for a task with nothing spooled yet.
+	if n, ok := spools[taskKey{c.ns, c.id}]; ok || c.runtime == BriskRuntime {
+		r.Spool = n
 	}
 	s.upper(&r, c, usage)
 	dir, err := nodestat.CgroupDir(s.procRoot, s.cgroupRoot, c.pid)

@@ -59,55 +59,24 @@ func serve(ctx context.Context, cfg config.Snapshotter, spoolDir string) error {
 		return err
 	}
 
-	// Bind everything before serving anything: a daemon that accepted
-	// containerd's connection and then died on a taken metrics port would
-	// look healthy for a moment.
-	var ml, ul net.Listener
-	if cfg.MetricsAddress != "" {
-		if ml, err = net.Listen("tcp", cfg.MetricsAddress); err != nil {
-			return fmt.Errorf("snapshotter.metrics_address %q: %w", cfg.MetricsAddress, err)
-		}
-		defer ml.Close()
-	}
-	if cfg.UsageSocket != "" {
-		if ul, err = listenUnix(cfg.UsageSocket); err != nil {
-			return fmt.Errorf("snapshotter.usage_socket %q: %w", cfg.UsageSocket, err)
-		}
-		defer ul.Close()
-		defer os.Remove(cfg.UsageSocket)
-	}
-	l, err := listenUnix(cfg.Address)
+	ls, err := listen(cfg)
 	if err != nil {
 		return err
 	}
+	defer ls.close()
 	srv := grpc.NewServer(profiled.GRPCServerOptions()...)
 	snapshotsapi.RegisterSnapshotsServer(srv, snapshotservice.FromSnapshotter(instrumented))
 
 	errc := make(chan error, 3)
-	go func() { errc <- srv.Serve(l) }()
-
+	go func() { errc <- srv.Serve(ls.grpc) }()
 	var httpSrvs []*http.Server
-	serveHTTP := func(l net.Listener, path string, h http.Handler) {
-		mux := http.NewServeMux()
-		mux.Handle(path, h)
-		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: httpIdleTimeout}
-		// Scrapers that open connections and keep them must not take
-		// the file descriptors containerd's calls need.
-		l = netutil.LimitListener(l, httpMaxConns)
-		httpSrvs = append(httpSrvs, hs)
-		go func() {
-			if err := hs.Serve(l); !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("%s server: %w", path, err)
-			}
-		}()
-	}
 	// /metrics is for any scraper, so it carries no host path; the usage
 	// report, which names every snapshot's upper on the host, is root's.
-	if ml != nil {
-		serveHTTP(ml, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if ls.metrics != nil {
+		httpSrvs = append(httpSrvs, serveHTTP(ls.metrics, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), errc))
 	}
-	if ul != nil {
-		serveHTTP(ul, usageapi.Path, usageHandler(sn))
+	if ls.usage != nil {
+		httpSrvs = append(httpSrvs, serveHTTP(ls.usage, usageapi.Path, usageHandler(sn), errc))
 	}
 
 	log.G(ctx).WithFields(log.Fields{"address": cfg.Address, "root": cfg.Root, "upper": cfg.Upper, "profiles": len(cfg.Profiles), "metrics": cfg.MetricsAddress, "usage_socket": cfg.UsageSocket}).Info("brisk-snapshotter serving")
@@ -121,6 +90,79 @@ func serve(ctx context.Context, cfg config.Snapshotter, spoolDir string) error {
 		log.G(ctx).Info("shutting down")
 		_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
 	}
+	stop(srv, httpSrvs)
+	return err
+}
+
+// listeners are the daemon's sockets. They are all bound before anything is
+// served: a daemon that accepted containerd's connection and then died on a
+// taken metrics port would look healthy for a moment.
+type listeners struct {
+	grpc, metrics, usage net.Listener // metrics and usage nil when disabled
+	closers              []func()
+}
+
+func listen(cfg config.Snapshotter) (_ *listeners, retErr error) {
+	ls := &listeners{}
+	defer func() {
+		if retErr != nil {
+			ls.close()
+		}
+	}()
+	if cfg.MetricsAddress != "" {
+		l, err := net.Listen("tcp", cfg.MetricsAddress)
+		if err != nil {
+			return nil, fmt.Errorf("snapshotter.metrics_address %q: %w", cfg.MetricsAddress, err)
+		}
+		ls.metrics = l
+		ls.closers = append(ls.closers, func() { l.Close() })
+	}
+	if cfg.UsageSocket != "" {
+		l, err := listenUnix(cfg.UsageSocket)
+		if err != nil {
+			return nil, fmt.Errorf("snapshotter.usage_socket %q: %w", cfg.UsageSocket, err)
+		}
+		ls.usage = l
+		ls.closers = append(ls.closers, func() { l.Close(); _ = os.Remove(cfg.UsageSocket) })
+	}
+	l, err := listenUnix(cfg.Address)
+	if err != nil {
+		return nil, err
+	}
+	ls.grpc = l
+	// The gRPC server closes its listener; the socket file is ours.
+	ls.closers = append(ls.closers, func() { _ = os.Remove(cfg.Address) })
+	return ls, nil
+}
+
+// close closes what listen opened, last first.
+func (ls *listeners) close() {
+	for i := len(ls.closers) - 1; i >= 0; i-- {
+		ls.closers[i]()
+	}
+	ls.closers = nil
+}
+
+// serveHTTP serves h at path on l until the server is shut down; a failure
+// to serve goes to errc.
+func serveHTTP(l net.Listener, path string, h http.Handler, errc chan<- error) *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle(path, h)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: httpIdleTimeout}
+	// Scrapers that open connections and keep them must not take the file
+	// descriptors containerd's calls need.
+	l = netutil.LimitListener(l, httpMaxConns)
+	go func() {
+		if err := hs.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("%s server: %w", path, err)
+		}
+	}()
+	return hs
+}
+
+// stop lets in-flight calls finish, for at most shutdownGrace, then stops
+// the HTTP servers.
+func stop(srv *grpc.Server, httpSrvs []*http.Server) {
 	stopped := make(chan struct{})
 	go func() { srv.GracefulStop(); close(stopped) }()
 	select {
@@ -133,8 +175,6 @@ func serve(ctx context.Context, cfg config.Snapshotter, spoolDir string) error {
 		_ = hs.Shutdown(sctx)
 		cancel()
 	}
-	_ = os.Remove(cfg.Address)
-	return err
 }
 
 // listenUnix serves on path with mode 0600: the snapshot socket hands out

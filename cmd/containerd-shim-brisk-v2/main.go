@@ -13,11 +13,12 @@ import (
 	"github.com/containerd/plugin"
 	"github.com/containerd/plugin/registry"
 
+	"github.com/brisk-containers/brisk/config"
 	brisk "github.com/brisk-containers/brisk/shim"
 )
 
 // RuntimeName is what users select: ctr run --runtime io.containerd.brisk.v2.
-const RuntimeName = "io.containerd.brisk.v2"
+const RuntimeName = config.RuntimeType
 
 func init() {
 	// Our task service in place of runc's: same requirements, same ID, so

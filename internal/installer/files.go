@@ -12,6 +12,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/brisk-containers/brisk/internal/atomicfile"
 )
 
 // state is what an install created beyond the files the layout names, so
@@ -97,27 +99,7 @@ func writeFile(path string, data []byte, mode fs.FileMode) (bool, error) {
 			return false, nil
 		}
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".")
-	if err != nil {
-		return false, err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return false, err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return false, err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return false, err
-	}
-	if err := tmp.Close(); err != nil {
-		return false, err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.Write(path, data, mode, atomicfile.WithSync()); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -137,25 +119,10 @@ func copyFile(src, dst string, mode fs.FileMode) (bool, error) {
 	if _, err := in.Seek(0, io.SeekStart); err != nil {
 		return false, err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".")
-	if err != nil {
+	if err := atomicfile.WriteFrom(dst, in, mode, atomicfile.WithSync()); err != nil {
 		return false, err
 	}
-	defer os.Remove(tmp.Name())
-	_, err = io.Copy(tmp, in)
-	if err == nil {
-		err = tmp.Chmod(mode)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return false, err
-	}
-	return true, os.Rename(tmp.Name(), dst)
+	return true, nil
 }
 
 // sameFile reports whether dst has src's content and mode.

@@ -8,11 +8,13 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+
+	"github.com/brisk-containers/brisk/config"
 )
 
 // legacyRuntime is the brisk runtime type that ctr users and older configs
 // select; CRI's brisk handler has runc's type and is found by snapshotter.
-const legacyRuntime = "io.containerd.brisk.v2"
+const legacyRuntime = config.RuntimeType
 
 // ContainerdUsers lists, as NAMESPACE/ID, the containers of the containerd
 // at address (a path under the host root) that use a brisk snapshotter or

@@ -112,12 +112,12 @@ func (r RequestFiles) do(ctx context.Context, action, unit string) error {
 	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
 		return err
 	}
-	reqs, err := filepath.Glob(filepath.Join(r.Dir, "*.request"))
+	reqs, err := filepath.Glob(filepath.Join(r.Dir, "*"+requestSuffix))
 	if err != nil {
 		return err
 	}
-	base := filepath.Join(r.Dir, fmt.Sprintf("%03d", len(reqs)+1))
-	if _, err := writeFile(base+".request", []byte(strings.TrimSpace(action+" "+unit)+"\n"), 0o644); err != nil {
+	base := r.base(len(reqs) + 1)
+	if _, err := writeFile(base+requestSuffix, []byte(strings.TrimSpace(action+" "+unit)+"\n"), 0o644); err != nil {
 		return err
 	}
 	timeout := r.Timeout
@@ -127,9 +127,9 @@ func (r RequestFiles) do(ctx context.Context, action, unit string) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
-		data, err := os.ReadFile(base + ".done")
+		data, err := os.ReadFile(base + answerSuffix)
 		if err == nil {
-			if msg := strings.TrimSpace(string(data)); msg != "ok" {
+			if msg := strings.TrimSpace(string(data)); msg != answerOK {
 				return fmt.Errorf("%s %s: %s", action, unit, msg)
 			}
 			return nil
@@ -143,4 +143,37 @@ func (r RequestFiles) do(ctx context.Context, action, unit string) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// The request files: NNN.request holds the action, NNN.done the answer.
+const (
+	requestSuffix = ".request"
+	answerSuffix  = ".done"
+	answerOK      = "ok"
+)
+
+func (r RequestFiles) base(n int) string { return filepath.Join(r.Dir, fmt.Sprintf("%03d", n)) }
+
+// Pending returns the n-th request (counted from 1) for whoever serves the
+// directory: "daemon-reload" or "ACTION UNIT". ok is false while there is
+// none.
+func (r RequestFiles) Pending(n int) (action string, ok bool, err error) {
+	data, err := os.ReadFile(r.base(n) + requestSuffix)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	return strings.TrimSpace(string(data)), true, nil
+}
+
+// Answer answers the n-th request: nil means it was carried out, an error
+// fails it with the error's text.
+func (r RequestFiles) Answer(n int, failed error) error {
+	answer := answerOK
+	if failed != nil {
+		answer = failed.Error()
+	}
+	return os.WriteFile(r.base(n)+answerSuffix, []byte(answer+"\n"), 0o644)
 }

@@ -7,32 +7,16 @@ import (
 	"strings"
 
 	"github.com/moby/sys/mountinfo"
+
+	"github.com/brisk-containers/brisk/internal/mountpoint"
 	"golang.org/x/sys/unix"
 )
 
 // MountOf returns the mount that holds path: the deepest mount point at or
-// above it, the topmost when several are stacked there.
+// above it, the topmost when several are stacked there (mountpoint.Of).
 func MountOf(path string) (*mountinfo.Info, error) {
-	real, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		return nil, err
-	}
-	ms, err := mountinfo.GetMounts(mountinfo.ParentsFilter(real))
-	if err != nil {
-		return nil, fmt.Errorf("read mountinfo: %w", err)
-	}
-	var best *mountinfo.Info
-	for _, m := range ms {
-		// mountinfo lists in mount order: a later mount on the same point
-		// hides an earlier one.
-		if best == nil || len(m.Mountpoint) >= len(best.Mountpoint) {
-			best = m
-		}
-	}
-	if best == nil {
-		return nil, fmt.Errorf("no mount holds %s", real)
-	}
-	return best, nil
+	m, _, err := mountpoint.Of(path)
+	return m, err
 }
 
 // HasOption reports whether a comma-separated mount option list holds name,

@@ -78,12 +78,7 @@ func TestCopyKeepsMetadata(t *testing.T) {
 	}
 }
 
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
+var must = testutil.Must
 
 // TestCopyKeepsOverlayAndSecurityMetadata covers what an overlay upper holds
 // beyond plain files: whiteouts, opaque directories, capabilities, hardlinks

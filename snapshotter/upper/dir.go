@@ -96,10 +96,7 @@ func (d *DirStore) Create(id string, l Limits) (retErr error) {
 			return fmt.Errorf("set quota on %s: %w", base, err)
 		}
 	}
-	if err := os.Mkdir(filepath.Join(base, "fs"), 0o755); err != nil {
-		return err
-	}
-	return os.Mkdir(filepath.Join(base, "work"), 0o711)
+	return MakeDirs(base)
 }
 
 // Remove deletes id's upper and lifts its quota so the project ID starts
@@ -131,7 +128,7 @@ func (d *DirStore) Usage(ctx context.Context, id string) (Usage, error) {
 		}
 		return Usage{Bytes: int64(q.Bytes), Inodes: int64(q.Inodes), BytesLimit: int64(q.BytesLimit), InodesLimit: int64(q.InodesLimit)}, nil
 	}
-	du, err := fs.DiskUsage(ctx, filepath.Join(d.Path(id), "fs"))
+	du, err := fs.DiskUsage(ctx, FS(d.Path(id)))
 	if err != nil {
 		return Usage{}, err
 	}

@@ -108,10 +108,7 @@ func (p *TmpfsPool) Mount(dir string, l Limits) (retErr error) {
 			_ = Unmount(dir)
 		}
 	}()
-	if err := os.Mkdir(filepath.Join(dir, "fs"), 0o755); err != nil {
-		return err
-	}
-	return os.Mkdir(filepath.Join(dir, "work"), 0o711)
+	return MakeDirs(dir)
 }
 
 // Mounted reports whether a filesystem is mounted at dir.

@@ -1,0 +1,8 @@
+package config
+
+// RuntimeType is the containerd runtime type of the brisk shim: what ctr
+// users select (ctr run --runtime io.containerd.brisk.v2), which containerd
+// maps to the binary containerd-shim-brisk-v2. CRI's brisk handlers run the
+// same shim under runc's type instead, through runtime_path, so a check for
+// brisk containers cannot rest on the type alone.
+const RuntimeType = "io.containerd.brisk.v2"
