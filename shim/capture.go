@@ -111,7 +111,6 @@ func isNil(w io.Writer) bool {
 // copy drains one FIFO until the task's side closes it.
 func (c *capture) copy(r io.Reader, stream spool.Stream, fw *forwarder) {
 	defer c.copied.Done()
-	growPipe(r, capturePipeSize)
 	buf := make([]byte, chunkSize)
 	for {
 		n, err := r.Read(buf)

@@ -243,13 +243,7 @@ func (f *forwarder) run() {
 // chunkSize is what a capture reads at once; queued copies of that size
 // are reused rather than left to the garbage collector, which at a task's
 // full output rate would otherwise cost the shim more CPU than the copying.
-const chunkSize = 128 << 10
-
-// capturePipeSize is the kernel buffer of a capture FIFO: while the shim
-// catches up after a burst, each read takes a chunk, not what one write of
-// runc's copy put there, so the spool and the consumer see fewer, larger
-// writes.
-const capturePipeSize = 1 << 20
+const chunkSize = 64 << 10
 
 var chunks = sync.Pool{New: func() any { b := make([]byte, 0, chunkSize); return &b }}
 
@@ -280,20 +274,6 @@ func (f *forwarder) close(ctx context.Context, timeout time.Duration) {
 		return
 	}
 	waitDrained(f.w, deadline)
-}
-
-// growPipe sets the kernel buffer of the pipe or FIFO r reads, once it is
-// open (this waits for the writer to open it); an error leaves the default.
-func growPipe(r io.Reader, size int) {
-	sc, ok := r.(syscall.Conn)
-	if !ok {
-		return
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return
-	}
-	_ = raw.Control(func(fd uintptr) { _, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, size) })
 }
 
 // stop ends the forwarder at once, dropping what is queued: the task it
