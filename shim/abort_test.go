@@ -154,3 +154,49 @@ func TestForwarderDeliversInOrder(t *testing.T) {
 		t.Fatalf("consumer got %d bytes (%d dropped), want %d in order", w.b.Len(), f.dropped.Load(), want.Len())
 	}
 }
+
+// TestForwarderDirectWritesInOrder: through a real pipe whose reader pauses
+// now and then, chunks written at once by offer, cut short by a full pipe
+// and queued behind, reach the consumer whole and in order.
+func TestForwarderDirectWritesInOrder(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got := make(chan []byte)
+	go func() {
+		var b bytes.Buffer
+		buf := make([]byte, 4096)
+		for i := 0; ; i++ {
+			if i%64 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			n, err := r.Read(buf)
+			b.Write(buf[:n])
+			if err != nil {
+				got <- b.Bytes()
+				return
+			}
+		}
+	}()
+	f := newForwarder(w, 64<<20)
+	var want bytes.Buffer
+	for i := 0; i < 3000; i++ {
+		p := bytes.Repeat([]byte{byte('a' + i%26)}, 1+(i*7919)%(chunkSize/2))
+		want.Write(p)
+		f.offer(p)
+	}
+	f.mu.Lock()
+	direct := f.direct != nil
+	f.mu.Unlock()
+	f.close(context.Background(), time.Minute)
+	w.Close()
+	b := <-got
+	if !direct {
+		t.Error("a pipe consumer was never written to directly")
+	}
+	if f.dropped.Load() != 0 || !bytes.Equal(b, want.Bytes()) {
+		t.Fatalf("consumer got %d bytes (%d dropped), want %d in order", len(b), f.dropped.Load(), want.Len())
+	}
+}
