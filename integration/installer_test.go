@@ -80,7 +80,13 @@ func (h *installerHost) run(command string) (output string, actions []string, er
 		err = fmt.Errorf("installer %s: %s", id, strings.TrimSpace(stderr[i:]))
 	}
 	h.ctd.MustCtr("containers", "delete", id)
-	data, _ := os.ReadFile(logFile)
+	// The runtime's copy into a file:// log may land just after the task
+	// is reported stopped: an installer always says something, so wait for it.
+	var data []byte
+	harness.WaitFor(5*time.Second, func() bool {
+		data, _ = os.ReadFile(logFile)
+		return len(data) > 0
+	})
 	return string(data), actions, err
 }
 
