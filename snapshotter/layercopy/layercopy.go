@@ -36,6 +36,10 @@ import (
 // one instant anyway, and failing instead would let ordinary file churn
 // (temporary files, log rotation) fail every Commit of a busy container.
 // Any other error fails the copy, naming the entry.
+//
+// Each level of directory nesting holds three descriptors open while its
+// content is copied: a tree nested deeper than the process's descriptor
+// limit allows fails with EMFILE rather than being copied in part.
 func Copy(ctx context.Context, dst, src string) error {
 	return newCopier().copy(ctx, dst, src)
 }
