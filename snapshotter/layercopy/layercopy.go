@@ -36,6 +36,10 @@ import (
 // one instant anyway, and failing instead would let ordinary file churn
 // (temporary files, log rotation) fail every Commit of a busy container.
 // Any other error fails the copy, naming the entry.
+//
+// Each level of directory nesting holds three descriptors open while its
+// content is copied: a tree nested deeper than the process's descriptor
+// limit allows fails with EMFILE rather than being copied in part.
 func Copy(ctx context.Context, dst, src string) error {
 	return newCopier().copy(ctx, dst, src)
 }
@@ -43,6 +47,7 @@ func Copy(ctx context.Context, dst, src string) error {
 type inode struct{ dev, ino uint64 }
 
 type copier struct {
+	opener
 	links map[inode]string // multiply-linked source inode -> its first copy, relative to dst
 	dst   int              // the target root, where links resolve
 
@@ -118,7 +123,7 @@ func (c *copier) entry(ctx context.Context, tdir, sdir *os.File, name, rel strin
 	if c.beforeOpen != nil {
 		c.beforeOpen(rel)
 	}
-	fd, err := openBeneath(int(sdir.Fd()), name, unix.O_PATH)
+	fd, err := c.open(int(sdir.Fd()), name, unix.O_PATH)
 	if errors.Is(err, unix.ENOENT) {
 		return nil // removed since listed: see Copy
 	}
@@ -138,10 +143,10 @@ func (c *copier) entry(ctx context.Context, tdir, sdir *os.File, name, rel strin
 	case unix.S_IFREG:
 		err = c.copyRegular(t, src, name, rel, &st)
 	case unix.S_IFLNK:
-		err = copySymlink(t, src, name, &st)
+		err = c.copySymlink(t, src, name, &st)
 	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO, unix.S_IFSOCK:
 		// Character devices 0/0 are overlayfs whiteouts.
-		err = copyNode(t, src, name, &st)
+		err = c.copyNode(t, src, name, &st)
 	default:
 		err = fmt.Errorf("unsupported file type %o", st.Mode&unix.S_IFMT)
 	}
@@ -176,7 +181,7 @@ func (c *copier) copyDir(ctx context.Context, tparent int, src file, name, rel s
 	if err := unix.Mkdirat(tparent, name, 0o700); err != nil {
 		return created(err)
 	}
-	tfd, err := openBeneath(tparent, name, unix.O_RDONLY|unix.O_DIRECTORY)
+	tfd, err := c.open(tparent, name, unix.O_RDONLY|unix.O_DIRECTORY)
 	if err != nil {
 		return err
 	}
@@ -232,7 +237,7 @@ func (c *copier) copyRegular(tparent int, src file, name, rel string, st *unix.S
 func (c *copier) link(tparent int, name, first string) error {
 	dir := c.dst
 	if d := path.Dir(first); d != "." {
-		fd, err := openBeneath(c.dst, d, unix.O_PATH|unix.O_DIRECTORY)
+		fd, err := c.open(c.dst, d, unix.O_PATH|unix.O_DIRECTORY)
 		if err != nil {
 			return fmt.Errorf("open %s, to link to %s: %w", d, first, err)
 		}
@@ -245,30 +250,33 @@ func (c *copier) link(tparent int, name, first string) error {
 	return nil
 }
 
-func copySymlink(tparent int, src file, name string, st *unix.Stat_t) error {
+func (c *copier) copySymlink(tparent int, src file, name string, st *unix.Stat_t) error {
 	// The descriptor holds the link itself; its text cannot change.
 	buf := make([]byte, unix.PathMax)
 	n, err := unix.Readlinkat(src.fd, "", buf)
+	if err == nil && n == len(buf) {
+		err = unix.ENAMETOOLONG // truncated: no filesystem here makes one so long
+	}
 	if err != nil {
 		return fmt.Errorf("readlink: %w", err)
 	}
 	if err := unix.Symlinkat(string(buf[:n]), tparent, name); err != nil {
 		return created(err)
 	}
-	return finishNode(tparent, src, name, st)
+	return c.finishNode(tparent, src, name, st)
 }
 
 // copyNode copies a device, fifo or socket without ever opening it.
-func copyNode(tparent int, src file, name string, st *unix.Stat_t) error {
+func (c *copier) copyNode(tparent int, src file, name string, st *unix.Stat_t) error {
 	if err := unix.Mknodat(tparent, name, st.Mode, int(st.Rdev)); err != nil {
 		return created(err)
 	}
-	return finishNode(tparent, src, name, st)
+	return c.finishNode(tparent, src, name, st)
 }
 
 // finishNode gives a new symlink, device, fifo or socket its metadata.
-func finishNode(tparent int, src file, name string, st *unix.Stat_t) error {
-	tfd, err := openBeneath(tparent, name, unix.O_PATH)
+func (c *copier) finishNode(tparent int, src file, name string, st *unix.Stat_t) error {
+	tfd, err := c.open(tparent, name, unix.O_PATH)
 	if err != nil {
 		return err
 	}

@@ -85,6 +85,10 @@ var must = testutil.Must
 // across directories, xattrs on symlinks, setgid and sticky directories.
 func TestCopyKeepsOverlayAndSecurityMetadata(t *testing.T) {
 	testutil.RequireRoot(t)
+	forEachLookup(t, testKeepsOverlayAndSecurityMetadata)
+}
+
+func testKeepsOverlayAndSecurityMetadata(t *testing.T, newCopier func() *copier) {
 	src := tmpfs(t)
 	p := func(n string) string { return filepath.Join(src, n) }
 	// VFS_CAP_REVISION_2 with the effective bit, permitting CAP_NET_BIND_SERVICE.
@@ -106,7 +110,7 @@ func TestCopyKeepsOverlayAndSecurityMetadata(t *testing.T) {
 	must(t, unix.Lchown(p("shared/sym"), 5, 6))
 
 	dst := filepath.Join(t.TempDir(), "layer")
-	must(t, Copy(context.Background(), dst, src))
+	must(t, newCopier().copy(context.Background(), dst, src))
 	q := func(n string) string { return filepath.Join(dst, n) }
 
 	for _, tc := range []struct {
@@ -159,6 +163,10 @@ func TestCopyKeepsOverlayAndSecurityMetadata(t *testing.T) {
 // so a mount there is the host's and its content must not become a layer.
 func TestCopyRefusesMountsInside(t *testing.T) {
 	testutil.RequireRoot(t)
+	forEachLookup(t, testRefusesMountsInside)
+}
+
+func testRefusesMountsInside(t *testing.T, newCopier func() *copier) {
 	src := tmpfs(t)
 	host := t.TempDir()
 	must(t, os.WriteFile(filepath.Join(host, "shadow"), []byte(secret), 0o600))
@@ -166,7 +174,7 @@ func TestCopyRefusesMountsInside(t *testing.T) {
 	must(t, unix.Mount(host, filepath.Join(src, "m"), "", unix.MS_BIND, ""))
 	t.Cleanup(func() { _ = unix.Unmount(filepath.Join(src, "m"), unix.MNT_DETACH) })
 
-	err := Copy(context.Background(), filepath.Join(t.TempDir(), "layer"), src)
+	err := newCopier().copy(context.Background(), filepath.Join(t.TempDir(), "layer"), src)
 	if !errors.Is(err, unix.EXDEV) {
 		t.Fatalf("copy across a mount: %v, want EXDEV", err)
 	}

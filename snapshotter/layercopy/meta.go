@@ -3,6 +3,7 @@ package layercopy
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -115,20 +116,13 @@ func growing[T any](get func([]byte) (int, error), parse func([]byte) T) (T, err
 	}
 }
 
+// splitNames splits a listxattr answer: names, each ended by a NUL.
 func splitNames(b []byte) []string {
 	var names []string
-	for len(b) > 0 {
-		i := 0
-		for i < len(b) && b[i] != 0 {
-			i++
+	for _, n := range strings.Split(string(b), "\x00") {
+		if n != "" {
+			names = append(names, n)
 		}
-		if i > 0 {
-			names = append(names, string(b[:i]))
-		}
-		if i < len(b) {
-			i++
-		}
-		b = b[i:]
 	}
 	return names
 }
