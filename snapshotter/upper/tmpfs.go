@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/sys/mountinfo"
@@ -129,6 +130,11 @@ var ErrBusy = fmt.Errorf("upper in use: %w", errdefs.ErrFailedPrecondition)
 // lazily: a detached tmpfs keeps its memory for as long as anything holds it,
 // out of sight of mountinfo and of the budget. A busy mount is ErrBusy.
 func Unmount(dir string) error {
+	// EBUSY also answers an unmount that races a path lookup holding the
+	// mount for a moment (a scrape's statfs of this upper): that passes in
+	// microseconds, a real user does not. So a few short tries before
+	// calling the mount busy.
+	busyWait := time.Millisecond
 	for {
 		err := unix.Unmount(dir, 0)
 		switch {
@@ -136,6 +142,9 @@ func Unmount(dir string) error {
 			continue // stacked mounts: peel them all
 		case errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOENT):
 			return nil // not a mount point (any more)
+		case errors.Is(err, unix.EBUSY) && busyWait <= 32*time.Millisecond:
+			time.Sleep(busyWait)
+			busyWait *= 2
 		case errors.Is(err, unix.EBUSY):
 			return fmt.Errorf("unmount %s: %v: %w", dir, err, ErrBusy)
 		case errors.Is(err, unix.EINTR):
