@@ -79,17 +79,7 @@ func TestParse(t *testing.T) {
 				tc.check(t, c)
 				return
 			}
-			if err == nil {
-				t.Fatalf("expected an error containing %q", tc.wantErr)
-			}
-			if !errors.Is(err, errdefs.ErrInvalidArgument) {
-				t.Errorf("error is not invalid-argument: %v", err)
-			}
-			for _, s := range tc.wantErr {
-				if !strings.Contains(err.Error(), s) {
-					t.Errorf("error %q does not contain %q", err, s)
-				}
-			}
+			requireInvalid(t, err, tc.wantErr)
 			if tc.wantNot != "" && strings.Contains(err.Error(), tc.wantNot) {
 				t.Errorf("error %q says %q", err, tc.wantNot)
 			}
@@ -139,5 +129,22 @@ func TestWarnings(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// requireInvalid checks that err is an invalid-argument error naming every
+// string of want (the key and the bad value).
+func requireInvalid(t *testing.T, err error, want []string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("expected an error containing %q", want)
+	}
+	if !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("error is not invalid-argument: %v", err)
+	}
+	for _, s := range want {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not contain %q", err, s)
+		}
 	}
 }

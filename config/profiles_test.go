@@ -1,11 +1,8 @@
 package config
 
 import (
-	"errors"
-	"strings"
 	"testing"
 
-	"github.com/containerd/errdefs"
 )
 
 func TestProfiles(t *testing.T) {
@@ -63,17 +60,7 @@ func TestProfiles(t *testing.T) {
 				}
 				return
 			}
-			if err == nil {
-				t.Fatalf("expected an error containing %q", tc.wantErr)
-			}
-			if !errors.Is(err, errdefs.ErrInvalidArgument) {
-				t.Errorf("error is not invalid-argument: %v", err)
-			}
-			for _, s := range tc.wantErr {
-				if !strings.Contains(err.Error(), s) {
-					t.Errorf("error %q does not contain %q", err, s)
-				}
-			}
+			requireInvalid(t, err, tc.wantErr)
 		})
 	}
 }
