@@ -2,7 +2,6 @@ package config
 
 import (
 	"testing"
-
 )
 
 func TestProfiles(t *testing.T) {
