@@ -9,8 +9,6 @@ import (
 	"github.com/brisk-containers/brisk/snapshotter/usageapi"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/core/snapshots/storage"
-	"github.com/containerd/continuity/fs"
-	"github.com/containerd/errdefs"
 )
 
 // Usage returns the bytes and inodes a snapshot takes. For an upper on its own
@@ -42,24 +40,11 @@ func (s *Snapshotter) Usage(ctx context.Context, key string) (snapshots.Usage, e
 // what it reads, or a scrape racing a Remove brings the removed snapshot's
 // tmpfs back.
 func (s *Snapshotter) upperUsage(ctx context.Context, id string, rec upper.Record) (upper.Usage, error) {
-	switch rec.Kind {
-	case upper.KindTmpfs:
-		u, err := upper.TmpfsUsage(s.tmpfsDir(id))
-		if errdefs.IsNotFound(err) {
-			// Gone with a reboot, or removed meanwhile: empty.
-			return upper.Usage{BytesLimit: rec.Limits.Bytes, InodesLimit: rec.Limits.Inodes}, nil
-		}
-		return u, err
-	case upper.KindDir:
-		if dirs := s.dirsFor(rec); dirs != nil {
-			return dirs.Usage(ctx, id)
-		}
-	}
-	du, err := fs.DiskUsage(ctx, s.upperFS(id, rec))
+	b, err := s.backend(rec)
 	if err != nil {
 		return upper.Usage{}, err
 	}
-	return upper.Usage{Bytes: du.Size, Inodes: du.Inodes}, nil
+	return b.Usage(ctx, id, rec.Limits)
 }
 
 // Report lists the usage of every active snapshot on fast storage. Snapshots
