@@ -37,8 +37,8 @@ type Snapshotter struct {
 	dirs      *upper.DirStore // nil unless upper_dir is configured
 
 	defaultProfile profile
-	profiles       map[string]profile          // by profile name (profile.go)
-	profileDirs   map[string]*upper.DirStore // profiles' own upper_dirs, by path
+	profiles       map[string]profile         // by profile name (profile.go)
+	profileDirs    map[string]*upper.DirStore // profiles' own upper_dirs, by path
 
 	locks idLocks
 
@@ -86,14 +86,14 @@ func New(ctx context.Context, root string, opts ...Opt) (_ *Snapshotter, retErr 
 	}
 
 	s := &Snapshotter{
-		root:          root,
-		opts:          o,
-		tmpfs:         upper.NewTmpfsPool(filepath.Join(root, "snapshots"), o.tmpfsBudget),
-		rootStore:     upper.RootStore{Dir: filepath.Join(root, "snapshots")},
+		root:           root,
+		opts:           o,
+		tmpfs:          upper.NewTmpfsPool(filepath.Join(root, "snapshots"), o.tmpfsBudget),
+		rootStore:      upper.RootStore{Dir: filepath.Join(root, "snapshots")},
 		defaultProfile: defaultProfile,
-		profiles:      profiles,
-		placements:    make(map[string]upper.Record),
-		draining:      make(map[string]int64),
+		profiles:       profiles,
+		placements:     make(map[string]upper.Record),
+		draining:       make(map[string]int64),
 	}
 	if o.upperDir != "" {
 		if s.dirs, err = upper.OpenDirStore(ctx, o.upperDir); err != nil {
