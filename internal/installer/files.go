@@ -24,6 +24,11 @@ type state struct {
 	Dirs []string `json:"dirs"`
 	// ImportsLine was added to the containerd config.
 	ImportsLine string `json:"imports_line,omitempty"`
+	// ImportsInserted is exactly what was inserted with it: the line and
+	// a newline, or a newline and the line where the config's version
+	// line ended the file without one. Taking it out restores the config
+	// byte for byte.
+	ImportsInserted string `json:"imports_inserted,omitempty"`
 	// CreatedContainerdConfig is the content of the containerd config
 	// the installer created, there being none; uninstall removes the file
 	// if it still holds just that.
