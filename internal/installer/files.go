@@ -33,6 +33,10 @@ type state struct {
 	// the installer created, there being none; uninstall removes the file
 	// if it still holds just that.
 	CreatedContainerdConfig string `json:"created_containerd_config,omitempty"`
+	// PreExisting lists, for each data directory (the snapshotter's
+	// root, spool_dir) that was there before the first install, the names
+	// it held then: uninstall removes only what came after.
+	PreExisting map[string][]string `json:"pre_existing,omitempty"`
 }
 
 func loadState(l Layout) (state, error) {
