@@ -115,3 +115,35 @@ func TestUninstallDeletesOnlyWhatBriskMade(t *testing.T) {
 		})
 	}
 }
+
+// TestUninstallKeepsUnrecordedData: a data directory that was there before
+// an install which recorded nothing of it (an older installer) cannot be
+// told apart from what came after: all of it stays, and uninstall says so.
+func TestUninstallKeepsUnrecordedData(t *testing.T) {
+	h := newTestHost(t)
+	root := h.in.Layout.HostRoot
+	snapRoot := filepath.Join(root, "var/lib/brisk-snapshotter")
+	writeHostFile(t, filepath.Join(snapRoot, "operator/data.txt"), "mine\n")
+	h.install(t)
+	writeHostFile(t, filepath.Join(snapRoot, "metadata.db"), "bolt")
+	st, err := loadState(h.in.Layout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.PreExisting = nil
+	if err := st.save(h.in.Layout); err != nil {
+		t.Fatal(err)
+	}
+	res, err := h.in.Uninstall(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"operator/data.txt", "metadata.db"} {
+		if _, err := os.Stat(filepath.Join(snapRoot, p)); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	if !slices.ContainsFunc(res.Kept, func(k string) bool { return strings.HasPrefix(k, "/var/lib/brisk-snapshotter: ") }) {
+		t.Errorf("uninstall does not say it kept the root: %q", res.Kept)
+	}
+}
