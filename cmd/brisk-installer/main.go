@@ -100,6 +100,9 @@ func run(c *cli.Context, op func(context.Context, *installer.Installer, *install
 		if err == nil {
 			log.G(ctx).WithField("changed", res.Changed).WithField("actions", res.Actions).Infof("%s: done", c.Command.Name)
 			fmt.Printf("%s: done; changed: %s; actions: %s\n", c.Command.Name, list(res.Changed), list(res.Actions))
+			for _, k := range res.Kept {
+				fmt.Printf("%s: kept %s\n", c.Command.Name, k)
+			}
 			break
 		}
 		if !c.Bool("wait") || !errdefs.IsFailedPrecondition(err) {

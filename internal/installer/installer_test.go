@@ -344,6 +344,8 @@ func TestEnsureImports(t *testing.T) {
 		{name: "no imports", config: "version = 3\n[grpc]\n  address = \"/x\"\n", wantChanged: true},
 		{name: "version only", config: "version = 3\n", wantChanged: true},
 		{name: "operator comment first", config: "# mine\nversion = 2\n", wantChanged: true},
+		{name: "version last, no trailing newline", config: "# mine\nversion = 3", wantChanged: true},
+		{name: "no trailing newline", config: "version = 3\n[grpc]\n  address = \"/x\"", wantChanged: true},
 		{name: "glob covers", config: "version = 3\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n"},
 		{name: "relative covers", config: "version = 3\nimports = [\"conf.d/brisk.toml\"]\n"},
 		{name: "other imports", config: "version = 3\nimports = [\"/etc/containerd/other.toml\"]\n", wantErr: true},
