@@ -28,7 +28,7 @@ func (d *downStore) Get(context.Context, string) ([]byte, map[string]string, err
 func (d *downStore) List(context.Context, string, string, func([]string, bool) bool) error {
 	return nil
 }
-func (d *downStore) String() string                                      { return "s3://down" }
+func (d *downStore) String() string { return "s3://down" }
 
 const entries = 5
 
