@@ -158,9 +158,9 @@ func (f *s3Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// metaOf is the user metadata of a request; multipart uploads carry it on
-// the first call, which this fake reads back from the last object only
-// when it has none (tests of metadata use single PUTs).
+// metaOf is the user metadata of a request. A multipart upload carries it
+// on CreateMultipartUpload, which this fake does not keep: tests of
+// metadata use single PUTs.
 func metaOf(r *http.Request) map[string]string {
 	m := map[string]string{}
 	for k, v := range r.Header {
