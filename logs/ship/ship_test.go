@@ -49,8 +49,8 @@ func (f *failingStore) Get(context.Context, string) ([]byte, map[string]string, 
 	return nil, nil, ErrNotFound
 }
 
-func (f *failingStore) List(context.Context, string, int) ([]string, error) {
-	return nil, errors.New("connection refused")
+func (f *failingStore) List(context.Context, string, string, func([]string, bool) bool) error {
+	return errors.New("connection refused")
 }
 
 func (f *failingStore) String() string { return "s3://down" }
