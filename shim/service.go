@@ -31,14 +31,6 @@ import (
 	"github.com/brisk-containers/brisk/shim/usage"
 )
 
-// Annotations (OCI spec) or labels that steer capture for one task.
-const (
-	// AnnotationLogs = "off" turns capture off.
-	AnnotationLogs = "brisk.io/logs"
-	// AnnotationTaskID names the log instead of the container ID.
-	AnnotationTaskID = "brisk.io/task-id"
-)
-
 // consumerFlushTimeout bounds how long output is still offered to a slow
 // consumer after the task exited.
 const consumerFlushTimeout = 60 * time.Second
@@ -138,7 +130,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		return nil, errgrpc.ToGRPC(fmt.Errorf("brisk: create %s: %w", r.ID, err))
 	}
 	annotations := readAnnotations(r.Bundle)
-	if annotations[AnnotationLogs] == "off" || annotations[criContainerType] == "sandbox" {
+	if annotations[config.AnnotationLogs] == "off" || annotations[criContainerType] == "sandbox" {
 		return s.TTRPCTaskService.Create(ctx, r)
 	}
 	logID := LogID(r.ID, annotations)
