@@ -93,6 +93,7 @@ func newTestHost(t *testing.T) *testHost {
 		Services: h.svc,
 		Users:    func(context.Context, []string) ([]string, error) { return h.users, nil },
 	}
+	h.in.PendingLogs = func(string) ([]string, error) { return nil, nil }
 	return h
 }
 
