@@ -25,10 +25,10 @@ import (
 	"github.com/containerd/ttrpc"
 
 	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/internal/usage"
 	"github.com/brisk-containers/brisk/logs/retrier"
 	"github.com/brisk-containers/brisk/logs/ship"
 	"github.com/brisk-containers/brisk/logs/spool"
-	"github.com/brisk-containers/brisk/shim/usage"
 )
 
 // consumerFlushTimeout bounds how long output is still offered to a slow
@@ -195,7 +195,7 @@ func (s *Service) finish(ctx context.Context, c *capture) {
 			log.G(ctx).WithFields(log.Fields{"id": c.id, "dropped": dropped}).Warn("consumer did not read all output; the shipped log is complete")
 		}
 	}()
-	var layer *usage.Usage
+	var layer *usage.Layer
 	if c.upperdir != "" {
 		u, err := usage.Measure(ctx, c.upperdir)
 		if err != nil {

@@ -80,8 +80,8 @@ func printUsage(w io.Writer, r usageapi.UsageReport) {
 			profile = "-"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ns, name, profile, u.Upper,
-			ofLimit(fmt.Sprint(u.Inodes), u.InodesLimit, fmt.Sprint(u.InodesLimit)), percent(u.Inodes, u.InodesLimit),
-			ofLimit(config.FormatSize(u.Bytes), u.BytesLimit, config.FormatSize(u.BytesLimit)), percent(u.Bytes, u.BytesLimit))
+			ofLimit(fmt.Sprint(u.InodesUsed), u.InodesLimit, fmt.Sprint(u.InodesLimit)), percent(u.InodesUsed, u.InodesLimit),
+			ofLimit(config.FormatSize(u.BytesUsed), u.BytesLimit, config.FormatSize(u.BytesLimit)), percent(u.BytesUsed, u.BytesLimit))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "tmpfs budget: %s of %s reserved (%s)\n", config.FormatSize(r.BudgetInUse), config.FormatSize(r.Budget), percent(r.BudgetInUse, r.Budget))

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/brisk-containers/brisk/internal/usage"
 	"github.com/brisk-containers/brisk/snapshotter/upper"
 )
 
@@ -29,11 +30,20 @@ type SnapshotUsage struct {
 	Upper   upper.Kind `json:"upper"`
 	// Path is the overlay upperdir on the host. It is served on the
 	// root-only socket alone, never in /metrics.
-	Path        string `json:"path"`
-	Bytes       int64  `json:"bytes"`
-	BytesLimit  int64  `json:"bytes_limit"`
-	Inodes      int64  `json:"inodes"`
-	InodesLimit int64  `json:"inodes_limit"`
+	Path string `json:"path"`
+	usage.Usage
+}
+
+// MarshalJSON writes the figures also under the names the report had
+// before it carried a usage.Usage ("bytes", "inodes"), for scripts that
+// read briskctl usage --json.
+func (s SnapshotUsage) MarshalJSON() ([]byte, error) {
+	type plain SnapshotUsage // without this method
+	return json.Marshal(struct {
+		plain
+		Bytes  int64 `json:"bytes"`
+		Inodes int64 `json:"inodes"`
+	}{plain(s), s.BytesUsed, s.InodesUsed})
 }
 
 // UsageReport is the body of GET /v1/usage.
