@@ -88,8 +88,10 @@ func (s *Snapshotter) Report(ctx context.Context) ([]usageapi.SnapshotUsage, err
 		if err != nil {
 			continue // removed meanwhile
 		}
+		key := externalKey(ownerOf(a.key), a.key)
+		ns, name := splitKey(key)
 		report = append(report, usageapi.SnapshotUsage{
-			Key: externalKey(ownerOf(a.key), a.key), Profile: ownerOf(a.key), ID: a.id, Upper: rec.Kind,
+			Key: key, Namespace: ns, Name: name, Profile: ownerOf(a.key), ID: a.id, Upper: rec.Kind,
 			Path: s.upperFS(a.id, rec), Usage: u,
 		})
 	}

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
@@ -185,7 +184,7 @@ func (s *Sampler) row(c container, report usageReport, spools map[taskKey]int64,
 // which for a tmpfs upper is that container's alone.
 func (s *Sampler) upper(r *Row, c container, report usageReport) {
 	for _, u := range report.Snapshots {
-		if ns, key := splitKey(u.Key); ns == c.ns && key == c.snapshotKey {
+		if u.Namespace == c.ns && u.Name == c.snapshotKey {
 			r.Upper, r.Inodes, r.InodesLimit, r.Bytes, r.BytesLimit = string(u.Upper), u.InodesUsed, u.InodesLimit, u.BytesUsed, u.BytesLimit
 			return
 		}
@@ -214,16 +213,6 @@ func (s *Sampler) upper(r *Row, c container, report usageReport) {
 		r.Inodes, r.InodesLimit, r.Bytes, r.BytesLimit = u.InodesUsed, u.InodesLimit, u.BytesUsed, u.BytesLimit
 		return
 	}
-}
-
-// splitKey undoes containerd's namespacing of the snapshot keys a proxy
-// snapshotter sees: "NAMESPACE/N/KEY".
-func splitKey(key string) (namespace, name string) {
-	parts := strings.SplitN(key, "/", 3)
-	if len(parts) != 3 {
-		return "", key
-	}
-	return parts[0], parts[2]
 }
 
 // taskKey names a task across namespaces.

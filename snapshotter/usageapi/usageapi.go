@@ -24,6 +24,12 @@ type SnapshotUsage struct {
 	// Key is the snapshot key as containerd namespaces it, in the key
 	// space of its profile.
 	Key string `json:"key"`
+	// Namespace and Name are Key taken apart: the containerd namespace
+	// and the key its client chose (for ctr and nerdctl the container ID),
+	// so that no client parses keys. A key containerd did not namespace
+	// (a client of the socket itself) has no Namespace and is its Name.
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
 	// Profile is the snapshot's profile ("default" for [snapshotter]).
 	Profile string     `json:"profile"`
 	ID      string     `json:"id"`

@@ -10,7 +10,7 @@ import (
 // TestSnapshotUsageJSON: the report keeps every name it had ("bytes",
 // "inodes" among them) beside those of usage.Usage, and reads back whole.
 func TestSnapshotUsageJSON(t *testing.T) {
-	in := SnapshotUsage{Key: "default/3/c", Profile: "default", ID: "7", Upper: "tmpfs", Path: "/p",
+	in := SnapshotUsage{Key: "default/3/c", Namespace: "default", Name: "c", Profile: "default", ID: "7", Upper: "tmpfs", Path: "/p",
 		Usage: usage.Usage{InodesUsed: 1, InodesLimit: 2, BytesUsed: 3, BytesLimit: 4}}
 	data, err := json.Marshal(in)
 	if err != nil {
@@ -21,7 +21,7 @@ func TestSnapshotUsageJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, want := range map[string]any{
-		"key": "default/3/c", "profile": "default", "id": "7", "upper": "tmpfs", "path": "/p",
+		"key": "default/3/c", "namespace": "default", "name": "c", "profile": "default", "id": "7", "upper": "tmpfs", "path": "/p",
 		"inodes": 1.0, "inodes_used": 1.0, "inodes_limit": 2.0, "bytes": 3.0, "bytes_used": 3.0, "bytes_limit": 4.0,
 	} {
 		if fields[name] != want {
