@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/brisk-containers/brisk/internal/usage"
 	"github.com/brisk-containers/brisk/snapshotter/upper"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/core/snapshots/storage"
@@ -168,7 +169,7 @@ func (s *Snapshotter) releaseOrphanTmpfs(ctx context.Context, name string, l upp
 	err := s.releaseUpper(ctx, name, upper.Record{Kind: upper.KindTmpfs, Limits: l})
 	if errors.Is(err, upper.ErrBusy) {
 		bytes := l.Bytes
-		if u, uerr := upper.TmpfsUsage(s.tmpfsDir(name)); uerr == nil {
+		if u, uerr := usage.Tmpfs(s.tmpfsDir(name)); uerr == nil {
 			bytes = u.BytesLimit
 		}
 		s.drain(name, bytes)

@@ -5,11 +5,11 @@ package snapshotter
 import (
 	"context"
 
+	"github.com/brisk-containers/brisk/internal/usage"
 	"github.com/brisk-containers/brisk/snapshotter/upper"
 	"github.com/brisk-containers/brisk/snapshotter/usageapi"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/core/snapshots/storage"
-	"github.com/containerd/continuity/fs"
 	"github.com/containerd/errdefs"
 )
 
@@ -35,19 +35,19 @@ func (s *Snapshotter) Usage(ctx context.Context, key string) (snapshots.Usage, e
 	if err != nil {
 		return snapshots.Usage{}, err
 	}
-	return snapshots.Usage{Size: u.Bytes, Inodes: u.Inodes}, nil
+	return snapshots.Usage{Size: u.BytesUsed, Inodes: u.InodesUsed}, nil
 }
 
 // upperUsage measures id's upper. It only stats: a read must never change
 // what it reads, or a scrape racing a Remove brings the removed snapshot's
 // tmpfs back.
-func (s *Snapshotter) upperUsage(ctx context.Context, id string, rec upper.Record) (upper.Usage, error) {
+func (s *Snapshotter) upperUsage(ctx context.Context, id string, rec upper.Record) (usage.Usage, error) {
 	switch rec.Kind {
 	case upper.KindTmpfs:
-		u, err := upper.TmpfsUsage(s.tmpfsDir(id))
+		u, err := usage.Tmpfs(s.tmpfsDir(id))
 		if errdefs.IsNotFound(err) {
 			// Gone with a reboot, or removed meanwhile: empty.
-			return upper.Usage{BytesLimit: rec.Limits.Bytes, InodesLimit: rec.Limits.Inodes}, nil
+			return usage.Usage{BytesLimit: rec.Limits.Bytes, InodesLimit: rec.Limits.Inodes}, nil
 		}
 		return u, err
 	case upper.KindDir:
@@ -55,11 +55,7 @@ func (s *Snapshotter) upperUsage(ctx context.Context, id string, rec upper.Recor
 			return dirs.Usage(ctx, id)
 		}
 	}
-	du, err := fs.DiskUsage(ctx, s.upperFS(id, rec))
-	if err != nil {
-		return upper.Usage{}, err
-	}
-	return upper.Usage{Bytes: du.Size, Inodes: du.Inodes}, nil
+	return usage.Walk(ctx, s.upperFS(id, rec))
 }
 
 // Report lists the usage of every active snapshot on fast storage. Snapshots
@@ -92,10 +88,11 @@ func (s *Snapshotter) Report(ctx context.Context) ([]usageapi.SnapshotUsage, err
 		if err != nil {
 			continue // removed meanwhile
 		}
+		key := externalKey(ownerOf(a.key), a.key)
+		ns, name := splitKey(key)
 		report = append(report, usageapi.SnapshotUsage{
-			Key: externalKey(ownerOf(a.key), a.key), Profile: ownerOf(a.key), ID: a.id, Upper: rec.Kind,
-			Path:  s.upperFS(a.id, rec),
-			Bytes: u.Bytes, BytesLimit: u.BytesLimit, Inodes: u.Inodes, InodesLimit: u.InodesLimit,
+			Key: key, Namespace: ns, Name: name, Profile: ownerOf(a.key), ID: a.id, Upper: rec.Kind,
+			Path: s.upperFS(a.id, rec), Usage: u,
 		})
 	}
 	return report, nil

@@ -22,6 +22,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/brisk-containers/brisk/internal/installer"
+	"github.com/brisk-containers/brisk/logs/spool"
 )
 
 func main() {
@@ -176,6 +177,8 @@ func newInstaller(ctx context.Context, c *cli.Context) (*installer.Installer, fu
 			S3Env:  c.String("source-s3-env"),
 		},
 		Users:            installer.ContainerdUsers(filepath.Join(l.HostRoot, c.String("containerd-address"))),
+		PendingLogs:      spool.Pending,
+		QuarantinedLogs:  spool.QuarantinedDirs,
 		NewConfigVersion: c.Int64("new-containerd-config-version"),
 	}
 	switch m := c.String("service-manager"); m {

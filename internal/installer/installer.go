@@ -24,6 +24,15 @@ type Installer struct {
 	// Users lists the containers still using Brisk; uninstall refuses
 	// while there are any.
 	Users func(ctx context.Context, snapshotters []string) ([]string, error)
+	// PendingLogs lists the task logs in the host path spoolDir not
+	// shipped yet (spool.Pending); uninstall refuses while there are any.
+	// The caller passes it in, as Users, so that the installer does not
+	// link the log spool (imports point down).
+	PendingLogs func(spoolDir string) ([]string, error)
+	// QuarantinedLogs lists the task logs in the host path spoolDir that
+	// can never ship without an operator (spool.Quarantined): uninstall
+	// keeps them and says where. Passed in as PendingLogs is.
+	QuarantinedLogs func(spoolDir string) ([]string, error)
 	// NewConfigVersion is the version of a containerd config created where
 	// there is none: 3 (containerd 2.x, the default) or 2 (1.7).
 	NewConfigVersion int64
@@ -273,7 +282,10 @@ func (in *Installer) checkUnused(ctx context.Context, cfg config.Config) error {
 	if len(users) > 0 {
 		return fmt.Errorf("containers still use brisk: %s: %w", strings.Join(users, ", "), errdefs.ErrFailedPrecondition)
 	}
-	pending, err := pendingLogs(in.Layout, cfg.Logs.SpoolDir)
+	if in.PendingLogs == nil {
+		return fmt.Errorf("cannot tell whether task logs in %s are shipped: the installer has no PendingLogs: %w", cfg.Logs.SpoolDir, errdefs.ErrFailedPrecondition)
+	}
+	pending, err := in.PendingLogs(in.Layout.host(cfg.Logs.SpoolDir))
 	if err != nil {
 		return err
 	}
@@ -351,7 +363,7 @@ func (r *run) removeFiles(cfg config.Config) error {
 			return err
 		}
 	}
-	quarantined, err := quarantinedLogs(r.l, cfg.Logs.SpoolDir)
+	quarantined, err := r.quarantinedLogs(cfg.Logs.SpoolDir)
 	if err != nil {
 		return err
 	}

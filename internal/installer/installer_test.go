@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/logs/spool"
 )
 
 // fakeServices records what the installer asks of systemd.
@@ -93,6 +94,8 @@ func newTestHost(t *testing.T) *testHost {
 		Services: h.svc,
 		Users:    func(context.Context, []string) ([]string, error) { return h.users, nil },
 	}
+	h.in.PendingLogs = func(string) ([]string, error) { return nil, nil }
+	h.in.QuarantinedLogs = spool.QuarantinedDirs
 	return h
 }
 

@@ -1,32 +1,26 @@
 package installer
 
 import (
+	"fmt"
 	"path/filepath"
 
-	"github.com/brisk-containers/brisk/logs/spool"
+	"github.com/containerd/errdefs"
 )
 
-// The spool facts uninstall needs, in one place: which task logs in
-// spool_dir (a host path) it must not delete.
-
-// pendingLogs are the entries not shipped yet: uninstall waits for them.
-func pendingLogs(l Layout, spoolDir string) ([]string, error) {
-	dirs, err := spool.Pending(l.host(spoolDir))
-	return hostPaths(l, dirs), err
-}
-
-// quarantinedLogs are the entries that can never ship without an operator:
-// uninstall keeps them where they are and says where.
-func quarantinedLogs(l Layout, spoolDir string) ([]string, error) {
-	q, err := spool.Quarantined(l.host(spoolDir))
+// quarantinedLogs are the entries in spool_dir (a host path) that can never
+// ship without an operator: uninstall keeps them where they are and says
+// where. The spool is asked through QuarantinedLogs, which the caller passes
+// in, so that the installer does not link the log spool (imports point
+// down).
+func (r *run) quarantinedLogs(spoolDir string) ([]string, error) {
+	if r.QuarantinedLogs == nil {
+		return nil, fmt.Errorf("cannot tell which task logs in %s are quarantined: the installer has no QuarantinedLogs: %w", spoolDir, errdefs.ErrFailedPrecondition)
+	}
+	dirs, err := r.QuarantinedLogs(r.l.host(spoolDir))
 	if err != nil {
 		return nil, err
 	}
-	dirs := make([]string, 0, len(q))
-	for _, e := range q {
-		dirs = append(dirs, e.Dir)
-	}
-	return hostPaths(l, dirs), nil
+	return hostPaths(r.l, dirs), nil
 }
 
 // hostPaths turns paths the installer reaches under HostRoot back into the

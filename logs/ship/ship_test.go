@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/internal/usage"
 	"github.com/brisk-containers/brisk/logs/spool"
-	"github.com/brisk-containers/brisk/shim/usage"
 )
 
 func TestKey(t *testing.T) {
@@ -123,7 +123,7 @@ func writeEntry(t *testing.T, spoolDir, id string, live bool, out, errOut string
 		t.Fatal(err)
 	}
 	if !live {
-		if _, err := e.Finish(spool.ExitInfo{Code: 3, Exited: exited, Usage: &usage.Usage{InodesUsed: 57}}); err != nil {
+		if _, err := e.Finish(spool.ExitInfo{Code: 3, Exited: exited, Usage: &usage.Layer{Usage: usage.Usage{InodesUsed: 57}}}); err != nil {
 			t.Fatal(err)
 		}
 	}

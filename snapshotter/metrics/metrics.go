@@ -84,9 +84,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, u := range report {
 		lv := []string{u.Key, u.Profile, string(u.Upper)}
-		ch <- prometheus.MustNewConstMetric(c.inodesUsed, prometheus.GaugeValue, float64(u.Inodes), lv...)
+		ch <- prometheus.MustNewConstMetric(c.inodesUsed, prometheus.GaugeValue, float64(u.InodesUsed), lv...)
 		ch <- prometheus.MustNewConstMetric(c.inodesLimit, prometheus.GaugeValue, float64(u.InodesLimit), lv...)
-		ch <- prometheus.MustNewConstMetric(c.bytesUsed, prometheus.GaugeValue, float64(u.Bytes), lv...)
+		ch <- prometheus.MustNewConstMetric(c.bytesUsed, prometheus.GaugeValue, float64(u.BytesUsed), lv...)
 		ch <- prometheus.MustNewConstMetric(c.bytesLimit, prometheus.GaugeValue, float64(u.BytesLimit), lv...)
 	}
 }

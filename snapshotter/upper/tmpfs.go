@@ -192,21 +192,3 @@ func UsedBy(dir string) ([]string, error) {
 	}
 	return users, nil
 }
-
-// TmpfsUsage reads the usage of the tmpfs mounted at dir in O(1). It only
-// stats: where no tmpfs is mounted at dir (removed meanwhile, or gone with
-// a reboot) it fails with errdefs.ErrNotFound rather than report the
-// filesystem below.
-func TmpfsUsage(dir string) (Usage, error) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return Usage{}, fmt.Errorf("no tmpfs at %s: %w", dir, errdefs.ErrNotFound)
-		}
-		return Usage{}, fmt.Errorf("statfs %s: %w", dir, err)
-	}
-	if st.Type != unix.TMPFS_MAGIC {
-		return Usage{}, fmt.Errorf("no tmpfs at %s: %w", dir, errdefs.ErrNotFound)
-	}
-	return statfsUsage(&st), nil
-}
