@@ -40,8 +40,9 @@ type Snapshotter struct {
 
 	locks idLocks
 
-	// mu guards placements and draining, and is held while the tmpfs pool
-	// changes along with them, so the budget audit sees both or neither.
+	// mu guards placements, draining and committing, and is held while
+	// the tmpfs pool changes along with them, so the budget audit sees
+	// both or neither.
 	mu sync.RWMutex
 	// placements holds the record of every active snapshot whose upper is
 	// not on the root, by snapshot ID; absent means KindRoot.
@@ -51,6 +52,10 @@ type Snapshotter struct {
 	// still runs, an orphan found at start), by directory name under
 	// snapshots/, with the bytes they keep booked until Cleanup frees them.
 	draining map[string]int64
+	// committing holds the IDs of the snapshots whose upper a Commit is
+	// copying to the root, outside any transaction: Remove and a second
+	// Commit of them are refused meanwhile.
+	committing map[string]struct{}
 }
 
 var (
@@ -91,6 +96,7 @@ func New(ctx context.Context, root string, opts ...Opt) (_ *Snapshotter, retErr 
 		policies:      policies,
 		placements:    make(map[string]upper.Record),
 		draining:      make(map[string]int64),
+		committing:    make(map[string]struct{}),
 	}
 	if o.upperDir != "" {
 		if s.dirs, err = upper.OpenDirStore(ctx, o.upperDir); err != nil {
