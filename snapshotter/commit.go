@@ -4,6 +4,7 @@ package snapshotter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -87,10 +88,14 @@ func (s *Snapshotter) Commit(ctx context.Context, name, key string, opts ...snap
 	return nil
 }
 
+// errBegun rolls back beginCommit's transaction, which writes nothing: a
+// commit of it would cost two fsyncs of the metadata for nothing.
+var errBegun = errors.New("commit begun")
+
 // beginCommit finds the active snapshot key and marks it as committing, in a
-// short write transaction: Remove marks nothing and checks the mark inside
-// its own, so one of the two sees the other. A tmpfs upper that went away
-// (a reboot) is mounted again, empty, so that the copy finds it.
+// short write transaction: Remove checks the mark inside its own, so one of
+// the two sees the other. A tmpfs upper that went away (a reboot) is mounted
+// again, empty, so that the copy finds it.
 func (s *Snapshotter) beginCommit(ctx context.Context, key string) (id string, rec upper.Record, retErr error) {
 	marked := false
 	defer func() {
@@ -115,12 +120,18 @@ func (s *Snapshotter) beginCommit(ctx context.Context, key string) (id string, r
 		marked = true
 		rec = s.placement(id)
 		if rec.Kind == upper.KindRoot {
-			return nil
+			return errBegun
 		}
 		// Inside the transaction, the snapshot is known active.
-		return s.restoreUpper(ctx, id, knownActive)
+		if err := s.restoreUpper(ctx, id, knownActive); err != nil {
+			return err
+		}
+		return errBegun
 	})
-	return id, rec, err
+	if !errors.Is(err, errBegun) {
+		return id, rec, err
+	}
+	return id, rec, nil
 }
 
 // markCommitting marks id as being committed, unless it already is.
