@@ -87,9 +87,19 @@ func New(ctx context.Context, root string, opts ...Opt) (_ *Snapshotter, retErr 
 	if !supportsDType {
 		return nil, fmt.Errorf("%s does not support d_type; if it is XFS, reformat with ftype=1: %w", root, errdefs.ErrFailedPrecondition)
 	}
+	ms, err := openMetaStore(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil {
+			ms.Close()
+		}
+	}()
 
 	s := &Snapshotter{
 		root:          root,
+		ms:            ms,
 		opts:          o,
 		tmpfs:         upper.NewTmpfsPool(o.tmpfsBudget),
 		defaultPolicy: defaultPolicy,
@@ -108,14 +118,6 @@ func New(ctx context.Context, root string, opts ...Opt) (_ *Snapshotter, retErr 
 	}
 	s.mountOptions = overlayOptions(ctx, root, o.extraMountOpts)
 
-	if s.ms, err = storage.NewMetaStore(filepath.Join(root, "metadata.db")); err != nil {
-		return nil, err
-	}
-	defer func() {
-		if retErr != nil {
-			s.ms.Close()
-		}
-	}()
 	if err := s.reconcile(ctx); err != nil {
 		return nil, fmt.Errorf("reconcile snapshots with mounts: %w", err)
 	}
