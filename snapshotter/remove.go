@@ -32,6 +32,10 @@ func (s *Snapshotter) Remove(ctx context.Context, key string) error {
 		if err != nil {
 			return fmt.Errorf("failed to remove snapshot %s: %w", key, err)
 		}
+		if s.isCommitting(id) {
+			// Its upper is being copied; the transaction rolls back.
+			return fmt.Errorf("failed to remove snapshot %s: it is being committed; remove it once Commit returns: %w", key, errdefs.ErrFailedPrecondition)
+		}
 		if rec = s.placement(id); rec.Kind == upper.KindTmpfs {
 			if err := s.releaseUpper(ctx, id, rec); err != nil {
 				return fmt.Errorf("failed to remove snapshot %s: %w", key, err)
