@@ -48,7 +48,8 @@ type S3 struct {
 	Compression string `toml:"compression"`
 	// Key is the object key template; {prefix}, {namespace} and {id} expand.
 	Key string `toml:"key"`
-	// RequestTimeout bounds each S3 call (an upload, a read, a listing).
+	// RequestTimeout bounds each S3 request (a PUT or one part of a
+	// multipart upload, a read, a page of a listing), not a whole upload.
 	RequestTimeout Duration `toml:"request_timeout"`
 }
 

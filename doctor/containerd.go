@@ -140,8 +140,8 @@ var containerdRuntime = Check{
 		}
 		handlers := briskHandlers(cri)
 		if len(handlers) == 0 {
-			return one(Fail, fmt.Sprintf("no CRI runtime handler has runtime_type = %q", RuntimeType),
-				`add [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.brisk] from contrib/containerd/config-v3.toml and restart containerd`)
+			return one(Fail, noBriskHandler(cri),
+				`add [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.brisk] from contrib/containerd/config-v3.toml (or run brisk-installer) and restart containerd`)
 		}
 		var res []Result
 		for _, h := range handlers {
@@ -160,6 +160,18 @@ var containerdRuntime = Check{
 		}
 		return res
 	},
+}
+
+// noBriskHandler says what briskHandlers looked for, in both forms it
+// accepts, and which handlers it found instead: an operator who set one form
+// must not be told only of the other.
+func noBriskHandler(cri *criConfig) string {
+	seen := "none"
+	if names := slices.Sorted(maps.Keys(cri.Containerd.Runtimes)); len(names) > 0 {
+		seen = strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("no CRI runtime handler runs the brisk shim: looked for runtime_type = %q, or runtime_path naming %s (as brisk-installer writes it, beside runtime_type = \"io.containerd.runc.v2\"); handlers found: %s",
+		RuntimeType, ShimBinary, seen)
 }
 
 // briskHandlers names the CRI handlers that run the brisk shim: by runtime

@@ -7,7 +7,7 @@ import (
 	"path"
 	"strings"
 
-	brisk "github.com/brisk-containers/brisk/shim"
+	"github.com/brisk-containers/brisk/config"
 )
 
 // criAnnotations checks that the pod annotations the shim reads reach it:
@@ -28,7 +28,7 @@ var criAnnotations = Check{
 		for _, h := range briskHandlers(cri) {
 			pats := cri.Containerd.Runtimes[h].PodAnnotations
 			var missing []string
-			for _, key := range []string{brisk.AnnotationTaskID, brisk.AnnotationLogs} {
+			for _, key := range []string{config.AnnotationTaskID, config.AnnotationLogs} {
 				if !matchesAny(pats, key) {
 					missing = append(missing, key)
 				}

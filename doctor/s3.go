@@ -17,6 +17,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/internal/awslog"
 )
 
 // s3CallTimeout bounds each S3 call, so that a dead endpoint is reported
@@ -60,7 +61,7 @@ var s3Check = Check{
 // with the shim's credentials: containerd's environment, which shims
 // inherit, when briskctl's own has none.
 func (n *Node) s3Client(ctx context.Context, c config.S3) (*s3.Client, string, error) {
-	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(c.Region)}
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(c.Region), awslog.Option()}
 	creds := "briskctl's AWS credential chain"
 	if os.Getenv("AWS_ACCESS_KEY_ID") == "" {
 		if srv, err := n.Server(ctx); err == nil && srv.Env["AWS_ACCESS_KEY_ID"] != "" {

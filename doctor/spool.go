@@ -8,6 +8,7 @@ import (
 	units "github.com/docker/go-units"
 
 	"github.com/brisk-containers/brisk/internal/nodestat"
+	"github.com/brisk-containers/brisk/internal/usage"
 	"github.com/brisk-containers/brisk/logs/spool"
 )
 
@@ -19,12 +20,12 @@ var spoolFS = Check{
 		}
 		dir := n.Config.Logs.SpoolDir
 		at := existingParent(dir)
-		sp, err := nodestat.Statfs(at)
+		sp, tmpfs, err := usage.Statfs(at)
 		if err != nil {
 			return one(Fail, err.Error(), "create "+dir)
 		}
-		free := fmt.Sprintf("%s free, %d inodes free", units.BytesSize(float64(sp.BytesFree)), sp.InodesFree)
-		if !sp.Tmpfs {
+		free := fmt.Sprintf("%s free, %d inodes free", units.BytesSize(float64(sp.BytesFree())), sp.InodesFree())
+		if !tmpfs {
 			fs := "a disk"
 			if m, err := nodestat.MountOf(at); err == nil {
 				fs = fmt.Sprintf("%s on %s at %s", m.FSType, m.Source, m.Mountpoint)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/internal/nodestat"
+	"github.com/brisk-containers/brisk/internal/usage"
 	"github.com/brisk-containers/brisk/snapshotter/upper"
 	"github.com/brisk-containers/brisk/snapshotter/upper/xfsquota"
 )
@@ -167,13 +168,13 @@ var headroomCheck = Check{
 
 func headroom(key, path string) Result {
 	at := existingParent(path)
-	sp, err := nodestat.Statfs(at)
+	sp, _, err := usage.Statfs(at)
 	if err != nil {
 		return Result{Check: "upper/headroom", Status: Fail, Found: fmt.Sprintf("%s %s: %v", key, path, err), Fix: "create " + path}
 	}
 	found := fmt.Sprintf("%s %s: %s free of %s (%.0f%%), %d of %d inodes free (%.0f%%)", key, path,
-		units.BytesSize(float64(sp.BytesFree)), units.BytesSize(float64(sp.BytesTotal)), sp.FreeBytesPercent(),
-		sp.InodesFree, sp.InodesTotal, sp.FreeInodesPercent())
+		units.BytesSize(float64(sp.BytesFree())), units.BytesSize(float64(sp.BytesLimit)), sp.FreeBytesPercent(),
+		sp.InodesFree(), sp.InodesLimit, sp.FreeInodesPercent())
 	low := min(sp.FreeBytesPercent(), sp.FreeInodesPercent())
 	fix := "free space on " + at + ", or move " + key + " to a larger device (inodes run out first with many small files)"
 	switch {

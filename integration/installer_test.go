@@ -8,15 +8,19 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moby/sys/mountinfo"
+	"golang.org/x/sys/unix"
 
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/integration/harness"
 	"github.com/brisk-containers/brisk/internal/briskimage"
 	"github.com/brisk-containers/brisk/internal/installer"
-	"github.com/moby/sys/mountinfo"
+	"github.com/brisk-containers/brisk/logs/spool"
 )
 
 // installerHost is a node for brisk-installer without a cluster: a private
@@ -125,6 +129,11 @@ func (h *installerHost) serve() []string {
 				h.t.Errorf("stop snapshotter: %v", err)
 			}
 		case "restart containerd.service":
+			// containerd restarted on a config that lost the test's
+			// private paths would use the host's own: refuse.
+			if data, err := os.ReadFile(h.ctd.Config); err != nil || !strings.Contains(string(data), strconv.Quote(h.ctd.Address)) {
+				h.t.Fatalf("not restarting containerd: its config %s lost the test's settings (%v):\n%s", h.ctd.Config, err, data)
+			}
 			h.env.Restart(h.ctd.Proc)
 			if !harness.WaitFor(30*time.Second, func() bool { _, _, err := h.ctd.Ctr("version"); return err == nil }) {
 				h.t.Fatalf("containerd did not come back with the installer's config:\n%s", h.ctd.Proc.LogTail())
@@ -214,7 +223,10 @@ func sha256File(t *testing.T, path string) string {
 // directories are a "host" tree: the installed node runs a pod under the
 // brisk RuntimeClass, a second install changes and restarts nothing, and
 // uninstall (refused while a container uses brisk) leaves the host as it
-// was. systemd is played by the test through the installer's request files,
+// was. The node's containerd config is a chain of symlinks, an absolute one
+// first (in the DaemonSet its target is under /host), and the snapshotter's
+// root and spool_dir hold data before the install: an operator's, and an
+// earlier Brisk's quarantined log. systemd is played by the test through the installer's request files,
 // so what is checked is which restarts the installer asks for, not systemd.
 func TestInstallerImage(t *testing.T) {
 	env := harness.New(t)
@@ -264,6 +276,19 @@ func TestInstallerImage(t *testing.T) {
 	f.Close()
 	h.ctd.MustCtr("images", "import", archive)
 
+	// The containerd config as configuration management leaves it: an
+	// absolute link to a relative link to the file, with its own owner,
+	// mode and xattr, and no newline at its end.
+	links := linkContainerdConfig(t, env, h.ctd.Config)
+	managed := env.Path("cm", "managed.toml")
+	managedAttrs := fileAttrsOf(t, managed)
+	// What the data directories hold before Brisk.
+	snapRoot := filepath.Join(h.root, "var/lib/brisk-snapshotter")
+	spoolDir := filepath.Join(h.root, "run/brisk/spool")
+	writeFileAll(t, filepath.Join(snapRoot, "operator/data.txt"), "the operator's\n")
+	writeFileAll(t, filepath.Join(spoolDir, "operator-notes"), "the operator's too\n")
+	earlierLog := quarantineSpoolLog(t, spoolDir, "earlier-brisk-task")
+
 	before := hostTreeListing(t, h.root)
 	ctdConfigBefore := sha256File(t, h.ctd.Config)
 
@@ -279,8 +304,12 @@ func TestInstallerImage(t *testing.T) {
 			t.Errorf("%s on the host differs from the image's", b)
 		}
 	}
-	if data, _ := os.ReadFile(h.ctd.Config); !strings.Contains(string(data), "imports = [") {
-		t.Errorf("containerd config has no imports line:\n%s", data)
+	if data, _ := os.ReadFile(managed); !strings.Contains(string(data), "imports = [") {
+		t.Errorf("containerd config's target %s has no imports line:\n%s", managed, data)
+	}
+	checkLinks(t, links)
+	if got := fileAttrsOf(t, managed); got != managedAttrs {
+		t.Errorf("containerd config's target: %+v after install, want %+v kept", got, managedAttrs)
 	}
 
 	var podIDs []string
@@ -401,6 +430,8 @@ func TestInstallerImage(t *testing.T) {
 		if !harness.WaitFor(30*time.Second, func() bool { return len(harness.MountsUnder(h.root)) == 0 }) {
 			t.Fatalf("mounts still under the host tree: %s", harness.MountsUnder(h.root)[0].Mountpoint)
 		}
+		// A log that can never ship, quarantined while Brisk ran.
+		newLog := quarantineSpoolLog(t, spoolDir, "task-with-no-bucket")
 		out, actions, err := h.run("uninstall")
 		if err != nil {
 			t.Fatalf("uninstall: %v\n%s", err, out)
@@ -408,12 +439,34 @@ func TestInstallerImage(t *testing.T) {
 		if want := []string{"daemon-reload", "restart containerd.service", "disable-now brisk-snapshotter.service", "daemon-reload"}; !slices.Equal(actions, want) {
 			t.Errorf("uninstall asked for %q, want %q", actions, want)
 		}
-		if after := hostTreeListing(t, h.root); !slices.Equal(after, before) {
+		// Both quarantined logs stay, and uninstall says where.
+		for _, dir := range []string{earlierLog, newLog} {
+			if _, err := os.Stat(filepath.Join(dir, spool.LogFile)); err != nil {
+				t.Errorf("uninstall removed a quarantined log: %v", err)
+			}
+			if !strings.Contains(out, "uninstall: kept "+dir+": ") {
+				t.Errorf("uninstall does not say it kept %s:\n%s", dir, out)
+			}
+		}
+		// The rest is as it was, the data directories' own content
+		// included, but for the new quarantined log.
+		newRel, _ := filepath.Rel(h.root, newLog)
+		var after []string
+		for _, e := range hostTreeListing(t, h.root) {
+			if p := strings.Fields(e)[0]; p != newRel && !strings.HasPrefix(p, newRel+"/") {
+				after = append(after, e)
+			}
+		}
+		if !slices.Equal(after, before) {
 			t.Errorf("host after uninstall differs from before install:\n%s", diffLines(before, after))
 		}
 		if sha256File(t, h.ctd.Config) != ctdConfigBefore {
 			data, _ := os.ReadFile(h.ctd.Config)
 			t.Errorf("containerd config not restored:\n%s", data)
+		}
+		checkLinks(t, links)
+		if got := fileAttrsOf(t, managed); got != managedAttrs {
+			t.Errorf("containerd config's target: %+v after uninstall, want %+v kept", got, managedAttrs)
 		}
 		// The logs stay, and containerd runs on without brisk.
 		if entries, _ := os.ReadDir(filepath.Join(logsDir, "k8s.io")); len(entries) == 0 {
@@ -423,6 +476,101 @@ func TestInstallerImage(t *testing.T) {
 			t.Errorf("containerd after uninstall: %v\n%s", err, out)
 		}
 	})
+}
+
+// linkContainerdConfig moves the containerd config at path to
+// cm/managed.toml in env (owner 1234:5678, mode 0640, an xattr, no final
+// newline) and links path to it through cm/containerd.toml: path → (absolute)
+// cm/containerd.toml → (relative) managed.toml. It returns the links.
+func linkContainerdConfig(t *testing.T, env *harness.Env, path string) map[string]string {
+	t.Helper()
+	managed := env.Path("cm", "managed.toml")
+	if err := os.MkdirAll(filepath.Dir(managed), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(managed, []byte(strings.TrimRight(string(data), "\n")), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(managed, 1234, 5678); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Lsetxattr(managed, "user.brisk-test", []byte("kept"), 0); err != nil {
+		t.Fatalf("the test directory's filesystem takes no user xattrs: %v", err)
+	}
+	links := map[string]string{path: env.Path("cm", "containerd.toml"), env.Path("cm", "containerd.toml"): "managed.toml"}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	for link, to := range links {
+		if err := os.Symlink(to, link); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return links
+}
+
+// checkLinks fails unless every link still points where it did.
+func checkLinks(t *testing.T, links map[string]string) {
+	t.Helper()
+	for link, to := range links {
+		if got, err := os.Readlink(link); err != nil || got != to {
+			t.Errorf("link %s is %q %v, want it kept → %s", link, got, err, to)
+		}
+	}
+}
+
+// fileAttrs is what an edit of an operator's file must keep beside its
+// content.
+type fileAttrs struct {
+	mode, uid, gid uint32
+	xattr          string
+}
+
+func fileAttrsOf(t *testing.T, path string) fileAttrs {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, _ := unix.Lgetxattr(path, "user.brisk-test", buf)
+	return fileAttrs{mode: st.Mode, uid: st.Uid, gid: st.Gid, xattr: string(buf[:max(n, 0)])}
+}
+
+func writeFileAll(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// quarantineSpoolLog makes a finished task log in spoolDir and quarantines
+// it, as a shipper does with one that can never ship; it returns its
+// directory.
+func quarantineSpoolLog(t *testing.T, spoolDir, id string) string {
+	t.Helper()
+	e, err := spool.Open(spoolDir, spool.Meta{Namespace: "default", ID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Write(spool.Stdout, []byte("a line that never shipped\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Finish(spool.ExitInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Claim().Quarantine("test: the bucket is gone"); err != nil {
+		t.Fatal(err)
+	}
+	e.Release()
+	return e.Claim().Dir()
 }
 
 // shimProgram is the program a pod's shim was started as.

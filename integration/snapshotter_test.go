@@ -128,6 +128,8 @@ func (s *stack) ctrUsage(t *testing.T, key string) (bytes, inodes int64) {
 
 type briskUsage struct {
 	Key         string `json:"key"`
+	Namespace   string `json:"namespace"`
+	Name        string `json:"name"`
 	Upper       string `json:"upper"`
 	Path        string `json:"path"`
 	Bytes       int64  `json:"bytes"`
@@ -201,6 +203,10 @@ func TestSnapshotterThroughContainerd(t *testing.T) {
 		b := s.briskctlUsage(t, "c1")
 		if b.Inodes != inodes || b.Bytes != bytes || b.Upper != "tmpfs" || b.InodesLimit != 5000 || b.BytesLimit != 32<<20 {
 			t.Errorf("briskctl usage %+v disagrees with ctr (%d bytes, %d inodes)", b, bytes, inodes)
+		}
+		// The report names the key's parts, so that no client parses keys.
+		if b.Namespace != s.ctd.Namespace || b.Name != "c1" {
+			t.Errorf("briskctl usage --json: namespace %q, name %q; want %q, %q (key %q)", b.Namespace, b.Name, s.ctd.Namespace, "c1", b.Key)
 		}
 		out, _, err := s.env.Run(filepath.Join(s.env.BriskBin, "briskctl"), "--config", s.sn.ConfigPath, "usage")
 		if err != nil || !strings.Contains(out, "c1") || !strings.Contains(out, "tmpfs budget") {

@@ -7,8 +7,8 @@ import (
 	eventstypes "github.com/containerd/containerd/api/events"
 	"github.com/containerd/log"
 
+	"github.com/brisk-containers/brisk/internal/usage"
 	"github.com/brisk-containers/brisk/shim/taskstats"
-	"github.com/brisk-containers/brisk/shim/usage"
 )
 
 // publishUsage sends what the task used on /brisk/task/usage: its writable
@@ -16,7 +16,7 @@ import (
 // The figures ride as labels of containerd's own ContainerUpdate event type:
 // every containerd client can decode it, so `ctr events` shows them without
 // knowing Brisk (a type of our own would be dropped as unknown).
-func (s *Service) publishUsage(ctx context.Context, c *capture, u *usage.Usage, st *taskstats.Summary) {
+func (s *Service) publishUsage(ctx context.Context, c *capture, u *usage.Layer, st *taskstats.Summary) {
 	labels := st.Labels()
 	if u != nil {
 		if labels == nil {

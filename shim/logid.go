@@ -3,6 +3,8 @@ package shim
 import (
 	"strconv"
 	"strings"
+
+	"github.com/brisk-containers/brisk/config"
 )
 
 // Annotations CRI and the kubelet put on a container's OCI spec.
@@ -31,7 +33,7 @@ const (
 // after N restarts: two runs never write one spool entry or overwrite each
 // other's object.
 func LogID(containerID string, annotations map[string]string) string {
-	id := annotations[AnnotationTaskID]
+	id := annotations[config.AnnotationTaskID]
 	if id == "" {
 		return containerID
 	}
@@ -49,13 +51,13 @@ func LogID(containerID string, annotations map[string]string) string {
 // LogIDSource names where LogID took the ID from, for an error that tells
 // the user what to change.
 func LogIDSource(annotations map[string]string) string {
-	if annotations[AnnotationTaskID] == "" {
+	if annotations[config.AnnotationTaskID] == "" {
 		return "the container ID"
 	}
 	if annotations[criContainerName] != "" {
-		return "the " + AnnotationTaskID + " pod annotation (with the container name)"
+		return "the " + config.AnnotationTaskID + " pod annotation (with the container name)"
 	}
-	return "the " + AnnotationTaskID + " label or annotation"
+	return "the " + config.AnnotationTaskID + " label or annotation"
 }
 
 // PodIdentity is the Kubernetes pod a container runs in: its UID, else its

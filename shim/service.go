@@ -25,18 +25,10 @@ import (
 	"github.com/containerd/ttrpc"
 
 	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/internal/usage"
 	"github.com/brisk-containers/brisk/logs/retrier"
 	"github.com/brisk-containers/brisk/logs/ship"
 	"github.com/brisk-containers/brisk/logs/spool"
-	"github.com/brisk-containers/brisk/shim/usage"
-)
-
-// Annotations (OCI spec) or labels that steer capture for one task.
-const (
-	// AnnotationLogs = "off" turns capture off.
-	AnnotationLogs = "brisk.io/logs"
-	// AnnotationTaskID names the log instead of the container ID.
-	AnnotationTaskID = "brisk.io/task-id"
 )
 
 // consumerFlushTimeout bounds how long output is still offered to a slow
@@ -138,7 +130,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		return nil, errgrpc.ToGRPC(fmt.Errorf("brisk: create %s: %w", r.ID, err))
 	}
 	annotations := readAnnotations(r.Bundle)
-	if annotations[AnnotationLogs] == "off" || annotations[criContainerType] == "sandbox" {
+	if annotations[config.AnnotationLogs] == "off" || annotations[criContainerType] == "sandbox" {
 		return s.TTRPCTaskService.Create(ctx, r)
 	}
 	logID := LogID(r.ID, annotations)
@@ -203,7 +195,7 @@ func (s *Service) finish(ctx context.Context, c *capture) {
 			log.G(ctx).WithFields(log.Fields{"id": c.id, "dropped": dropped}).Warn("consumer did not read all output; the shipped log is complete")
 		}
 	}()
-	var layer *usage.Usage
+	var layer *usage.Layer
 	if c.upperdir != "" {
 		u, err := usage.Measure(ctx, c.upperdir)
 		if err != nil {

@@ -85,8 +85,8 @@ func (s *Snapshotter) AuditBudget(ctx context.Context) (BudgetAudit, error) {
 
 // CheckBudget audits the budget and logs a violation at error level: it
 // means the node may over-commit its memory, or refuse containers it has
-// room for, and only a restart rebuilds the books. It runs at start and on
-// every metrics scrape.
+// room for, and only a restart rebuilds the books. It runs at start and from
+// metrics scrapes, at most once per metrics.DefaultAuditInterval.
 func (s *Snapshotter) CheckBudget(ctx context.Context) (BudgetAudit, error) {
 	a, err := s.AuditBudget(ctx)
 	if err != nil {

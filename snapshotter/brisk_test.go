@@ -321,7 +321,7 @@ func TestUsageIsStatfsOfTheTmpfs(t *testing.T) {
 	}
 	report, err := e.sn.Report(e.ctx)
 	must(t, err)
-	if len(report) != 1 || report[0].Key != "c" || report[0].Inodes != after.Inodes || report[0].InodesLimit != 1000 || report[0].BytesLimit != 8<<20 {
+	if len(report) != 1 || report[0].Key != "c" || report[0].InodesUsed != after.Inodes || report[0].InodesLimit != 1000 || report[0].BytesLimit != 8<<20 {
 		t.Fatalf("report %+v does not match usage %+v", report, after)
 	}
 }

@@ -26,6 +26,18 @@ import (
 // Walk shows as the snapshot's backend key, so this round-trips.
 const absMark = "@"
 
+// splitKey undoes containerd's namespacing of the keys a proxy snapshotter
+// sees, NAMESPACE/SEQ/KEY, where KEY may hold slashes itself
+// (core/metadata/snapshot.go). The usage report serves the parts, so that no
+// client parses keys.
+func splitKey(key string) (namespace, name string) {
+	parts := strings.SplitN(key, "/", 3)
+	if len(parts) != 3 {
+		return "", key
+	}
+	return parts[0], parts[2]
+}
+
 // internalKey maps a key a profile sent to the store's key.
 func internalKey(profile, key string) string {
 	switch {

@@ -5,6 +5,7 @@ package snapshotter
 import (
 	"context"
 	"errors"
+	"os"
 
 	"github.com/brisk-containers/brisk/snapshotter/upper"
 	"github.com/containerd/containerd/v2/core/snapshots"
@@ -91,6 +92,12 @@ func (s *Snapshotter) scanOnDisk(ctx context.Context) (live, committed []placed,
 func (s *Snapshotter) adoptLive(ctx context.Context, live []placed) error {
 	for _, f := range live {
 		s.setPlacement(f.id, f.rec)
+		// A crash during Commit's copy leaves a partial layer that no
+		// metadata refers to: the snapshot is active, its layer
+		// directory must be as Prepare made it, empty.
+		if err := clearPartialLayer(s.persistentFS(f.id)); err != nil {
+			log.G(ctx).WithError(err).WithField("id", f.id).Warn("failed to clear the partial layer of a commit interrupted by a crash")
+		}
 		b, err := s.backend(f.rec)
 		if err != nil {
 			log.G(ctx).WithError(err).WithField("id", f.id).Error("snapshot has its upper where this snapshotter cannot reach; its container cannot start again until it can")
@@ -119,4 +126,18 @@ func (s *Snapshotter) releaseCommitted(ctx context.Context, committed []placed) 
 			log.G(ctx).WithError(err).WithField("id", f.id).Warn("failed to release the upper of a committed snapshot")
 		}
 	}
+}
+
+// clearPartialLayer empties the layer directory of an active snapshot whose
+// upper is off the root, if a crashed Commit left a partial copy in it.
+func clearPartialLayer(layer string) error {
+	entries, err := os.ReadDir(layer)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	if err == nil && len(entries) == 0 {
+		return nil
+	}
+	resetLayer(layer)
+	return nil
 }

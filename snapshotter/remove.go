@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/brisk-containers/brisk/internal/usage"
 	"github.com/brisk-containers/brisk/snapshotter/upper"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/core/snapshots/storage"
@@ -30,6 +31,10 @@ func (s *Snapshotter) Remove(ctx context.Context, key string) error {
 		id, _, err := storage.Remove(ctx, key)
 		if err != nil {
 			return fmt.Errorf("failed to remove snapshot %s: %w", key, err)
+		}
+		if s.isCommitting(id) {
+			// Its upper is being copied; the transaction rolls back.
+			return fmt.Errorf("failed to remove snapshot %s: it is being committed; remove it once Commit returns: %w", key, errdefs.ErrFailedPrecondition)
 		}
 		if rec = s.placement(id); rec.Kind == upper.KindTmpfs {
 			if err := s.releaseUpper(ctx, id, rec); err != nil {
@@ -168,7 +173,7 @@ func (s *Snapshotter) releaseOrphanTmpfs(ctx context.Context, name string, l upp
 	err := s.releaseUpper(ctx, name, upper.Record{Kind: upper.KindTmpfs, Limits: l})
 	if errors.Is(err, upper.ErrBusy) {
 		bytes := l.Bytes
-		if u, uerr := upper.TmpfsUsage(s.tmpfsDir(name)); uerr == nil {
+		if u, uerr := usage.Tmpfs(s.tmpfsDir(name)); uerr == nil {
 			bytes = u.BytesLimit
 		}
 		s.drain(name, bytes)

@@ -42,8 +42,9 @@ type Snapshotter struct {
 
 	locks idLocks
 
-	// mu guards placements and draining, and is held while the tmpfs pool
-	// changes along with them, so the budget audit sees both or neither.
+	// mu guards placements, draining and committing, and is held while
+	// the tmpfs pool changes along with them, so the budget audit sees
+	// both or neither.
 	mu sync.RWMutex
 	// placements holds the record of every active snapshot whose upper is
 	// not on the root, by snapshot ID; absent means KindRoot.
@@ -53,6 +54,10 @@ type Snapshotter struct {
 	// still runs, an orphan found at start), by directory name under
 	// snapshots/, with the bytes they keep booked until Cleanup frees them.
 	draining map[string]int64
+	// committing holds the IDs of the snapshots whose upper a Commit is
+	// copying to the root, outside any transaction: Remove and a second
+	// Commit of them are refused meanwhile.
+	committing map[string]struct{}
 }
 
 var (
@@ -84,9 +89,19 @@ func New(ctx context.Context, root string, opts ...Opt) (_ *Snapshotter, retErr 
 	if !supportsDType {
 		return nil, fmt.Errorf("%s does not support d_type; if it is XFS, reformat with ftype=1: %w", root, errdefs.ErrFailedPrecondition)
 	}
+	ms, err := openMetaStore(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil {
+			ms.Close()
+		}
+	}()
 
 	s := &Snapshotter{
 		root:           root,
+		ms:             ms,
 		opts:           o,
 		tmpfs:          upper.NewTmpfsPool(filepath.Join(root, "snapshots"), o.tmpfsBudget),
 		rootStore:      upper.RootStore{Dir: filepath.Join(root, "snapshots")},
@@ -94,6 +109,7 @@ func New(ctx context.Context, root string, opts ...Opt) (_ *Snapshotter, retErr 
 		profiles:       profiles,
 		placements:     make(map[string]upper.Record),
 		draining:       make(map[string]int64),
+		committing:     make(map[string]struct{}),
 	}
 	if o.upperDir != "" {
 		if s.dirs, err = upper.OpenDirStore(ctx, o.upperDir); err != nil {
@@ -105,14 +121,6 @@ func New(ctx context.Context, root string, opts ...Opt) (_ *Snapshotter, retErr 
 	}
 	s.mountOptions = overlayOptions(ctx, root, o.extraMountOpts)
 
-	if s.ms, err = storage.NewMetaStore(filepath.Join(root, "metadata.db")); err != nil {
-		return nil, err
-	}
-	defer func() {
-		if retErr != nil {
-			s.ms.Close()
-		}
-	}()
 	if err := s.reconcile(ctx); err != nil {
 		return nil, fmt.Errorf("reconcile snapshots with mounts: %w", err)
 	}

@@ -5,6 +5,7 @@ package snapshotter
 import (
 	"context"
 
+	"github.com/brisk-containers/brisk/internal/usage"
 	"github.com/brisk-containers/brisk/snapshotter/upper"
 	"github.com/brisk-containers/brisk/snapshotter/usageapi"
 	"github.com/containerd/containerd/v2/core/snapshots"
@@ -33,16 +34,16 @@ func (s *Snapshotter) Usage(ctx context.Context, key string) (snapshots.Usage, e
 	if err != nil {
 		return snapshots.Usage{}, err
 	}
-	return snapshots.Usage{Size: u.Bytes, Inodes: u.Inodes}, nil
+	return snapshots.Usage{Size: u.BytesUsed, Inodes: u.InodesUsed}, nil
 }
 
 // upperUsage measures id's upper. It only stats: a read must never change
 // what it reads, or a scrape racing a Remove brings the removed snapshot's
 // tmpfs back.
-func (s *Snapshotter) upperUsage(ctx context.Context, id string, rec upper.Record) (upper.Usage, error) {
+func (s *Snapshotter) upperUsage(ctx context.Context, id string, rec upper.Record) (usage.Usage, error) {
 	b, err := s.backend(rec)
 	if err != nil {
-		return upper.Usage{}, err
+		return usage.Usage{}, err
 	}
 	return b.Usage(ctx, id, rec.Limits)
 }
@@ -77,10 +78,11 @@ func (s *Snapshotter) Report(ctx context.Context) ([]usageapi.SnapshotUsage, err
 		if err != nil {
 			continue // removed meanwhile
 		}
+		key := externalKey(ownerOf(a.key), a.key)
+		ns, name := splitKey(key)
 		report = append(report, usageapi.SnapshotUsage{
-			Key: externalKey(ownerOf(a.key), a.key), Profile: ownerOf(a.key), ID: a.id, Upper: rec.Kind,
-			Path:  s.upperFS(a.id, rec),
-			Bytes: u.Bytes, BytesLimit: u.BytesLimit, Inodes: u.Inodes, InodesLimit: u.InodesLimit,
+			Key: key, Namespace: ns, Name: name, Profile: ownerOf(a.key), ID: a.id, Upper: rec.Kind,
+			Path: s.upperFS(a.id, rec), Usage: u,
 		})
 	}
 	return report, nil

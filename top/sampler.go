@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/internal/nodestat"
+	"github.com/brisk-containers/brisk/internal/usage"
 	"github.com/brisk-containers/brisk/logs/spool"
 )
 
@@ -73,16 +73,16 @@ func (s *Sampler) Sample(ctx context.Context) (Frame, error) {
 	if err != nil {
 		return f, err
 	}
-	usage, err := fetchUsage(ctx, s.cfg.Snapshotter)
+	report, err := fetchUsage(ctx, s.cfg.Snapshotter)
 	if err != nil {
 		f.Notes = append(f.Notes, err.Error()+": upper fill from statfs of tmpfs uppers only")
 	} else if s.cfg.Snapshotter.UsageSocket != "" {
-		f.TmpfsBudget, f.TmpfsBudgetUsed = usage.Budget, usage.BudgetInUse
+		f.TmpfsBudget, f.TmpfsBudgetUsed = report.Budget, report.BudgetInUse
 	}
 	spools := s.spools()
 	io := map[procKey]nodestat.IO{}
 	for _, c := range ctrs {
-		row, note := s.row(c, usage, spools, io, f.Window)
+		row, note := s.row(c, report, spools, io, f.Window)
 		if note != "" {
 			f.Notes = append(f.Notes, note)
 		}
@@ -133,7 +133,7 @@ func (s *Sampler) running(ctx context.Context) ([]container, error) {
 
 // row measures one container. Its processes' counters go into io, keyed
 // for the next sample.
-func (s *Sampler) row(c container, usage usageReport, spools map[taskKey]int64, io map[procKey]nodestat.IO, window float64) (Row, string) {
+func (s *Sampler) row(c container, report usageReport, spools map[taskKey]int64, io map[procKey]nodestat.IO, window float64) (Row, string) {
 	r := Row{Namespace: c.ns, ID: c.id, Runtime: c.runtime, Spool: -1}
 	// A task of the brisk shim has a live log in the spool. Under CRI its
 	// runtime is runc's type (the brisk handler runs the shim through
@@ -142,7 +142,7 @@ func (s *Sampler) row(c container, usage usageReport, spools map[taskKey]int64, 
 	if n, ok := spools[taskKey{c.ns, c.id}]; ok || c.runtime == BriskRuntime {
 		r.Spool = n
 	}
-	s.upper(&r, c, usage)
+	s.upper(&r, c, report)
 	dir, err := nodestat.CgroupDir(s.procRoot, s.cgroupRoot, c.pid)
 	if err != nil {
 		return r, fmt.Sprintf("%s/%s: %v", c.ns, c.id, err)
@@ -182,10 +182,10 @@ func (s *Sampler) row(c container, usage usageReport, spools map[taskKey]int64, 
 // upper fills the upper's kind and fill: from the snapshotter's report for
 // Brisk's snapshots, else from statfs of the rootfs overlay's upperdir,
 // which for a tmpfs upper is that container's alone.
-func (s *Sampler) upper(r *Row, c container, usage usageReport) {
-	for _, u := range usage.Snapshots {
-		if ns, key := splitKey(u.Key); ns == c.ns && key == c.snapshotKey {
-			r.Upper, r.Inodes, r.InodesLimit, r.Bytes, r.BytesLimit = string(u.Upper), u.Inodes, u.InodesLimit, u.Bytes, u.BytesLimit
+func (s *Sampler) upper(r *Row, c container, report usageReport) {
+	for _, u := range report.Snapshots {
+		if u.Namespace == c.ns && u.Name == c.snapshotKey {
+			r.Upper, r.Inodes, r.InodesLimit, r.Bytes, r.BytesLimit = string(u.Upper), u.InodesUsed, u.InodesLimit, u.BytesUsed, u.BytesLimit
 			return
 		}
 	}
@@ -201,29 +201,18 @@ func (s *Sampler) upper(r *Row, c container, usage usageReport) {
 		if !ok {
 			return
 		}
-		sp, err := nodestat.Statfs(dir)
+		u, tmpfs, err := usage.Statfs(dir)
 		if err != nil {
 			return
 		}
-		if !sp.Tmpfs {
+		if !tmpfs {
 			r.Upper = "dir"
 			return
 		}
 		r.Upper = "tmpfs"
-		r.Inodes, r.InodesLimit = int64(sp.InodesTotal-sp.InodesFree), int64(sp.InodesTotal)
-		r.Bytes, r.BytesLimit = int64(sp.BytesTotal-sp.BytesFree), int64(sp.BytesTotal)
+		r.Inodes, r.InodesLimit, r.Bytes, r.BytesLimit = u.InodesUsed, u.InodesLimit, u.BytesUsed, u.BytesLimit
 		return
 	}
-}
-
-// splitKey undoes containerd's namespacing of the snapshot keys a proxy
-// snapshotter sees: "NAMESPACE/N/KEY".
-func splitKey(key string) (namespace, name string) {
-	parts := strings.SplitN(key, "/", 3)
-	if len(parts) != 3 {
-		return "", key
-	}
-	return parts[0], parts[2]
 }
 
 // taskKey names a task across namespaces.

@@ -63,18 +63,6 @@ func TestWrite(t *testing.T) {
 	}
 }
 
-func TestSplitKey(t *testing.T) {
-	for _, tc := range []struct{ key, ns, name string }{
-		{"default/12/c1", "default", "c1"},
-		{"k8s.io/3/a/b/c", "k8s.io", "a/b/c"},
-		{"bare", "", "bare"},
-	} {
-		if ns, name := splitKey(tc.key); ns != tc.ns || name != tc.name {
-			t.Errorf("%s: %s %s", tc.key, ns, name)
-		}
-	}
-}
-
 // Every column --sort accepts orders by that column: numbers largest first,
 // text A to Z.
 func TestSortByEveryColumn(t *testing.T) {

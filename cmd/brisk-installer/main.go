@@ -22,6 +22,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/brisk-containers/brisk/internal/installer"
+	"github.com/brisk-containers/brisk/logs/spool"
 )
 
 func main() {
@@ -100,6 +101,9 @@ func run(c *cli.Context, op func(context.Context, *installer.Installer, *install
 		if err == nil {
 			log.G(ctx).WithField("changed", res.Changed).WithField("actions", res.Actions).Infof("%s: done", c.Command.Name)
 			fmt.Printf("%s: done; changed: %s; actions: %s\n", c.Command.Name, list(res.Changed), list(res.Actions))
+			for _, k := range res.Kept {
+				fmt.Printf("%s: kept %s\n", c.Command.Name, k)
+			}
 			break
 		}
 		if !c.Bool("wait") || !errdefs.IsFailedPrecondition(err) {
@@ -173,6 +177,8 @@ func newInstaller(ctx context.Context, c *cli.Context) (*installer.Installer, fu
 			S3Env:  c.String("source-s3-env"),
 		},
 		Users:            installer.ContainerdUsers(filepath.Join(l.HostRoot, c.String("containerd-address"))),
+		PendingLogs:      spool.Pending,
+		QuarantinedLogs:  spool.QuarantinedDirs,
 		NewConfigVersion: c.Int64("new-containerd-config-version"),
 	}
 	switch m := c.String("service-manager"); m {

@@ -13,6 +13,7 @@ import (
 
 	snapshotsapi "github.com/containerd/containerd/api/services/snapshots/v1"
 	"github.com/containerd/containerd/v2/contrib/snapshotservice"
+	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/prometheus/client_golang/prometheus"
@@ -182,9 +183,17 @@ func stop(srv *grpc.Server, httpSrvs []*http.Server) {
 // snapshot on the host, so only root may dial them. The socket is made
 // under a temporary name and renamed into place once it is 0600, so that it
 // is never reachable with looser permissions.
+//
+// A socket someone still serves on is not taken over: the rename would
+// cut its server off, and this daemon's exit would then delete it. A
+// leftover of a dead daemon refuses connections and is replaced.
 func listenUnix(path string) (_ net.Listener, retErr error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
 		return nil, err
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("listen on %s: another process (a second brisk-snapshotter?) serves on it; not taking it over: %w", path, errdefs.ErrAlreadyExists)
 	}
 	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
 	_ = os.Remove(tmp)

@@ -12,6 +12,14 @@ import (
 var flushCommand = &cli.Command{
 	Name:  "flush",
 	Usage: "upload every pending log in the spool now; say what is left and why, and list quarantined logs",
+	Description: `A log that can never ship as it is (an unreadable meta.json, a key or metadata the store
+refuses whatever the time) is quarantined under spool_dir/.quarantine with a reason file, and
+never retried. Once its cause is fixed, --requeue puts every quarantined log back among the
+pending ones and ships them in the same pass; a log whose cause remains is quarantined again
+with the reason of the day.`,
+	Flags: []cli.Flag{
+		&cli.BoolFlag{Name: "requeue", Usage: "first put every quarantined log back to pending (after fixing what kept it from shipping)"},
+	},
 	Action: func(c *cli.Context) error {
 		cfg, err := loadConfig(c)
 		if err != nil {
@@ -21,11 +29,16 @@ var flushCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
+		w := c.App.Writer
+		if c.Bool("requeue") {
+			if err := requeue(c, cfg.Logs.SpoolDir); err != nil {
+				return err
+			}
+		}
 		res := shipper.ShipPending(c.Context)
 		if res.Err != nil {
 			return res.Err
 		}
-		w := c.App.Writer
 		for _, o := range res.Entries {
 			switch o.Status {
 			case ship.Shipped:
@@ -51,8 +64,24 @@ var flushCommand = &cli.Command{
 		case failed > 0:
 			return fmt.Errorf("%d logs could not be shipped; they stay in %s and are retried", failed, cfg.Logs.SpoolDir)
 		case len(quarantined) > 0:
-			return fmt.Errorf("%d logs can never ship as they are; they are kept with the reason under %s until removed", len(quarantined), cfg.Logs.SpoolDir)
+			return fmt.Errorf("%d logs can never ship as they are; they are kept with the reason under %s until removed, or until --requeue once the cause is fixed", len(quarantined), cfg.Logs.SpoolDir)
 		}
 		return nil
 	},
+}
+
+// requeue puts every quarantined entry back to pending.
+func requeue(c *cli.Context, spoolDir string) error {
+	quarantined, err := spool.Quarantined(spoolDir)
+	if err != nil {
+		return err
+	}
+	for _, q := range quarantined {
+		dir, err := spool.Requeue(q.Dir)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.App.Writer, "requeued     %s (was: %s)\n", dir, q.Reason)
+	}
+	return nil
 }

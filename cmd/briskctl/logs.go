@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/docker/go-units"
 	"github.com/urfave/cli/v2"
@@ -30,7 +32,7 @@ var logsCommand = &cli.Command{
 		&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "follow a running task to its end"},
 		&cli.StringFlag{Name: "stream", Usage: "only stdout or stderr"},
 		&cli.BoolFlag{Name: "timestamps", Usage: "prefix each line with its time"},
-		&cli.BoolFlag{Name: "metadata", Usage: "print the stored object's metadata (exit code, byte counts, usage) instead of the log"},
+		&cli.BoolFlag{Name: "metadata", Usage: "print the stored object's metadata (exit code, byte counts, usage) instead of the log, values decoded (RFC 2047); a value with a control character or invalid UTF-8 is printed Go-quoted"},
 		&cli.IntFlag{Name: "run", Usage: "the Nth run of the ID, 1 being the oldest (default: the latest)"},
 		&cli.BoolFlag{Name: "all-runs", Usage: "every run of the ID, oldest first, each after a header on stderr"},
 	},
@@ -58,7 +60,16 @@ var logsCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		runs, listErr := shipper.Runs(ctx, ns, id)
+		// Every run for --run and --all-runs; the latest otherwise, in
+		// one or two listing requests however many runs the ID has.
+		var runs []ship.Run
+		var listErr error
+		all := true
+		if c.Bool("all-runs") || c.IsSet("run") {
+			runs, listErr = shipper.Runs(ctx, ns, id)
+		} else {
+			runs, all, listErr = shipper.RecentRuns(ctx, ns, id)
+		}
 		if len(runs) == 0 {
 			if listErr != nil {
 				return fmt.Errorf("no log for task %q in namespace %q live in %s, and %w", id, ns, cfg.Logs.SpoolDir, listErr)
@@ -83,6 +94,8 @@ var logsCommand = &cli.Command{
 				return fmt.Errorf("--run %d: task %q has %d runs (1 is the oldest)", n, id, len(runs))
 			}
 			selected = []int{n - 1}
+		case !all:
+			fmt.Fprintf(stderr, "briskctl: task %q has more runs than one listing holds; showing the latest (%s, %s); --all-runs shows every run, --run N the Nth\n", id, runs[len(runs)-1].Run, where(runs[len(runs)-1]))
 		case len(runs) > 1:
 			fmt.Fprintf(stderr, "briskctl: task %q has %d runs; showing the latest (run %d); --run N shows another, --all-runs all:\n", id, len(runs), len(runs))
 			for i, r := range runs {
@@ -144,7 +157,8 @@ func showRun(ctx context.Context, c *cli.Context, shipper *ship.Shipper, r ship.
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			fmt.Fprintf(c.App.Writer, "%s: %s%s\n", k, meta[k], readable(k, meta[k]))
+			v := metaValue(meta[k])
+			fmt.Fprintf(c.App.Writer, "%s: %s%s\n", k, v, readable(k, v))
 		}
 		return nil
 	}
@@ -203,4 +217,16 @@ func readable(key, value string) string {
 		return " (" + (time.Duration(n) * time.Microsecond).Round(100*time.Microsecond).String() + ")"
 	}
 	return ""
+}
+
+// metaValue is a metadata value as the task's client set it (the shipper
+// RFC 2047-encodes values that are not plain ASCII), on one line: a value
+// holding a control character or invalid UTF-8 (a newline in a pod UID
+// annotation) is printed Go-quoted, so that each key stays on its line.
+func metaValue(stored string) string {
+	v := ship.DecodeMetaValue(stored)
+	if !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) {
+		return strconv.Quote(v)
+	}
+	return v
 }

@@ -16,3 +16,17 @@ func TestReadable(t *testing.T) {
 		}
 	}
 }
+
+func TestMetaValueDecoded(t *testing.T) {
+	for _, tc := range []struct{ stored, want string }{
+		{"0a1b2c3d", "0a1b2c3d"},
+		{"=?UTF-8?B?MGExYgoyYzNk?=", `"0a1b\n2c3d"`},
+		{"=?UTF-8?B?MGExYgAyYzNk?=", `"0a1b\x002c3d"`},
+		{"=?UTF-8?Q?caf=C3=A9?=", "café"},
+		{"=?UTF-8?B?YSBi?= =?UTF-8?B?IGM=?=", "a b c"},
+	} {
+		if got := metaValue(tc.stored); got != tc.want {
+			t.Errorf("metaValue(%q) = %s, want %s", tc.stored, got, tc.want)
+		}
+	}
+}

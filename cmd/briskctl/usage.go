@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
@@ -45,8 +44,7 @@ var usageCommand = &cli.Command{
 		if key != "" || ns != "" {
 			var kept []usageapi.SnapshotUsage
 			for _, u := range report.Snapshots {
-				uns, name := splitKey(u.Key)
-				if (ns == "" || ns == uns) && (key == "" || key == name || key == u.Key) {
+				if (ns == "" || ns == u.Namespace) && (key == "" || key == u.Name || key == u.Key) {
 					kept = append(kept, u)
 				}
 			}
@@ -74,14 +72,13 @@ func printUsage(w io.Writer, r usageapi.UsageReport) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAMESPACE\tKEY\tPROFILE\tUPPER\tINODES\tINODES%\tBYTES\tBYTES%")
 	for _, u := range r.Snapshots {
-		ns, name := splitKey(u.Key)
 		profile := u.Profile
 		if profile == "" { // a snapshotter from before profiles
 			profile = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ns, name, profile, u.Upper,
-			ofLimit(fmt.Sprint(u.Inodes), u.InodesLimit, fmt.Sprint(u.InodesLimit)), percent(u.Inodes, u.InodesLimit),
-			ofLimit(config.FormatSize(u.Bytes), u.BytesLimit, config.FormatSize(u.BytesLimit)), percent(u.Bytes, u.BytesLimit))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.Namespace, u.Name, profile, u.Upper,
+			ofLimit(fmt.Sprint(u.InodesUsed), u.InodesLimit, fmt.Sprint(u.InodesLimit)), percent(u.InodesUsed, u.InodesLimit),
+			ofLimit(config.FormatSize(u.BytesUsed), u.BytesLimit, config.FormatSize(u.BytesLimit)), percent(u.BytesUsed, u.BytesLimit))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "tmpfs budget: %s of %s reserved (%s)\n", config.FormatSize(r.BudgetInUse), config.FormatSize(r.Budget), percent(r.BudgetInUse, r.Budget))
@@ -99,14 +96,4 @@ func percent(used, limit int64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.1f%%", 100*float64(used)/float64(limit))
-}
-
-// splitKey undoes containerd's namespacing of snapshot keys that reach a
-// proxy snapshotter: "NAMESPACE/N/KEY", where KEY may itself hold slashes.
-func splitKey(key string) (namespace, name string) {
-	parts := strings.SplitN(key, "/", 3)
-	if len(parts) != 3 {
-		return "", key
-	}
-	return parts[0], parts[2]
 }

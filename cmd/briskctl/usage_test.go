@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/brisk-containers/brisk/internal/usage"
 	"github.com/brisk-containers/brisk/snapshotter/usageapi"
 )
 
@@ -14,9 +15,9 @@ func TestPrintUsageProfile(t *testing.T) {
 	printUsage(&b, usageapi.UsageReport{
 		Budget: 1 << 30,
 		Snapshots: []usageapi.SnapshotUsage{
-			{Key: "k8s.io/7/ctr", Profile: "brisk-small", Upper: "tmpfs", Bytes: 1 << 20, BytesLimit: 32 << 20, Inodes: 10, InodesLimit: 1000},
-			{Key: "k8s.io/7/ctr", Profile: "default", Upper: "tmpfs", Bytes: 1 << 20, BytesLimit: 64 << 20, Inodes: 10, InodesLimit: 1000},
-			{Key: "default/3/old", Upper: "tmpfs"},
+			{Key: "k8s.io/7/ctr", Namespace: "k8s.io", Name: "ctr", Profile: "brisk-small", Upper: "tmpfs", Usage: usage.Usage{BytesUsed: 1 << 20, BytesLimit: 32 << 20, InodesUsed: 10, InodesLimit: 1000}},
+			{Key: "k8s.io/7/ctr", Namespace: "k8s.io", Name: "ctr", Profile: "default", Upper: "tmpfs", Usage: usage.Usage{BytesUsed: 1 << 20, BytesLimit: 64 << 20, InodesUsed: 10, InodesLimit: 1000}},
+			{Key: "default/3/old", Namespace: "default", Name: "old", Upper: "tmpfs"},
 		},
 	})
 	lines := strings.Split(b.String(), "\n")

@@ -14,13 +14,22 @@ import (
 // Opt configures Write.
 type Opt func(*options)
 
-type options struct{ sync bool }
+type options struct {
+	sync  bool
+	setup func(*os.File) error
+}
 
 // WithSync makes the new content durable before it replaces the old: the
 // temporary file is fsynced before the rename. Without it a power cut may
 // leave an empty file; with it every write costs a device flush, which is why
 // it is not the default for files a crash may lose.
 func WithSync() Opt { return func(o *options) { o.sync = true } }
+
+// WithSetup runs fn on the temporary file once its content is written and
+// before it is synced and renamed into place: to give it what the file it
+// replaces had (owner, mode bits, xattrs), which a rename would otherwise
+// lose.
+func WithSetup(fn func(f *os.File) error) Opt { return func(o *options) { o.setup = fn } }
 
 // Write writes data to path with mode perm through a temporary file in the
 // same directory and a rename. On failure path is untouched and the
@@ -48,7 +57,7 @@ func WriteFrom(path string, r io.Reader, perm os.FileMode, opts ...Opt) (retErr 
 			_ = os.Remove(tmp)
 		}
 	}()
-	if err := writeClose(f, r, perm, o.sync); err != nil {
+	if err := writeClose(f, r, perm, o); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
@@ -57,12 +66,15 @@ func WriteFrom(path string, r io.Reader, perm os.FileMode, opts ...Opt) (retErr 
 	return nil
 }
 
-func writeClose(f *os.File, r io.Reader, perm os.FileMode, sync bool) error {
+func writeClose(f *os.File, r io.Reader, perm os.FileMode, o options) error {
 	err := f.Chmod(perm)
 	if err == nil {
 		_, err = io.Copy(f, r)
 	}
-	if err == nil && sync {
+	if err == nil && o.setup != nil {
+		err = o.setup(f)
+	}
+	if err == nil && o.sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

@@ -57,3 +57,34 @@ func TestWriteFailureLeavesTheOldFile(t *testing.T) {
 		t.Fatalf("temporary file left after a failure: %v", entries)
 	}
 }
+
+func TestWithSetup(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f")
+	if err := os.WriteFile(path, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The setup runs on the whole new content, before the rename.
+	var seen []byte
+	setup := func(f *os.File) error {
+		seen, _ = os.ReadFile(f.Name())
+		return f.Chmod(0o640)
+	}
+	if err := Write(path, []byte("new"), 0o600, WithSetup(setup)); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(path)
+	if string(seen) != "new" || st.Mode().Perm() != 0o640 {
+		t.Fatalf("setup saw %q, mode after %v", seen, st.Mode())
+	}
+	// A failed setup leaves the old file and no temporary one.
+	if err := Write(path, []byte("newer"), 0o600, WithSetup(func(*os.File) error { return os.ErrPermission })); err == nil {
+		t.Fatal("a failed setup was not reported")
+	}
+	if data, _ := os.ReadFile(path); string(data) != "new" {
+		t.Fatalf("after a failed setup: %q", data)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("temporary file left: %v", entries)
+	}
+}

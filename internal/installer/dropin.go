@@ -47,34 +47,46 @@ var criPlugin = map[int64]string{2: "io.containerd.grpc.v1.cri", 3: "io.containe
 // containerdConfig is the part of the operator's containerd config the
 // drop-in is derived from.
 type containerdConfig struct {
+	// path is the file containerd reads (host path): Layout.ContainerdConfig
+	// with its symlinks followed, which is the file to edit.
+	path    string
 	exists  bool
 	version int64
 	doc     map[string]any
 }
 
-// readContainerdConfig reads the operator's containerd config. Without one
+// readContainerdConfig reads the operator's containerd config, through any
+// symlinks (configuration management often links it). Without one
 // containerd runs on its defaults, and the file created for the imports
 // line has version newVersion: 3 for containerd 2.x, 2 for 1.7, which
 // refuses a version 3 file.
 func readContainerdConfig(l Layout, newVersion int64) (containerdConfig, error) {
-	data, err := os.ReadFile(l.host(l.ContainerdConfig))
+	path, err := l.resolve(l.ContainerdConfig)
+	if err != nil {
+		return containerdConfig{}, err
+	}
+	name := l.ContainerdConfig
+	if path != name {
+		name += " (→ " + path + ")"
+	}
+	data, err := os.ReadFile(l.host(path))
 	if errors.Is(err, fs.ErrNotExist) {
 		if _, ok := criPlugin[newVersion]; !ok {
-			return containerdConfig{}, fmt.Errorf("containerd config version %d for a new %s: want 2 or 3: %w", newVersion, l.ContainerdConfig, errdefs.ErrInvalidArgument)
+			return containerdConfig{}, fmt.Errorf("containerd config version %d for a new %s: want 2 or 3: %w", newVersion, name, errdefs.ErrInvalidArgument)
 		}
-		return containerdConfig{version: newVersion, doc: map[string]any{}}, nil
+		return containerdConfig{path: path, version: newVersion, doc: map[string]any{}}, nil
 	}
 	if err != nil {
 		return containerdConfig{}, err
 	}
-	c := containerdConfig{exists: true, doc: map[string]any{}}
+	c := containerdConfig{path: path, exists: true, doc: map[string]any{}}
 	if err := toml.Unmarshal(data, &c.doc); err != nil {
-		return c, fmt.Errorf("containerd config %s: %w", l.ContainerdConfig, err)
+		return c, fmt.Errorf("containerd config %s: %w", name, err)
 	}
 	v, _ := c.doc["version"].(int64)
 	if _, ok := criPlugin[v]; !ok {
 		return c, fmt.Errorf("containerd config %s: version = %v: want 2 (containerd 1.7) or 3 (containerd 2.x): %w",
-			l.ContainerdConfig, c.doc["version"], errdefs.ErrNotImplemented)
+			name, c.doc["version"], errdefs.ErrNotImplemented)
 	}
 	c.version = v
 	return c, nil

@@ -24,10 +24,19 @@ type state struct {
 	Dirs []string `json:"dirs"`
 	// ImportsLine was added to the containerd config.
 	ImportsLine string `json:"imports_line,omitempty"`
+	// ImportsInserted is exactly what was inserted with it: the line and
+	// a newline, or a newline and the line where the config's version
+	// line ended the file without one. Taking it out restores the config
+	// byte for byte.
+	ImportsInserted string `json:"imports_inserted,omitempty"`
 	// CreatedContainerdConfig is the content of the containerd config
 	// the installer created, there being none; uninstall removes the file
 	// if it still holds just that.
 	CreatedContainerdConfig string `json:"created_containerd_config,omitempty"`
+	// PreExisting lists, for each data directory (the snapshotter's
+	// root, spool_dir) that was there before the first install, the names
+	// it held then: uninstall removes only what came after.
+	PreExisting map[string][]string `json:"pre_existing,omitempty"`
 }
 
 func loadState(l Layout) (state, error) {

@@ -35,7 +35,8 @@ func importsCover(c containerdConfig, l Layout) (has, covers bool) {
 // ensureImports makes the containerd config import the drop-in, adding one
 // `imports` line if the config has none. An operator's own imports that do
 // not take the drop-in are not rewritten: that is an error saying what to
-// add.
+// add. The line goes into the file containerd reads, a symlink's target,
+// which keeps its owner, mode and xattrs.
 func ensureImports(l Layout, c containerdConfig, st *state) (bool, error) {
 	has, covers := importsCover(c, l)
 	if covers {
@@ -46,9 +47,9 @@ func ensureImports(l Layout, c containerdConfig, st *state) (bool, error) {
 			l.ContainerdConfig, c.doc["imports"], l.DropinPath(), l.DropinPath(), errdefs.ErrFailedPrecondition)
 	}
 	line := "imports = [" + strconv.Quote(l.DropinPath()) + "] " + importsMarker
-	path := l.host(l.ContainerdConfig)
+	path := l.host(c.path)
 	if !c.exists {
-		if err := st.mkdirAll(l, filepath.Dir(l.ContainerdConfig), 0o755); err != nil {
+		if err := st.mkdirAll(l, filepath.Dir(c.path), 0o755); err != nil {
 			return false, err
 		}
 		st.CreatedContainerdConfig = fmt.Sprintf("version = %d\n%s\n", c.version, line)
@@ -60,18 +61,18 @@ func ensureImports(l Layout, c containerdConfig, st *state) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return false, err
-	}
-	st.ImportsLine = line
-	_, err = writeFile(path, insertTopLevel(data, line), fi.Mode().Perm())
+	out, inserted := insertTopLevel(data, line)
+	st.ImportsLine, st.ImportsInserted = line, inserted
+	_, err = editFile(path, out)
 	return true, err
 }
 
 // insertTopLevel adds line among the top-level keys: after `version`, or
-// first, and in any case before the first table header.
-func insertTopLevel(data []byte, line string) []byte {
+// first, and in any case before the first table header. It only inserts,
+// and returns what it inserted, so that taking that out again gives back
+// data byte for byte: after a last line with no newline it adds a newline
+// and the line, not the newline the file lacked.
+func insertTopLevel(data []byte, line string) (out []byte, inserted string) {
 	lines := strings.SplitAfter(string(data), "\n")
 	at := 0
 	for i, l := range lines {
@@ -84,19 +85,27 @@ func insertTopLevel(data []byte, line string) []byte {
 			break
 		}
 	}
+	offset := len(strings.Join(lines[:at], ""))
+	inserted = line + "\n"
 	if at > 0 && !strings.HasSuffix(lines[at-1], "\n") {
-		lines[at-1] += "\n"
+		inserted = "\n" + line
 	}
-	out := append(append(append([]string(nil), lines[:at]...), line+"\n"), lines[at:]...)
-	return []byte(strings.Join(out, ""))
+	out = make([]byte, 0, len(data)+len(inserted))
+	out = append(append(append(out, data[:offset]...), inserted...), data[offset:]...)
+	return out, inserted
 }
 
-// removeImports undoes ensureImports as recorded in st.
+// removeImports undoes ensureImports as recorded in st, in the file the
+// config's symlinks lead to now.
 func removeImports(l Layout, st *state) (bool, error) {
 	if st.ImportsLine == "" {
 		return false, nil
 	}
-	path := l.host(l.ContainerdConfig)
+	target, err := l.resolve(l.ContainerdConfig)
+	if err != nil {
+		return false, err
+	}
+	path := l.host(target)
 	data, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
 		return false, nil
@@ -107,14 +116,18 @@ func removeImports(l Layout, st *state) (bool, error) {
 	if st.CreatedContainerdConfig != "" && string(data) == st.CreatedContainerdConfig {
 		return removeFile(path)
 	}
-	out := bytes.Replace(data, []byte(st.ImportsLine+"\n"), nil, 1)
+	// What was inserted, else (the operator moved it, or an earlier
+	// installer recorded only the line) the line with or without its
+	// newline.
+	out := data
+	for _, text := range []string{st.ImportsInserted, st.ImportsLine + "\n", "\n" + st.ImportsLine, st.ImportsLine} {
+		if text != "" && bytes.Contains(data, []byte(text)) {
+			out = bytes.Replace(data, []byte(text), nil, 1)
+			break
+		}
+	}
 	if bytes.Equal(out, data) {
 		return false, nil
 	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return false, err
-	}
-	_, err = writeFile(path, out, fi.Mode().Perm())
-	return true, err
+	return editFile(path, out)
 }

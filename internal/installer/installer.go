@@ -14,7 +14,6 @@ import (
 	"github.com/moby/sys/mountinfo"
 
 	"github.com/brisk-containers/brisk/config"
-	"github.com/brisk-containers/brisk/logs/spool"
 )
 
 // Installer installs and uninstalls Brisk on one host.
@@ -25,6 +24,15 @@ type Installer struct {
 	// Users lists the containers still using Brisk; uninstall refuses
 	// while there are any.
 	Users func(ctx context.Context, snapshotters []string) ([]string, error)
+	// PendingLogs lists the task logs in the host path spoolDir not
+	// shipped yet (spool.Pending); uninstall refuses while there are any.
+	// The caller passes it in, as Users, so that the installer does not
+	// link the log spool (imports point down).
+	PendingLogs func(spoolDir string) ([]string, error)
+	// QuarantinedLogs lists the task logs in the host path spoolDir that
+	// can never ship without an operator (spool.Quarantined): uninstall
+	// keeps them and says where. Passed in as PendingLogs is.
+	QuarantinedLogs func(spoolDir string) ([]string, error)
 	// NewConfigVersion is the version of a containerd config created where
 	// there is none: 3 (containerd 2.x, the default) or 2 (1.7).
 	NewConfigVersion int64
@@ -35,6 +43,9 @@ type Installer struct {
 type Result struct {
 	Changed []string // host paths
 	Actions []string // "restart containerd.service", ...
+	// Kept are what uninstall left on purpose, each "PATH: why": data
+	// that was there before the install, quarantined logs.
+	Kept []string
 }
 
 // run is one install or uninstall: the layout, the record of what it
@@ -78,6 +89,11 @@ func (r *run) write(p string, data []byte, mode fs.FileMode) (bool, error) {
 func (r *run) remove(p string) (bool, error) {
 	ok, err := removeFile(r.l.host(p))
 	return r.changed(p, ok), err
+}
+
+// keep records host path p as left in place on purpose.
+func (r *run) keep(p, why string) {
+	r.res.Kept = append(r.res.Kept, p+": "+why)
 }
 
 // act asks the service manager for one action, recording it.
@@ -186,7 +202,13 @@ func (r *run) installFiles(cfg config.Config, cfgData []byte) (snapshotterChange
 			}
 		}
 	}
-	// Created here, so uninstall knows which were not there before.
+	// Created here, so uninstall knows which were not there before, and
+	// what those that were there held then.
+	for _, dir := range dataDirs(cfg) {
+		if err := r.st.notePreExisting(r.l, dir); err != nil {
+			return false, false, err
+		}
+	}
 	for _, dir := range []string{cfg.Snapshotter.Root, filepath.Dir(cfg.Snapshotter.Address), cfg.Logs.SpoolDir, cfg.Logs.LocalDir} {
 		if err := r.st.mkdirAll(r.l, dir, 0o755); err != nil {
 			return false, false, err
@@ -227,7 +249,9 @@ func (r *run) installContainerdConfig(cfg config.Config, ctdCfg containerdConfig
 // Uninstall removes everything Install put on the host and restores the
 // containerd config, refusing (errdefs.ErrFailedPrecondition) while a
 // container uses Brisk, the spool holds logs not yet shipped or snapshots
-// are still mounted. Logs in local_dir stay.
+// are still mounted. Logs in local_dir stay, and so do quarantined logs and
+// whatever the data directories held before the first install
+// (Result.Kept says where).
 func (in *Installer) Uninstall(ctx context.Context) (Result, error) {
 	cfg, err := config.Load(in.Layout.host(in.Layout.ConfigPath), true)
 	if err != nil {
@@ -258,7 +282,10 @@ func (in *Installer) checkUnused(ctx context.Context, cfg config.Config) error {
 	if len(users) > 0 {
 		return fmt.Errorf("containers still use brisk: %s: %w", strings.Join(users, ", "), errdefs.ErrFailedPrecondition)
 	}
-	pending, err := spool.Pending(in.Layout.host(cfg.Logs.SpoolDir))
+	if in.PendingLogs == nil {
+		return fmt.Errorf("cannot tell whether task logs in %s are shipped: the installer has no PendingLogs: %w", cfg.Logs.SpoolDir, errdefs.ErrFailedPrecondition)
+	}
+	pending, err := in.PendingLogs(in.Layout.host(cfg.Logs.SpoolDir))
 	if err != nil {
 		return err
 	}
@@ -327,20 +354,25 @@ func (r *run) uninstallSnapshotter(ctx context.Context) error {
 
 // removeFiles removes the binaries, the config, the snapshotter's data
 // (its layers: containerd keeps the images and unpacks them again if brisk
-// comes back), the socket and the empty spool, the state, and every
-// directory the installs created that is now empty.
+// comes back), the socket and the spool but for quarantined logs, the
+// state, and every directory the installs created that is now empty. Of a
+// data directory that was there before, only what came after goes.
 func (r *run) removeFiles(cfg config.Config) error {
 	for _, name := range Binaries {
 		if _, err := r.remove(filepath.Join(r.l.BinDir, name)); err != nil {
 			return err
 		}
 	}
-	for _, dir := range []string{cfg.Snapshotter.Root, cfg.Logs.SpoolDir} {
-		if filepath.Clean(dir) == "/" {
-			return fmt.Errorf("refusing to remove %q: %w", dir, errdefs.ErrInvalidArgument)
-		}
-		if err := os.RemoveAll(r.l.host(dir)); err != nil {
-			return fmt.Errorf("remove %s: %w", dir, err)
+	quarantined, err := r.quarantinedLogs(cfg.Logs.SpoolDir)
+	if err != nil {
+		return err
+	}
+	for _, q := range quarantined {
+		r.keep(q, "a quarantined task log, which never shipped (its reason file says why): copy it away or delete it")
+	}
+	for _, dir := range dataDirs(cfg) {
+		if err := r.removeData(dir, quarantined); err != nil {
+			return err
 		}
 	}
 	for _, p := range []string{cfg.Snapshotter.Address, r.l.ConfigPath, r.l.statePath()} {

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/logs/spool"
 )
 
 // fakeServices records what the installer asks of systemd.
@@ -93,6 +94,8 @@ func newTestHost(t *testing.T) *testHost {
 		Services: h.svc,
 		Users:    func(context.Context, []string) ([]string, error) { return h.users, nil },
 	}
+	h.in.PendingLogs = func(string) ([]string, error) { return nil, nil }
+	h.in.QuarantinedLogs = spool.QuarantinedDirs
 	return h
 }
 
@@ -344,6 +347,8 @@ func TestEnsureImports(t *testing.T) {
 		{name: "no imports", config: "version = 3\n[grpc]\n  address = \"/x\"\n", wantChanged: true},
 		{name: "version only", config: "version = 3\n", wantChanged: true},
 		{name: "operator comment first", config: "# mine\nversion = 2\n", wantChanged: true},
+		{name: "version last, no trailing newline", config: "# mine\nversion = 3", wantChanged: true},
+		{name: "no trailing newline", config: "version = 3\n[grpc]\n  address = \"/x\"", wantChanged: true},
 		{name: "glob covers", config: "version = 3\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n"},
 		{name: "relative covers", config: "version = 3\nimports = [\"conf.d/brisk.toml\"]\n"},
 		{name: "other imports", config: "version = 3\nimports = [\"/etc/containerd/other.toml\"]\n", wantErr: true},

@@ -9,7 +9,6 @@ import (
 	"github.com/moby/sys/mountinfo"
 
 	"github.com/brisk-containers/brisk/internal/mountpoint"
-	"golang.org/x/sys/unix"
 )
 
 // MountOf returns the mount that holds path: the deepest mount point at or
@@ -36,49 +35,6 @@ func OptionValue(opts, key string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// Space is a filesystem's capacity as statfs gives it.
-type Space struct {
-	Tmpfs       bool   `json:"tmpfs"`
-	BytesTotal  uint64 `json:"bytes_total"`
-	BytesFree   uint64 `json:"bytes_free"` // available to unprivileged users
-	InodesTotal uint64 `json:"inodes_total"`
-	InodesFree  uint64 `json:"inodes_free"`
-}
-
-// FreeBytesPercent is the share of bytes still available.
-func (s Space) FreeBytesPercent() float64 { return percent(s.BytesFree, s.BytesTotal) }
-
-// FreeInodesPercent is the share of inodes still free; 100 on filesystems
-// without an inode table (they report zero inodes).
-func (s Space) FreeInodesPercent() float64 {
-	if s.InodesTotal == 0 {
-		return 100
-	}
-	return percent(s.InodesFree, s.InodesTotal)
-}
-
-func percent(part, whole uint64) float64 {
-	if whole == 0 {
-		return 0
-	}
-	return 100 * float64(part) / float64(whole)
-}
-
-// Statfs reads the capacity of the filesystem holding path.
-func Statfs(path string) (Space, error) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(path, &st); err != nil {
-		return Space{}, &os.PathError{Op: "statfs", Path: path, Err: err}
-	}
-	return Space{
-		Tmpfs:       st.Type == unix.TMPFS_MAGIC,
-		BytesTotal:  st.Blocks * uint64(st.Bsize),
-		BytesFree:   st.Bavail * uint64(st.Bsize),
-		InodesTotal: st.Files,
-		InodesFree:  st.Ffree,
-	}, nil
 }
 
 // Device is the block device behind a mount.

@@ -25,8 +25,10 @@ func (d *downStore) Put(context.Context, string, io.Reader, map[string]string, s
 func (d *downStore) Get(context.Context, string) ([]byte, map[string]string, error) {
 	return nil, nil, ship.ErrNotFound
 }
-func (d *downStore) List(context.Context, string, int) ([]string, error) { return nil, nil }
-func (d *downStore) String() string                                      { return "s3://down" }
+func (d *downStore) List(context.Context, string, string, func([]string, bool) bool) error {
+	return nil
+}
+func (d *downStore) String() string { return "s3://down" }
 
 const entries = 5
 

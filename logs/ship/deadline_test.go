@@ -33,9 +33,11 @@ func TestEveryS3CallHasADeadline(t *testing.T) {
 	c.RequestTimeout = config.Duration(time.Second)
 	st := &S3Store{cfg: c}
 	for name, call := range map[string]func(context.Context) error{
-		"put":  func(ctx context.Context) error { return st.Put(ctx, "k", strings.NewReader("x"), nil, "") },
-		"get":  func(ctx context.Context) error { _, _, err := st.Get(ctx, "k"); return err },
-		"list": func(ctx context.Context) error { _, err := st.List(ctx, "k", 1); return err },
+		"put": func(ctx context.Context) error { return st.Put(ctx, "k", strings.NewReader("x"), nil, "") },
+		"get": func(ctx context.Context) error { _, _, err := st.Get(ctx, "k"); return err },
+		"list": func(ctx context.Context) error {
+			return st.List(ctx, "k", "", func([]string, bool) bool { return true })
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			done := make(chan error, 1)

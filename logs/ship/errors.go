@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
-	"syscall"
 
 	"github.com/containerd/errdefs"
 )
@@ -46,18 +45,9 @@ func metaError(err error) error {
 	return err
 }
 
-// classify tells a store's permanent failures from transient ones. Under
-// local_dir, a name too long or a path component that is a file where a
-// directory is needed (ID "job.log/x" after "job") fails every time;
-// anything else (disk full, I/O) may pass. S3 answers with a code.
-func classify(err error) error {
-	for _, errno := range []syscall.Errno{syscall.ENAMETOOLONG, syscall.EEXIST, syscall.ENOTDIR, syscall.EISDIR, syscall.EINVAL} {
-		if errors.Is(err, errno) {
-			return Permanent(err)
-		}
-	}
-	return s3Error(err)
-}
+// classify reads the S3 error codes that describe the object in any
+// store's error; each store marks its own other permanent failures (Put).
+func classify(err error) error { return s3Error(err) }
 
 // s3PermanentCodes are S3 error codes that describe the object, not the
 // service: the same request fails the same way every time.

@@ -2,15 +2,10 @@ package ship
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"path/filepath"
 	"sort"
 	"strings"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"time"
 
 	"github.com/brisk-containers/brisk/logs/spool"
 )
@@ -19,8 +14,13 @@ import (
 // survives Key's sanitising unchanged.
 const idMarker = "brisk-id-marker-4f1c"
 
-// maxRuns bounds the runs of one ID a lookup lists.
-const maxRuns = 1000
+// runTimeLayout is how spool.NewRun writes a run's start time at the head
+// of its name: names, and so keys, sort by it.
+const runTimeLayout = "20060102T150405.000000Z"
+
+// recentWindows are how far back RecentRuns looks, in turn, for the latest
+// run of an ID with more runs than one listing page holds.
+var recentWindows = []time.Duration{time.Hour, 24 * time.Hour, 7 * 24 * time.Hour}
 
 // Run is one run of a log ID: live in this node's spool, stored, or both
 // (shipped while we looked).
@@ -30,42 +30,127 @@ type Run struct {
 	Dir string // its spool entry, when it is in this node's spool
 }
 
-// Runs lists the runs of (namespace, id), oldest first: those in this node's
-// spool and those stored. With the store unreachable it returns the live
-// runs and the store's error.
-func (s *Shipper) Runs(ctx context.Context, namespace, id string) ([]Run, error) {
-	byRun := map[string]*Run{}
+// runSet gathers the runs of one ID from the spool and the store.
+type runSet map[string]*Run
+
+func (rs runSet) add(run, key, dir string) {
+	if r := rs[run]; r != nil {
+		r.Key = key
+		return
+	}
+	rs[run] = &Run{Run: run, Key: key, Dir: dir}
+}
+
+// sorted is the runs oldest first.
+func (rs runSet) sorted() []Run {
+	runs := make([]Run, 0, len(rs))
+	for _, r := range rs {
+		runs = append(runs, *r)
+	}
+	sort.Slice(runs, func(i, j int) bool { return runs[i].Run < runs[j].Run })
+	return runs
+}
+
+// liveRuns are the runs of (namespace, id) in this node's spool.
+func (s *Shipper) liveRuns(namespace, id string) (runSet, error) {
 	live, err := spool.Runs(s.cfg.SpoolDir, namespace, id)
 	if err != nil {
 		return nil, err
 	}
+	rs := runSet{}
 	for _, r := range live {
-		byRun[r.Run] = &Run{Run: r.Run, Key: s.KeyFor(namespace, id, r.Run), Dir: r.Dir}
+		rs[r.Run] = &Run{Run: r.Run, Key: s.KeyFor(namespace, id, r.Run), Dir: r.Dir}
 	}
+	return rs, nil
+}
+
+// storedRuns adds to rs the stored runs of (namespace, id) that started at
+// or after since (zero: all), reading at most pages pages (0: all): found
+// of them, and done says whether it saw the last.
+func (s *Shipper) storedRuns(ctx context.Context, rs runSet, namespace, id string, since time.Time, pages int) (found int, done bool, err error) {
 	keyPrefix, keySuffix, _ := strings.Cut(s.KeyFor(namespace, id, idMarker), idMarker)
-	keys, lerr := s.store.List(ctx, keyPrefix, maxRuns)
-	for _, k := range keys {
-		run, ok := strings.CutSuffix(strings.TrimPrefix(k, keyPrefix), keySuffix)
-		// The prefix also matches the runs of IDs that extend this one
-		// with "@...": only a run name follows this ID's own "@".
-		if !ok || !spool.IsRun(run) {
-			continue
+	startAfter := ""
+	if !since.IsZero() {
+		// Every run of that time or later sorts after this: the run
+		// name goes on with "-TAG".
+		startAfter = keyPrefix + since.UTC().Format(runTimeLayout)
+	}
+	n := 0
+	done = true
+	err = s.store.List(ctx, keyPrefix, startAfter, func(keys []string, more bool) bool {
+		for _, k := range keys {
+			rest := strings.TrimPrefix(k, keyPrefix)
+			// A run name starts with a digit: keys from here on are
+			// those of IDs that extend this one with "@...".
+			if rest != "" && rest[0] > '9' {
+				return false
+			}
+			if run, ok := strings.CutSuffix(rest, keySuffix); ok && spool.IsRun(run) {
+				rs.add(run, k, "")
+				found++
+			}
 		}
-		if r := byRun[run]; r != nil {
-			r.Key = k
-		} else {
-			byRun[run] = &Run{Run: run, Key: k}
+		n++
+		if more && pages > 0 && n >= pages {
+			done = false
+			return false
+		}
+		return true
+	})
+	return found, done, err
+}
+
+// Runs lists every run of (namespace, id), oldest first: those in this
+// node's spool and those stored, however many (one listing request per
+// 1,000 stored). With the store unreachable it returns the live runs and
+// the store's error.
+func (s *Shipper) Runs(ctx context.Context, namespace, id string) ([]Run, error) {
+	rs, err := s.liveRuns(namespace, id)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := s.storedRuns(ctx, rs, namespace, id, time.Time{}, 0); err != nil {
+		return rs.sorted(), fmt.Errorf("list runs of %q in %s: %w", id, s.store, err)
+	}
+	return rs.sorted(), nil
+}
+
+// RecentRuns lists runs of (namespace, id), oldest first, the latest among
+// them, in as few listing requests as it can; all says whether they are
+// every run. S3 lists keys in ascending order only, and run keys sort by
+// start time, oldest first: one request from the start finds every run of
+// an ID with up to 1,000. Beyond, a second listing starts at the runs of
+// the last hour (further back while it finds none): two requests for an ID
+// run every minute of the day.
+func (s *Shipper) RecentRuns(ctx context.Context, namespace, id string) (runs []Run, all bool, err error) {
+	rs, err := s.liveRuns(namespace, id)
+	if err != nil {
+		return nil, false, err
+	}
+	_, done, err := s.storedRuns(ctx, rs, namespace, id, time.Time{}, 1)
+	if err != nil {
+		return rs.sorted(), false, fmt.Errorf("list runs of %q in %s: %w", id, s.store, err)
+	}
+	if done {
+		return rs.sorted(), true, nil
+	}
+	for _, back := range recentWindows {
+		recent, err := s.liveRuns(namespace, id)
+		if err != nil {
+			return nil, false, err
+		}
+		found, _, err := s.storedRuns(ctx, recent, namespace, id, time.Now().Add(-back), 0)
+		if err != nil {
+			return rs.sorted(), false, fmt.Errorf("list runs of %q in %s: %w", id, s.store, err)
+		}
+		// The latest stored run sorts after the start of any window
+		// that holds a stored run.
+		if found > 0 {
+			return recent.sorted(), false, nil
 		}
 	}
-	runs := make([]Run, 0, len(byRun))
-	for _, r := range byRun {
-		runs = append(runs, *r)
-	}
-	sort.Slice(runs, func(i, j int) bool { return runs[i].Run < runs[j].Run })
-	if lerr != nil {
-		lerr = fmt.Errorf("list runs of %q in %s: %w", id, s.store, lerr)
-	}
-	return runs, lerr
+	runs, err = s.Runs(ctx, namespace, id)
+	return runs, err == nil, err
 }
 
 // IDsUnder lists the log IDs that start with parent + "/", live in this
@@ -89,19 +174,27 @@ func (s *Shipper) IDsUnder(ctx context.Context, namespace, parent string, limit 
 			found[id] = true
 		}
 	}
-	keys, err := s.store.List(ctx, keyPrefix, maxRuns)
-	if err != nil {
-		return nil, err
-	}
 	// A key holds the sanitised ID and its run; parent as given plus the
 	// rest of the key sanitises to that same key, so it looks the log up.
-	for _, k := range keys {
-		rest, ok := strings.CutSuffix(strings.TrimPrefix(k, keyPrefix), keySuffix)
-		i := strings.LastIndex(rest, "@")
-		if !ok || i <= 0 || !spool.IsRun(rest[i+1:]) {
-			continue
+	// Keys come in ascending order, an ID's runs together: the listing
+	// stops once it found more IDs than are asked for.
+	stored := 0
+	err = s.store.List(ctx, keyPrefix, "", func(keys []string, _ bool) bool {
+		for _, k := range keys {
+			rest, ok := strings.CutSuffix(strings.TrimPrefix(k, keyPrefix), keySuffix)
+			i := strings.LastIndex(rest, "@")
+			if !ok || i <= 0 || !spool.IsRun(rest[i+1:]) {
+				continue
+			}
+			if id := parent + rest[:i]; !found[id] {
+				found[id] = true
+				stored++
+			}
 		}
-		found[parent+rest[:i]] = true
+		return stored <= limit
+	})
+	if err != nil {
+		return nil, err
 	}
 	ids := make([]string, 0, len(found))
 	for id := range found {
@@ -112,61 +205,4 @@ func (s *Shipper) IDsUnder(ctx context.Context, namespace, parent string, limit 
 		ids = ids[:limit]
 	}
 	return ids, nil
-}
-
-// List returns up to limit keys starting with prefix.
-func (s *S3Store) List(ctx context.Context, prefix string, limit int) ([]string, error) {
-	client, err := s.connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := s.deadline(ctx)
-	defer cancel()
-	out, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{
-		Bucket:  aws.String(s.cfg.Bucket),
-		Prefix:  aws.String(prefix),
-		MaxKeys: aws.Int32(int32(limit)),
-	})
-	if err != nil {
-		return nil, err
-	}
-	keys := make([]string, 0, len(out.Contents))
-	for _, o := range out.Contents {
-		keys = append(keys, aws.ToString(o.Key))
-	}
-	return keys, nil
-}
-
-// List returns up to limit keys starting with prefix, as S3 would: the files
-// under Dir, by slash-separated path.
-func (l *LocalStore) List(_ context.Context, prefix string, limit int) ([]string, error) {
-	// Walk only the deepest directory the prefix names.
-	start := l.Dir
-	if i := strings.LastIndex(prefix, "/"); i >= 0 {
-		start = filepath.Join(l.Dir, filepath.FromSlash(prefix[:i]))
-	}
-	var keys []string
-	err := filepath.WalkDir(start, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		if d.IsDir() || strings.HasSuffix(path, ".meta.json") || strings.HasSuffix(path, ".tmp") {
-			return nil
-		}
-		rel, err := filepath.Rel(l.Dir, path)
-		if err != nil {
-			return err
-		}
-		if key := filepath.ToSlash(rel); strings.HasPrefix(key, prefix) {
-			keys = append(keys, key)
-			if len(keys) == limit {
-				return fs.SkipAll
-			}
-		}
-		return nil
-	})
-	return keys, err
 }

@@ -63,16 +63,18 @@ func (m *memStore) Get(_ context.Context, key string) ([]byte, map[string]string
 	return b, nil, nil
 }
 
-func (m *memStore) List(_ context.Context, prefix string, limit int) ([]string, error) {
+func (m *memStore) List(_ context.Context, prefix, startAfter string, page func([]string, bool) bool) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	var keys []string
 	for k := range m.objs {
-		if strings.HasPrefix(k, prefix) && len(keys) < limit {
+		if strings.HasPrefix(k, prefix) && k > startAfter {
 			keys = append(keys, k)
 		}
 	}
-	return keys, nil
+	m.mu.Unlock()
+	sort.Strings(keys)
+	page(keys, false)
+	return nil
 }
 
 func (m *memStore) String() string { return "mem://" }

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/internal/usage"
 	"github.com/brisk-containers/brisk/logs/spool"
-	"github.com/brisk-containers/brisk/shim/usage"
 )
 
 func TestKey(t *testing.T) {
@@ -49,8 +49,8 @@ func (f *failingStore) Get(context.Context, string) ([]byte, map[string]string, 
 	return nil, nil, ErrNotFound
 }
 
-func (f *failingStore) List(context.Context, string, int) ([]string, error) {
-	return nil, errors.New("connection refused")
+func (f *failingStore) List(context.Context, string, string, func([]string, bool) bool) error {
+	return errors.New("connection refused")
 }
 
 func (f *failingStore) String() string { return "s3://down" }
@@ -123,7 +123,7 @@ func writeEntry(t *testing.T, spoolDir, id string, live bool, out, errOut string
 		t.Fatal(err)
 	}
 	if !live {
-		if _, err := e.Finish(spool.ExitInfo{Code: 3, Exited: exited, Usage: &usage.Usage{InodesUsed: 57}}); err != nil {
+		if _, err := e.Finish(spool.ExitInfo{Code: 3, Exited: exited, Usage: &usage.Layer{Usage: usage.Usage{InodesUsed: 57}}}); err != nil {
 			t.Fatal(err)
 		}
 	}

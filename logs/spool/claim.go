@@ -143,6 +143,20 @@ type QuarantinedEntry struct {
 	Since  time.Time
 }
 
+// QuarantinedDirs lists the directories of the quarantined entries in
+// spoolDir: what uninstall must keep.
+func QuarantinedDirs(spoolDir string) ([]string, error) {
+	q, err := Quarantined(spoolDir)
+	if err != nil {
+		return nil, err
+	}
+	dirs := make([]string, 0, len(q))
+	for _, e := range q {
+		dirs = append(dirs, e.Dir)
+	}
+	return dirs, nil
+}
+
 // Quarantined lists the quarantined entries under spoolDir.
 func Quarantined(spoolDir string) ([]QuarantinedEntry, error) {
 	root := filepath.Join(spoolDir, quarantineDir)

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/brisk-containers/brisk/internal/atomicfile"
-	"github.com/brisk-containers/brisk/shim/usage"
+	"github.com/brisk-containers/brisk/internal/usage"
 )
 
 // Stream names a record's origin.
@@ -64,7 +64,7 @@ type Meta struct {
 	Lost       int64  `json:"lost_bytes,omitempty"`
 	LostReason string `json:"lost_reason,omitempty"`
 	// Usage is the task's writable layer at exit, when it was measured.
-	Usage *usage.Usage `json:"usage,omitempty"`
+	Usage *usage.Layer `json:"usage,omitempty"`
 	// Stats holds the task's cgroup summary at exit as metadata fields
 	// (taskstats.Summary.Metadata: cpu-ns, memory-peak-bytes, ...).
 	Stats map[string]string `json:"stats,omitempty"`

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/brisk-containers/brisk/shim/usage"
+	"github.com/brisk-containers/brisk/internal/usage"
 )
 
 // FsyncPolicy says when the log reaches the disk under spool_dir.
@@ -332,7 +332,7 @@ func (e *Entry) put(f *os.File, size *int64, records []byte, content int64) erro
 type ExitInfo struct {
 	Code   int
 	Exited time.Time
-	Usage  *usage.Usage // nil: not measured
+	Usage  *usage.Layer // nil: not measured
 	Stats  map[string]string
 }
 

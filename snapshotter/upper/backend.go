@@ -1,6 +1,10 @@
 package upper
 
-import "context"
+import (
+	"context"
+
+	"github.com/brisk-containers/brisk/internal/usage"
+)
 
 // Backend is one place an active snapshot's upper can live. The snapshotter
 // asks a record's backend (Snapshotter.backend) instead of switching on its
@@ -37,7 +41,7 @@ type Backend interface {
 	Release(ctx context.Context, id string) error
 	// Usage reports what id's upper holds and, where enforced, may hold.
 	// It only reads: an upper gone meanwhile is empty, with limits l.
-	Usage(ctx context.Context, id string, l Limits) (Usage, error)
+	Usage(ctx context.Context, id string, l Limits) (usage.Usage, error)
 }
 
 var (

@@ -60,7 +60,7 @@ func TestBackendsKeepTheContract(t *testing.T) {
 			testutil.Must(t, os.WriteFile(filepath.Join(upper.FS(b.Path(id)), "f"), make([]byte, 64<<10), 0o644))
 			u, err := b.Usage(ctx, id, limits)
 			testutil.Must(t, err)
-			if u.Bytes < 64<<10 || u.Inodes < 1 {
+			if u.BytesUsed < 64<<10 || u.InodesUsed < 1 {
 				t.Errorf("Usage = %+v, want at least the 64 KiB file written", u)
 			}
 			if tc.limited && (u.BytesLimit != limits.Bytes || u.InodesLimit != limits.Inodes) {

@@ -11,8 +11,8 @@ import (
 	"strings"
 
 	"github.com/brisk-containers/brisk/internal/mountpoint"
+	"github.com/brisk-containers/brisk/internal/usage"
 	"github.com/brisk-containers/brisk/snapshotter/upper/xfsquota"
-	"github.com/containerd/continuity/fs"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 )
@@ -141,23 +141,15 @@ func (d *DirStore) Release(_ context.Context, id string) error {
 }
 
 // Usage is O(1) from the quota where there is one, a walk otherwise.
-func (d *DirStore) Usage(ctx context.Context, id string, _ Limits) (Usage, error) {
+func (d *DirStore) Usage(ctx context.Context, id string, _ Limits) (usage.Usage, error) {
 	if d.quota != nil {
 		pid, err := projectID(id)
 		if err != nil {
-			return Usage{}, err
+			return usage.Usage{}, err
 		}
-		q, err := d.quota.Usage(pid)
-		if err != nil {
-			return Usage{}, err
-		}
-		return Usage{Bytes: int64(q.Bytes), Inodes: int64(q.Inodes), BytesLimit: int64(q.BytesLimit), InodesLimit: int64(q.InodesLimit)}, nil
+		return d.quota.Usage(pid)
 	}
-	du, err := fs.DiskUsage(ctx, FS(d.Path(id)))
-	if err != nil {
-		return Usage{}, err
-	}
-	return Usage{Bytes: du.Size, Inodes: du.Inodes}, nil
+	return usage.Walk(ctx, FS(d.Path(id)))
 }
 
 // Entries lists the snapshot IDs that have an upper in the store, for Cleanup.

@@ -1,11 +1,11 @@
 package upper
 
 import (
+	"github.com/brisk-containers/brisk/internal/usage"
+
 	"context"
 	"os"
 	"path/filepath"
-
-	"github.com/containerd/continuity/fs"
 )
 
 // RootStore keeps uppers on the persistent root, in the snapshot's own
@@ -48,10 +48,6 @@ func (r RootStore) Present(id string) (bool, error) {
 func (RootStore) Release(context.Context, string) error { return nil }
 
 // Usage walks the upper: the root has no per-snapshot accounting.
-func (r RootStore) Usage(ctx context.Context, id string, _ Limits) (Usage, error) {
-	du, err := fs.DiskUsage(ctx, FS(r.Path(id)))
-	if err != nil {
-		return Usage{}, err
-	}
-	return Usage{Bytes: du.Size, Inodes: du.Inodes}, nil
+func (r RootStore) Usage(ctx context.Context, id string, _ Limits) (usage.Usage, error) {
+	return usage.Walk(ctx, FS(r.Path(id)))
 }

@@ -1,6 +1,8 @@
 package upper
 
 import (
+	"github.com/brisk-containers/brisk/internal/usage"
+
 	"context"
 	"errors"
 	"fmt"
@@ -140,10 +142,10 @@ func (p *TmpfsPool) Release(_ context.Context, id string) error {
 
 // Usage reads id's tmpfs in O(1). A tmpfs that is not mounted (gone with a
 // reboot, or removed meanwhile) is empty, with limits l.
-func (p *TmpfsPool) Usage(_ context.Context, id string, l Limits) (Usage, error) {
-	u, err := TmpfsUsage(p.Path(id))
+func (p *TmpfsPool) Usage(_ context.Context, id string, l Limits) (usage.Usage, error) {
+	u, err := usage.Tmpfs(p.Path(id))
 	if errdefs.IsNotFound(err) {
-		return Usage{BytesLimit: l.Bytes, InodesLimit: l.Inodes}, nil
+		return usage.Usage{BytesLimit: l.Bytes, InodesLimit: l.Inodes}, nil
 	}
 	return u, err
 }
@@ -251,22 +253,4 @@ func UsedBy(dir string) ([]string, error) {
 		}
 	}
 	return users, nil
-}
-
-// TmpfsUsage reads the usage of the tmpfs mounted at dir in O(1). It only
-// stats: where no tmpfs is mounted at dir (removed meanwhile, or gone with
-// a reboot) it fails with errdefs.ErrNotFound rather than report the
-// filesystem below.
-func TmpfsUsage(dir string) (Usage, error) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return Usage{}, fmt.Errorf("no tmpfs at %s: %w", dir, errdefs.ErrNotFound)
-		}
-		return Usage{}, fmt.Errorf("statfs %s: %w", dir, err)
-	}
-	if st.Type != unix.TMPFS_MAGIC {
-		return Usage{}, fmt.Errorf("no tmpfs at %s: %w", dir, errdefs.ErrNotFound)
-	}
-	return statfsUsage(&st), nil
 }

@@ -6,8 +6,6 @@
 // snapshot rather than shared.
 package upper
 
-import "golang.org/x/sys/unix"
-
 // Kind names a placement.
 type Kind string
 
@@ -25,23 +23,4 @@ const (
 type Limits struct {
 	Bytes  int64 `json:"bytes"`
 	Inodes int64 `json:"inodes"`
-}
-
-// Usage is what an upper holds and may hold. Limits of zero mean the upper is
-// not limited (a plain directory on a filesystem without quotas).
-type Usage struct {
-	Bytes       int64
-	Inodes      int64
-	BytesLimit  int64
-	InodesLimit int64
-}
-
-func statfsUsage(st *unix.Statfs_t) Usage {
-	bsize := int64(st.Bsize)
-	return Usage{
-		Bytes:       int64(st.Blocks-st.Bfree) * bsize,
-		Inodes:      int64(st.Files - st.Ffree),
-		BytesLimit:  int64(st.Blocks) * bsize,
-		InodesLimit: int64(st.Files),
-	}
 }

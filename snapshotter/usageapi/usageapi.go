@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/brisk-containers/brisk/internal/usage"
 	"github.com/brisk-containers/brisk/snapshotter/upper"
 )
 
@@ -23,17 +24,32 @@ type SnapshotUsage struct {
 	// Key is the snapshot key as containerd namespaces it, in the key
 	// space of its profile.
 	Key string `json:"key"`
+	// Namespace and Name are Key taken apart: the containerd namespace
+	// and the key its client chose (for ctr and nerdctl the container ID),
+	// so that no client parses keys. A key containerd did not namespace
+	// (a client of the socket itself) has no Namespace and is its Name.
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
 	// Profile is the snapshot's profile ("default" for [snapshotter]).
 	Profile string     `json:"profile"`
 	ID      string     `json:"id"`
 	Upper   upper.Kind `json:"upper"`
 	// Path is the overlay upperdir on the host. It is served on the
 	// root-only socket alone, never in /metrics.
-	Path        string `json:"path"`
-	Bytes       int64  `json:"bytes"`
-	BytesLimit  int64  `json:"bytes_limit"`
-	Inodes      int64  `json:"inodes"`
-	InodesLimit int64  `json:"inodes_limit"`
+	Path string `json:"path"`
+	usage.Usage
+}
+
+// MarshalJSON writes the figures also under the names the report had
+// before it carried a usage.Usage ("bytes", "inodes"), for scripts that
+// read briskctl usage --json.
+func (s SnapshotUsage) MarshalJSON() ([]byte, error) {
+	type plain SnapshotUsage // without this method
+	return json.Marshal(struct {
+		plain
+		Bytes  int64 `json:"bytes"`
+		Inodes int64 `json:"inodes"`
+	}{plain(s), s.BytesUsed, s.InodesUsed})
 }
 
 // UsageReport is the body of GET /v1/usage.

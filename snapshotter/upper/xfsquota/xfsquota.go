@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/brisk-containers/brisk/internal/mountpoint"
+	"github.com/brisk-containers/brisk/internal/usage"
 )
 
 // ErrNotSupported: the directory is not on XFS with project quotas enforced.
@@ -27,11 +28,6 @@ var ErrNotSupported = errors.New("xfs project quotas not supported")
 type Limits struct {
 	Bytes  uint64
 	Inodes uint64
-}
-
-// Usage of a project.
-type Usage struct {
-	Bytes, Inodes, BytesLimit, InodesLimit uint64
 }
 
 // Control sets and reads project quotas on one filesystem.
@@ -190,19 +186,19 @@ func (c *Control) setLimits(id uint32, l Limits) error {
 }
 
 // Usage reads project id's usage and limits without walking anything.
-func (c *Control) Usage(id uint32) (Usage, error) {
+func (c *Control) Usage(id uint32) (usage.Usage, error) {
 	var q fsDiskQuota
 	if err := c.quotactl(qXGetQuota, id, unsafe.Pointer(&q)); err != nil {
 		if errors.Is(err, unix.ENOENT) {
-			return Usage{}, nil // no usage recorded yet
+			return usage.Usage{}, nil // no usage recorded yet
 		}
-		return Usage{}, fmt.Errorf("read quota of project %d: %w", id, err)
+		return usage.Usage{}, fmt.Errorf("read quota of project %d: %w", id, err)
 	}
-	return Usage{
-		Bytes:       q.BCount * basicBlock,
-		Inodes:      q.ICount,
-		BytesLimit:  q.BlkHardLimit * basicBlock,
-		InodesLimit: q.InoHardLimit,
+	return usage.Usage{
+		InodesUsed:  int64(q.ICount),
+		InodesLimit: int64(q.InoHardLimit),
+		BytesUsed:   int64(q.BCount * basicBlock),
+		BytesLimit:  int64(q.BlkHardLimit * basicBlock),
 	}, nil
 }
 

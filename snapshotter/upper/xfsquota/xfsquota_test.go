@@ -81,11 +81,11 @@ func TestLimitsAndUsage(t *testing.T) {
 			t.Fatal(err)
 		}
 		// a itself, sub, 10 files.
-		if u.Inodes != 12 {
-			t.Errorf("inodes = %d, want 12", u.Inodes)
+		if u.InodesUsed != 12 {
+			t.Errorf("inodes = %d, want 12", u.InodesUsed)
 		}
-		if u.Bytes < 640<<10 || u.Bytes > 640<<10+64<<10 {
-			t.Errorf("bytes = %d, want about %d", u.Bytes, 640<<10)
+		if u.BytesUsed < 640<<10 || u.BytesUsed > 640<<10+64<<10 {
+			t.Errorf("bytes = %d, want about %d", u.BytesUsed, 640<<10)
 		}
 		if u.BytesLimit != 4<<20 || u.InodesLimit != 50 {
 			t.Errorf("limits = %d/%d", u.BytesLimit, u.InodesLimit)
@@ -112,7 +112,7 @@ func TestLimitsAndUsage(t *testing.T) {
 			t.Fatalf("neighbour write: %v", err)
 		}
 		u, err := c.Usage(102)
-		if err != nil || u.Inodes != 2 {
+		if err != nil || u.InodesUsed != 2 {
 			t.Fatalf("neighbour usage %+v %v", u, err)
 		}
 	})
