@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -15,13 +16,16 @@ import (
 
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/logs/spool"
+	"github.com/brisk-containers/brisk/logs/spool/spooltest"
 )
 
 // TestMaxBytesBoundsTheSpool runs tasks writing each shape of output that
 // record prefixes made expensive, through the real shim with max_bytes =
 // 1Mi, watches the spool while they run, and checks the object: the spool
 // and the object stay within max_bytes and a small constant, and the
-// newest output is kept.
+// newest output is kept. Then tasks whose output no run of repeats check
+// that the object cut by max_bytes is valid CRI, read as a CRI reader and
+// as briskctl logs read it (see cutsStayValidCRI).
 func TestMaxBytesBoundsTheSpool(t *testing.T) {
 	const maxBytes, slack = 1 << 20, 16 << 10
 	s := newShimStack(t, config.CompressionNone)
@@ -104,6 +108,122 @@ func TestMaxBytesBoundsTheSpool(t *testing.T) {
 			}
 		})
 	}
+	cutsStayValidCRI(t, s)
+}
+
+// counterAWK writes n six-digit numbers from 0 to stdout, a newline after
+// every per of them; with errEvery, every errEvery-th number also writes the
+// next number from 500000 to stderr, a newline after every errPer of those.
+// Both streams are flushed every 500 numbers: partial lines interleave.
+const counterAWK = `BEGIN{for(k=0;k<n;k++){printf "%06d",k; if((k+1)%per==0) printf "\n";
+if(errEvery>0 && k%errEvery==0){printf "%06d",500000+j > "/dev/stderr"; j++; if(j%errPer==0) printf "\n" > "/dev/stderr"}
+if(k%500==0){fflush(); fflush("/dev/stderr")}}}`
+
+// counterOutput is what counterAWK writes.
+func counterOutput(n, per, errEvery, errPer int) map[spool.Stream][]byte {
+	out := map[spool.Stream][]byte{}
+	j := 0
+	for k := range n {
+		out[spool.Stdout] = fmt.Appendf(out[spool.Stdout], "%06d", k)
+		if (k+1)%per == 0 {
+			out[spool.Stdout] = append(out[spool.Stdout], '\n')
+		}
+		if errEvery > 0 && k%errEvery == 0 {
+			out[spool.Stderr] = fmt.Appendf(out[spool.Stderr], "%06d", 500000+j)
+			if j++; j%errPer == 0 {
+				out[spool.Stderr] = append(out[spool.Stderr], '\n')
+			}
+		}
+	}
+	return out
+}
+
+// cutsStayValidCRI runs tasks past max_bytes (1Mi) whose output no run of
+// repeats, and checks the object as a CRI reader reads it: every line a
+// record, times never going back, no line joined across a cut, every cut
+// marked where it is with its count (spooltest.Check); and briskctl logs
+// shows the object's records, every line of it one of the task's or a
+// part of one where a cut is.
+func cutsStayValidCRI(t *testing.T, s *shimStack) {
+	for _, tc := range []struct {
+		name                     string
+		n, per, errEvery, errPer int
+	}{
+		// The issue's example, scaled to max_bytes 1Mi: lines of 67
+		// bytes, the head ending inside one.
+		{name: "lines of 67 bytes", n: 440000, per: 11},
+		// Lines of 300 KB: longer than the tail's share, a sixth.
+		{name: "lines longer than a sixth of max_bytes", n: 500000, per: 50000},
+		{name: "both streams interleaved, long stderr lines", n: 400000, per: 15, errEvery: 3, errPer: 40000},
+	} {
+		t.Run("valid CRI: "+tc.name, func(t *testing.T) {
+			id := "cri-" + strings.NewReplacer(" ", "-", ",", "").Replace(tc.name)
+			written := counterOutput(tc.n, tc.per, tc.errEvery, tc.errPer)
+			args := []string{"run", "--rm", "--runtime", runtimeBrisk, s.image, id, "awk"}
+			for _, v := range []string{"n", "per", "errEvery", "errPer"} {
+				args = append(args, "-v", fmt.Sprintf("%s=%d", v, map[string]int{"n": tc.n, "per": tc.per, "errEvery": tc.errEvery, "errPer": tc.errPer}[v]))
+			}
+			cmd := exec.Command(filepath.Join(s.env.ToolsBin, "ctr"), append([]string{"--address", s.ctd.Address, "--namespace", s.ctd.Namespace}, append(args, counterAWK)...)...)
+			var out, errb bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &errb
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("ctr run: %v\n%s", err, errb.String())
+			}
+			// The task's output, whole, is what ctr printed.
+			if !bytes.Equal(out.Bytes(), written[spool.Stdout]) || !bytes.Equal(errb.Bytes(), written[spool.Stderr]) {
+				t.Fatalf("the task wrote %d+%d bytes, not the %d+%d expected", out.Len(), errb.Len(), len(written[spool.Stdout]), len(written[spool.Stderr]))
+			}
+			body, meta, err := s.rawObject(id, 60*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cuts, err := spooltest.Check(body, written)
+			if err != nil {
+				t.Fatalf("the object is not valid CRI: %v", err)
+			}
+			if truncated, _ := strconv.ParseInt(meta["brisk-truncated-bytes"], 10, 64); cuts.Notes == 0 || cuts.Dropped != truncated {
+				t.Errorf("the notes count %d bytes dropped in %d notes; metadata %d", cuts.Dropped, cuts.Notes, truncated)
+			}
+			shown := map[spool.Stream][]byte{}
+			if err := spool.Decode(bytes.NewReader(body), func(r spool.Record) error {
+				shown[r.Stream] = append(shown[r.Stream], r.Bytes()...)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			stdout, stderr, err := s.briskctl("logs", "-n", s.ctd.Namespace, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, st := range []struct {
+				stream spool.Stream
+				got    string
+			}{{spool.Stdout, stdout}, {spool.Stderr, stderr}} {
+				if st.got != string(shown[st.stream]) {
+					t.Errorf("briskctl logs %s: %d bytes, not the object's %d", st.stream, len(st.got), len(shown[st.stream]))
+				}
+				at := 0 // lines are found in order
+				for i, line := range strings.Split(st.got, "\n") {
+					if strings.HasPrefix(line, "[brisk: ") {
+						continue
+					}
+					j := bytes.Index(written[st.stream][at:], []byte(line))
+					if j < 0 {
+						t.Errorf("briskctl logs %s, line %d: %q is no line of the task's, nor a part of one: two lines joined", st.stream, i+1, abbrev(line))
+						break
+					}
+					at += j + len(line)
+				}
+			}
+		})
+	}
+}
+
+func abbrev(s string) string {
+	if len(s) > 80 {
+		return s[:40] + "..." + s[len(s)-37:]
+	}
+	return s
 }
 
 // rawObject waits for id's object and returns it as stored (compression

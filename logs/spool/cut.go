@@ -26,11 +26,9 @@ func streamIndex(s Stream) int {
 // log: whether the last record of the stream before it is partial.
 type openLines [2]bool
 
-// tags is what a run of records does to openLines: per stream, the tag of
-// its last record, 0 when it holds none.
+// tags is what a run of records does to openLines: per stream (by
+// streamIndex), the tag of its last record, 0 when it holds none.
 type tags [2]byte
-
-func (t *tags) add(s Stream, tag byte) { t[streamIndex(s)] = tag }
 
 // after is the lines open after the records t stands for, o before them.
 func (t tags) after(o openLines) openLines {

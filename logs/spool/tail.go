@@ -109,7 +109,7 @@ func (e *Entry) activeEnd(buffered bool) openLines {
 //
 // Such a record is cut at its start: the lines open before it are closed
 // there and a note says how much was cut, where it was.
-func (e *Entry) tailRecord(stream Stream, tag byte, content []byte, n int64) {
+func (e *Entry) tailRecord(si int, tag byte, content []byte, n int64) {
 	if e.tailf == nil {
 		if err := e.openTail(); err != nil {
 			e.lose(n, err)
@@ -118,10 +118,11 @@ func (e *Entry) tailRecord(stream Stream, tag byte, content []byte, n int64) {
 	}
 	t := e.tailf
 	share := e.tailShare()
-	over := e.recordSize(content) - share
+	size := e.recordSize(content)
+	over := size - share
 	filled := t.seg[t.active].size + int64(len(t.buf))
 	switch {
-	case filled > 0 && filled+e.recordSize(content) > share:
+	case filled > 0 && filled+size > share:
 		if over > 0 {
 			// The segment retired now ends where the cut is. The
 			// rotation drops the older one: whatever it held, the
@@ -146,11 +147,11 @@ func (e *Entry) tailRecord(stream Stream, tag byte, content []byte, n int64) {
 		e.meta.Truncated += cut
 		content, n = content[cut:], n-cut
 		t.buf = append(t.buf, Note(e.stamp, fmt.Sprintf("%d bytes dropped here: max_bytes keeps the end of a line longer than a sixth of it", cut))...)
-		t.bufTags.add(Stderr, 'F')
+		t.bufTags[streamIndex(Stderr)] = 'F'
 		t.seg[t.active].marked += cut
 	}
 	t.buf = e.appendRecord(t.buf, tag, content)
-	t.bufTags.add(stream, tag)
+	t.bufTags[si] = tag
 	t.bufContent += n
 }
 

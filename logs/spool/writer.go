@@ -198,6 +198,7 @@ func (e *Entry) Write(stream Stream, p []byte) error {
 	e.prefix = e.stamp.UTC().AppendFormat(e.prefix[:0], time.RFC3339Nano)
 	e.prefix = append(append(append(e.prefix, ' '), stream...), ' ')
 	e.batch, e.batchTags = e.batch[:0], tags{}
+	si := streamIndex(stream)
 	var batchContent int64
 	skipped := false
 	for len(p) > 0 {
@@ -219,7 +220,7 @@ func (e *Entry) Write(stream Stream, p []byte) error {
 		if !e.headFull {
 			if e.max <= 0 || e.recordSize(content) <= e.headRoom() {
 				e.batch = e.appendRecord(e.batch, tag, content)
-				e.batchTags.add(stream, tag)
+				e.batchTags[si] = tag
 				e.headEnd = e.stamp
 				batchContent += n
 				continue
@@ -229,14 +230,14 @@ func (e *Entry) Write(stream Stream, p []byte) error {
 			// ones do too, or the file would be out of order.
 			if fit := e.headRoom() - e.recordSize(nil); fit > 0 {
 				e.batch = e.appendRecord(e.batch, 'P', content[:int(fit)])
-				e.batchTags.add(stream, 'P')
+				e.batchTags[si] = 'P'
 				e.headEnd = e.stamp
 				batchContent += fit
 				content, n = content[fit:], n-fit
 			}
 			e.headFull = true
 		}
-		e.tailRecord(stream, tag, content, n)
+		e.tailRecord(si, tag, content, n)
 	}
 	if len(e.batch) > 0 {
 		err := e.put(e.log, &e.size, &e.logOpen, e.batch, batchContent)
