@@ -24,22 +24,19 @@ type Cuts struct {
 	// counts.
 	Notes   int
 	Dropped int64
+	// pieces are, per stream, the runs of output between the notes.
+	pieces map[spool.Stream][][]byte
 }
 
-// Check reads log as CRI records and checks it against written, each
-// stream's output as the task wrote it (every run of bytes in it must be
-// found once: a counter, not a repeated byte): every line is a record, times
-// never go back, no line is open on any stream where a note stands, what
-// lies between two notes is one run of the task's output on each stream
-// (so a cut is never silent and a CRI reader never joins two lines a cut
-// parted), the head and the newest output are kept, and the notes count
-// every byte missing.
-func Check(log []byte, written map[spool.Stream][]byte) (Cuts, error) {
+// Read reads log as a CRI reader does, and checks what holds whatever the
+// task wrote: every line is a record, times never go back, and no line is
+// open on any stream where a note stands (a CRI reader would join it with
+// the next record of its stream, past the cut).
+func Read(log []byte) (Cuts, error) {
 	c := Cuts{Kept: map[spool.Stream][]byte{}}
 	if len(log) > 0 && log[len(log)-1] != '\n' {
 		return c, errors.New("the log does not end with a whole record")
 	}
-	// pieces[s] are the runs of s's output between notes.
 	pieces := map[spool.Stream][][]byte{spool.Stdout: {nil}, spool.Stderr: {nil}}
 	open := map[spool.Stream]bool{}
 	var closers []spool.Stream // empty records closing an open line, pending a note
@@ -98,14 +95,35 @@ func Check(log []byte, written map[spool.Stream][]byte) (Cuts, error) {
 	for _, s := range closers {
 		pieces[s][len(pieces[s])-1] = append(pieces[s][len(pieces[s])-1], '\n')
 	}
-	errs := []error{back, joined}
+	for s, ps := range pieces {
+		for _, p := range ps {
+			c.Kept[s] = append(c.Kept[s], p...)
+		}
+	}
+	c.pieces = pieces
+	return c, errors.Join(back, joined)
+}
+
+// Check reads log as CRI records and checks it against written, each
+// stream's output as the task wrote it (every run of bytes in it must be
+// found once: a counter, not a repeated byte): every line is a record, times
+// never go back, no line is open on any stream where a note stands, what
+// lies between two notes is one run of the task's output on each stream
+// (so a cut is never silent and a CRI reader never joins two lines a cut
+// parted), the head and the newest output are kept, and the notes count
+// every byte missing.
+func Check(log []byte, written map[spool.Stream][]byte) (Cuts, error) {
+	c, err := Read(log)
+	if c.pieces == nil {
+		return c, err
+	}
+	errs := []error{err}
 	var missing int64
 	for _, s := range []spool.Stream{spool.Stdout, spool.Stderr} {
-		ps := pieces[s]
+		ps := c.pieces[s]
 		out := written[s]
 		at := 0 // where the last piece found ends in out
 		for i, p := range ps {
-			c.Kept[s] = append(c.Kept[s], p...)
 			if len(p) == 0 {
 				continue
 			}
