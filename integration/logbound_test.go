@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -136,25 +137,40 @@ func counterOutput(n, per, errEvery, errPer int) map[spool.Stream][]byte {
 	return out
 }
 
-// cutsStayValidCRI runs tasks past max_bytes (1Mi) whose output no run of
+// cutsStayValidCRI runs tasks past max_bytes whose output no run of
 // repeats, and checks the object as a CRI reader reads it: every line a
 // record, times never going back, no line joined across a cut, every cut
 // marked where it is with its count (spooltest.Check); and briskctl logs
 // shows the object's records, every line of it one of the task's or a
 // part of one where a cut is.
 func cutsStayValidCRI(t *testing.T, s *shimStack) {
+	orig, err := os.ReadFile(s.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.WriteFile(s.cfgPath, orig, 0o644)
 	for _, tc := range []struct {
 		name                     string
+		maxBytes                 string
 		n, per, errEvery, errPer int
+		lineCuts                 bool // lines cut inside the tail, each marked
 	}{
-		// The issue's example, scaled to max_bytes 1Mi: lines of 67
-		// bytes, the head ending inside one.
-		{name: "lines of 67 bytes", n: 440000, per: 11},
-		// Lines of 300 KB: longer than the tail's share, a sixth.
-		{name: "lines longer than a sixth of max_bytes", n: 500000, per: 50000},
-		{name: "both streams interleaved, long stderr lines", n: 400000, per: 15, errEvery: 3, errPer: 40000},
+		// The issue's example: 2,000 lines of 67 bytes, the head
+		// ending inside one.
+		{name: "2000 lines of 67 bytes", maxBytes: "6000", n: 22000, per: 11},
+		{name: "lines of 67 bytes", maxBytes: "1Mi", n: 440000, per: 11},
+		// Lines of 30 KB, written 3,000 bytes at a time: each write is
+		// a record longer than the tail's share, a sixth of max_bytes.
+		{name: "lines longer than a sixth of max_bytes", maxBytes: "6000", n: 100000, per: 5000, lineCuts: true},
+		// busybox awk flushes stdout before each write to stderr: the
+		// records are a few bytes, partial lines on both streams.
+		{name: "both streams interleaved, partial lines", maxBytes: "6000", n: 100000, per: 5000, errEvery: 3, errPer: 15},
 	} {
 		t.Run("valid CRI: "+tc.name, func(t *testing.T) {
+			cfg := regexp.MustCompile(`(?m)^max_bytes = .*$`).ReplaceAll(orig, []byte(`max_bytes = "`+tc.maxBytes+`"`))
+			if err := os.WriteFile(s.cfgPath, cfg, 0o644); err != nil {
+				t.Fatal(err)
+			}
 			id := "cri-" + strings.NewReplacer(" ", "-", ",", "").Replace(tc.name)
 			written := counterOutput(tc.n, tc.per, tc.errEvery, tc.errPer)
 			args := []string{"run", "--rm", "--runtime", runtimeBrisk, s.image, id, "awk"}
@@ -182,6 +198,9 @@ func cutsStayValidCRI(t *testing.T, s *shimStack) {
 			}
 			if truncated, _ := strconv.ParseInt(meta["brisk-truncated-bytes"], 10, 64); cuts.Notes == 0 || cuts.Dropped != truncated {
 				t.Errorf("the notes count %d bytes dropped in %d notes; metadata %d", cuts.Dropped, cuts.Notes, truncated)
+			}
+			if tc.lineCuts && cuts.Notes < 2 {
+				t.Errorf("%d notes: no line cut inside the tail, which this case is for", cuts.Notes)
 			}
 			shown := map[spool.Stream][]byte{}
 			if err := spool.Decode(bytes.NewReader(body), func(r spool.Record) error {
