@@ -137,8 +137,8 @@ func (p Profile) validate(prefix string, budget Size) error {
 	if p.TmpfsSize <= 0 {
 		return invalid(prefix+"tmpfs_size", int64(p.TmpfsSize), "must be positive")
 	}
-	if p.TmpfsInodes <= 0 {
-		return invalid(prefix+"tmpfs_inodes", int64(p.TmpfsInodes), "must be positive")
+	if why := CheckTmpfsInodes(int64(p.TmpfsInodes)); why != "" {
+		return invalid(prefix+"tmpfs_inodes", int64(p.TmpfsInodes), why)
 	}
 	if p.TmpfsSize > budget {
 		return invalid(prefix+"tmpfs_size", p.TmpfsSize.String(), fmt.Sprintf("is larger than tmpfs_budget (%s)", budget))

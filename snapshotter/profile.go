@@ -86,6 +86,8 @@ func newPolicy(name string, backend upper.Kind, limits upper.Limits, fallbackToD
 		return policy{}, fmt.Errorf("profile %q: upper backend %q: must be %q or %q: %w", name, backend, upper.KindTmpfs, upper.KindDir, errdefs.ErrInvalidArgument)
 	case limits.Bytes <= 0 || limits.Inodes <= 0:
 		return policy{}, fmt.Errorf("profile %q: tmpfs limits must be positive, got size=%d inodes=%d: %w", name, limits.Bytes, limits.Inodes, errdefs.ErrInvalidArgument)
+	case config.CheckTmpfsInodes(limits.Inodes) != "":
+		return policy{}, fmt.Errorf("profile %q: tmpfs inodes %d: %s: %w", name, limits.Inodes, config.CheckTmpfsInodes(limits.Inodes), errdefs.ErrInvalidArgument)
 	case (backend == upper.KindDir || fallbackToDir) && upperDir == "":
 		return policy{}, fmt.Errorf("profile %q: the dir backend needs upper_dir: %w", name, errdefs.ErrInvalidArgument)
 	}
