@@ -136,10 +136,11 @@ func (s *Snapshotter) profileName(requested string) (string, error) {
 	if requested == "" || requested == config.DefaultSnapshotterName {
 		return config.DefaultProfileName, nil
 	}
-	known := []string{config.DefaultSnapshotterName + " (the default profile)"}
-	for _, name := range slices.Sorted(maps.Keys(s.policies)) {
-		known = append(known, name)
+	var known []string
+	if _, taken := s.policies[config.DefaultSnapshotterName]; !taken {
+		known = append(known, config.DefaultSnapshotterName+" (the default profile)")
 	}
+	known = append(known, slices.Sorted(maps.Keys(s.policies))...)
 	return "", fmt.Errorf("snapshotter %q is no profile of brisk-snapshotter, which serves %s: add [snapshotter.profiles.%s] to its config or fix the name in containerd's config: %w",
 		requested, strings.Join(known, ", "), requested, errdefs.ErrInvalidArgument)
 }
