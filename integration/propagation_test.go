@@ -60,12 +60,16 @@ func TestSnapshotterRootWithPropagationPeer(t *testing.T) {
 			ctd := env.StartContainerd(sn.ProxyConfig(),
 				harness.WithConfig("[plugins.\"io.containerd.gc.v1.scheduler\"]\n  deletion_threshold = 1\n"))
 			s := &stack{env: env, sn: sn, ctd: ctd, image: ctd.ImportImage([]string{"brisk"})}
-			budgetUsed := func() string {
+			budgetUsed := func() float64 {
 				m := regexp.MustCompile(`(?m)^brisk_tmpfs_budget_used_bytes (\S+)$`).FindStringSubmatch(httpGet(t, "http://"+sn.MetricsAddress+"/metrics"))
 				if m == nil {
 					t.Fatal("no brisk_tmpfs_budget_used_bytes in the metrics")
 				}
-				return m[1]
+				v, err := strconv.ParseFloat(m[1], 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return v
 			}
 			tmpfsAt := func(root string) []string {
 				var out []string
@@ -80,7 +84,7 @@ func TestSnapshotterRootWithPropagationPeer(t *testing.T) {
 				t.Helper()
 				kick := 0
 				if !harness.WaitFor(30*time.Second, func() bool {
-					if len(tmpfsAt(sn.Root)) == 0 && len(tmpfsAt(mirror(sn.Root))) == 0 && budgetUsed() == "0" {
+					if len(tmpfsAt(sn.Root)) == 0 && len(tmpfsAt(mirror(sn.Root))) == 0 && budgetUsed() == 0 {
 						return true
 					}
 					// containerd collects on deletions; a lease
@@ -92,7 +96,7 @@ func TestSnapshotterRootWithPropagationPeer(t *testing.T) {
 					s.ctd.MustCtr("leases", "delete", "--sync", lease)
 					return false
 				}) {
-					t.Fatalf("%s: tmpfs left at %v and %v, budget used %s\nbrisk-snapshotter:\n%s", what, tmpfsAt(sn.Root), tmpfsAt(mirror(sn.Root)), budgetUsed(), sn.Proc.LogTail())
+					t.Fatalf("%s: tmpfs left at %v and %v, budget used %v\nbrisk-snapshotter:\n%s", what, tmpfsAt(sn.Root), tmpfsAt(mirror(sn.Root)), budgetUsed(), sn.Proc.LogTail())
 				}
 			}
 
@@ -115,8 +119,8 @@ func TestSnapshotterRootWithPropagationPeer(t *testing.T) {
 				t.Fatal(err)
 			}
 			s.ctd.MustCtr("snapshots", "--snapshotter", "brisk", "commit", "c2-layer", "c2")
-			if got := budgetUsed(); got != strconv.Itoa(16<<20) {
-				t.Fatalf("budget used %s while the committed upper is still the container's, want 16Mi", got)
+			if got := budgetUsed(); got != 16<<20 {
+				t.Fatalf("budget used %v while the committed upper is still the container's, want 16Mi", got)
 			}
 			s.remove(t, "c2")
 			s.ctd.MustCtr("snapshots", "--snapshotter", "brisk", "rm", "c2-layer")
@@ -124,8 +128,8 @@ func TestSnapshotterRootWithPropagationPeer(t *testing.T) {
 
 			env.Restart(sn.Proc)
 			env.WaitSnapshotter(sn)
-			if left := append(tmpfsAt(sn.Root), tmpfsAt(mirror(sn.Root))...); len(left) != 0 || budgetUsed() != "0" {
-				t.Fatalf("after a restart: tmpfs %v, budget used %s", left, budgetUsed())
+			if left := append(tmpfsAt(sn.Root), tmpfsAt(mirror(sn.Root))...); len(left) != 0 || budgetUsed() != 0 {
+				t.Fatalf("after a restart: tmpfs %v, budget used %v", left, budgetUsed())
 			}
 		})
 	}
