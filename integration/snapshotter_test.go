@@ -339,7 +339,9 @@ func TestSnapshotterRefusesBadConfig(t *testing.T) {
 			if err := os.WriteFile(s.ConfigPath, []byte(cfg), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			_, stderr, err := env.Run(filepath.Join(env.BriskBin, "brisk-snapshotter"), "--config", s.ConfigPath)
+			// Bounded: a snapshotter that takes the config serves
+			// until stopped.
+			_, stderr, err := env.Run("timeout", "30s", filepath.Join(env.BriskBin, "brisk-snapshotter"), "--config", s.ConfigPath)
 			if err == nil {
 				t.Fatal("brisk-snapshotter started with a bad config")
 			}
