@@ -188,6 +188,8 @@ func (c *capture) abort() {
 	for _, f := range c.fifos {
 		f.Close()
 	}
+	// No copier waits for a consumer of a task that never ran.
+	c.release()
 	c.copied.Wait()
 	for _, f := range c.fwd {
 		f.stop()
