@@ -340,7 +340,12 @@ func (f *forwarder) run() {
 		if direct != nil {
 			f.direct = direct
 		}
-		f.room.Broadcast()
+		// A waiting offer is woken once half the queue is free, not per
+		// chunk: behind a consumer that sets the pace, the reader then
+		// takes several reads at a time rather than one wake-up each.
+		if f.queued <= f.limit/2 {
+			f.room.Broadcast()
+		}
 		f.mu.Unlock()
 		if err != nil {
 			f.err.CompareAndSwap(nil, err.Error())
