@@ -102,6 +102,10 @@ func TestAttachAsRunc(t *testing.T) {
 		}
 		return b.String()
 	}
+	// The task waits for /sync/start, made once `ctr run -d` has exited:
+	// before, ctr would read (and print) the lines itself, under either
+	// shim.
+	const waitStart = "while [ ! -e /sync/start ]; do sleep 0.05; done; "
 	const waitGo = "while [ ! -e /sync/go ]; do sleep 0.05; done; "
 	for _, tc := range []struct {
 		name      string
@@ -112,12 +116,12 @@ func TestAttachAsRunc(t *testing.T) {
 	}{
 		{
 			name:   "before the first line, stdin from /dev/null",
-			script: waitGo + echo(1, 10),
+			script: waitStart + waitGo + echo(1, 10),
 			want:   lines(1, 10),
 		},
 		{
 			name:      "mid-task, stdin from a pipe",
-			script:    echo(1, 3) + "touch /sync/printed; " + waitGo + echo(4, 7),
+			script:    waitStart + echo(1, 3) + "touch /sync/printed; " + waitGo + echo(4, 7),
 			printed:   true,
 			stdinPipe: true,
 			want:      lines(1, 7),
@@ -145,9 +149,10 @@ func TestAttachAsRunc(t *testing.T) {
 	}
 }
 
-// attachRun starts script detached, attaches to it (once it said it printed,
-// if asked), lets it go on once the attach has the task's stdout open, and
-// returns what the attach printed.
+// attachRun starts script detached and lets it start once `ctr run -d` has
+// exited, attaches to it (once it said it printed, if asked), lets it go on
+// once the attach has the task's stdout open, and returns what the attach
+// printed.
 func (s *shimStack) attachRun(t *testing.T, rt, id, script string, printed, stdinPipe bool) string {
 	t.Helper()
 	sync := s.env.Path("sync-" + id)
@@ -160,6 +165,9 @@ func (s *shimStack) attachRun(t *testing.T, rt, id, script string, printed, stdi
 		_, _, _ = s.ctd.Ctr("tasks", "rm", "-f", id)
 		_, _, _ = s.ctd.Ctr("containers", "rm", id)
 	})
+	if err := os.WriteFile(filepath.Join(sync, "start"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if printed && !harness.WaitFor(30*time.Second, func() bool { _, err := os.Stat(filepath.Join(sync, "printed")); return err == nil }) {
 		t.Fatalf("%s: the task did not print its first lines", id)
 	}
