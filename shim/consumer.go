@@ -97,8 +97,8 @@ func openOne(ctx context.Context, target string) (io.WriteCloser, io.Closer, err
 	if ok {
 		path = u.Path
 	}
-	// The client opens the read side; this open completes when it has,
-	// without holding up task creation.
+	// Opened in the background (the fifo package), completing once a
+	// reader is there: at once, with the read end held below.
 	w, err := fifo.OpenFifo(context.WithoutCancel(ctx), path, syscall.O_WRONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, nil, err
