@@ -48,6 +48,18 @@ func TestParse(t *testing.T) {
 				t.Fatalf("interval %v", c.Logs.FsyncInterval())
 			}
 		}},
+		{name: "slow_consumer defaults to wait", toml: "", check: func(t *testing.T, c Config) {
+			if c.Logs.SlowConsumer != SlowConsumerWait {
+				t.Fatalf("slow_consumer %q", c.Logs.SlowConsumer)
+			}
+		}},
+		{name: "slow_consumer drop", toml: "[logs]\nslow_consumer = \"drop\"\n", check: func(t *testing.T, c Config) {
+			if c.Logs.SlowConsumer != SlowConsumerDrop {
+				t.Fatalf("slow_consumer %q", c.Logs.SlowConsumer)
+			}
+		}},
+		{name: "bad slow_consumer", toml: "[logs]\nslow_consumer = \"block\"\n", wantErr: []string{"logs.slow_consumer", `"block"`, "wait"}},
+		{name: "empty slow_consumer", toml: "[logs]\nslow_consumer = \"\"\n", wantErr: []string{"logs.slow_consumer", `""`}},
 		{name: "bad fsync", toml: "[logs]\nfsync = \"sometimes\"\n", wantErr: []string{"logs.fsync", "sometimes"}},
 		{name: "bad compression", toml: "[logs.s3]\ncompression = \"lz4\"\n", wantErr: []string{"logs.s3.compression", "lz4"}},
 		{name: "bad endpoint", toml: "[logs.s3]\nendpoint = \"localhost:9000\"\n", wantErr: []string{"logs.s3.endpoint", "localhost:9000"}},
