@@ -48,6 +48,18 @@ func TestParse(t *testing.T) {
 				t.Fatalf("interval %v", c.Logs.FsyncInterval())
 			}
 		}},
+		{name: "slow_consumer defaults to wait", toml: "", check: func(t *testing.T, c Config) {
+			if c.Logs.SlowConsumer != SlowConsumerWait {
+				t.Fatalf("slow_consumer %q", c.Logs.SlowConsumer)
+			}
+		}},
+		{name: "slow_consumer drop", toml: "[logs]\nslow_consumer = \"drop\"\n", check: func(t *testing.T, c Config) {
+			if c.Logs.SlowConsumer != SlowConsumerDrop {
+				t.Fatalf("slow_consumer %q", c.Logs.SlowConsumer)
+			}
+		}},
+		{name: "bad slow_consumer", toml: "[logs]\nslow_consumer = \"block\"\n", wantErr: []string{"logs.slow_consumer", `"block"`, "wait"}},
+		{name: "empty slow_consumer", toml: "[logs]\nslow_consumer = \"\"\n", wantErr: []string{"logs.slow_consumer", `""`}},
 		{name: "bad fsync", toml: "[logs]\nfsync = \"sometimes\"\n", wantErr: []string{"logs.fsync", "sometimes"}},
 		{name: "bad compression", toml: "[logs.s3]\ncompression = \"lz4\"\n", wantErr: []string{"logs.s3.compression", "lz4"}},
 		{name: "bad endpoint", toml: "[logs.s3]\nendpoint = \"localhost:9000\"\n", wantErr: []string{"logs.s3.endpoint", "localhost:9000"}},
@@ -60,6 +72,11 @@ func TestParse(t *testing.T) {
 		{name: "fraction of a unit", toml: "[logs]\nmax_bytes = \"0.9Ki\"\n", wantErr: []string{"logs.max_bytes", "0.9Ki", "fraction"}},
 		{name: "fraction as a string", toml: "[snapshotter]\ntmpfs_size = \"1.5\"\n", wantErr: []string{"snapshotter.tmpfs_size", "1.5", "fraction"}},
 		{name: "fraction as a float", toml: "[logs]\nmax_bytes = 1.5\n", wantErr: []string{"logs.max_bytes", "1.5", "fraction"}},
+		{name: "inodes past what tmpfs accepts", toml: "[snapshotter]\ntmpfs_inodes = 18014398509481984\n", wantErr: []string{"snapshotter.tmpfs_inodes", `"18014398509481984"`, "to 18014398509481983 (the most tmpfs accepts)"}},
+		{name: "inodes past what tmpfs accepts, with a unit", toml: "[snapshotter]\ntmpfs_inodes = \"16Pi\"\n", wantErr: []string{"snapshotter.tmpfs_inodes", `"18014398509481984"`, "to 18014398509481983"}},
+		{name: "most inodes tmpfs accepts", toml: "[snapshotter]\ntmpfs_inodes = 18014398509481983\n", check: func(t *testing.T, c Config) {}},
+		{name: "too few inodes for a rootfs", toml: "[snapshotter]\ntmpfs_inodes = 3\n", wantErr: []string{"snapshotter.tmpfs_inodes", `"3"`, "from 32 (fewer cannot hold a container's rootfs)"}},
+		{name: "fewest inodes for a rootfs", toml: "[snapshotter]\ntmpfs_inodes = 32\n", check: func(t *testing.T, c Config) {}},
 		{name: "fractional count", toml: "[snapshotter]\ntmpfs_inodes = \"1.5Ki\"\n", wantErr: []string{"snapshotter.tmpfs_inodes", "1.5Ki", "fraction"}},
 		{name: "fsync interval below the minimum", toml: "[logs]\nfsync = \"1ns\"\n", wantErr: []string{"logs.fsync", "1ns", "at least 10ms"}},
 		{name: "fsync interval at the minimum", toml: "[logs]\nfsync = \"10ms\"\n", check: func(t *testing.T, c Config) {}},

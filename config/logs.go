@@ -15,6 +15,18 @@ const (
 	FsyncAlways = "always"
 )
 
+// What the shim does with output for a consumer (ctr, CRI's log writer, an
+// attach) that reads slower than the task writes.
+const (
+	// SlowConsumerWait makes the task wait for its consumer, as under runc:
+	// the pipe applies backpressure and the consumer gets every byte.
+	SlowConsumerWait = "wait"
+	// SlowConsumerDrop never makes the task wait: past a bounded queue the
+	// consumer's copy of the output is dropped and counted (the spool keeps
+	// it).
+	SlowConsumerDrop = "drop"
+)
+
 // Compression of shipped logs.
 const (
 	CompressionNone = "none"
@@ -34,7 +46,9 @@ type Logs struct {
 	UploadTimeout Duration `toml:"upload_timeout"`
 	// LocalDir receives logs when no bucket is configured.
 	LocalDir string `toml:"local_dir"`
-	S3       S3     `toml:"s3"`
+	// SlowConsumer is "wait" (runc's backpressure) or "drop".
+	SlowConsumer string `toml:"slow_consumer"`
+	S3           S3     `toml:"s3"`
 }
 
 // S3 is the [logs.s3] section. Credentials are deliberately absent: they come
@@ -66,7 +80,8 @@ const (
 const DefaultKeyTemplate = "{prefix}{namespace}/{id}.log"
 
 // DefaultLogs returns the [logs] defaults: spool on /run (tmpfs), one fsync at
-// exit, 16Mi per task, 30 s to upload, and local files when no bucket is set.
+// exit, 16Mi per task, 30 s to upload, local files when no bucket is set, and
+// a task that waits for a slow consumer as under runc.
 func DefaultLogs() Logs {
 	return Logs{
 		SpoolDir:      "/run/brisk/spool",
@@ -74,6 +89,7 @@ func DefaultLogs() Logs {
 		MaxBytes:      16 << 20,
 		UploadTimeout: Duration(30 * time.Second),
 		LocalDir:      "/var/lib/brisk/logs",
+		SlowConsumer:  SlowConsumerWait,
 		S3: S3{
 			Region:      "us-east-1",
 			Compression: CompressionNone,
@@ -118,6 +134,11 @@ func (l *Logs) Validate() error {
 	}
 	if l.LocalDir == "" || !filepath.IsAbs(l.LocalDir) {
 		return invalid("logs.local_dir", l.LocalDir, "must be an absolute path")
+	}
+	switch l.SlowConsumer {
+	case SlowConsumerWait, SlowConsumerDrop:
+	default:
+		return invalid("logs.slow_consumer", l.SlowConsumer, `must be "wait" (the task waits for its consumer, as under runc) or "drop"`)
 	}
 	return l.S3.Validate()
 }

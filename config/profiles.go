@@ -7,9 +7,17 @@ import (
 	"sort"
 )
 
-// DefaultProfileName names the profile that [snapshotter] itself defines:
-// the one a request gets whose snapshotter name is not a profile's.
+// DefaultProfileName names the profile that [snapshotter] itself defines
+// (in metrics, briskctl usage and errors).
 const DefaultProfileName = "default"
+
+// DefaultSnapshotterName is the containerd snapshotter name
+// ([proxy_plugins.NAME], a runtime handler's snapshotter) that reaches the
+// default profile, as the README, contrib/containerd and brisk-installer
+// declare it. A profile of that name takes it over. Any other name must be a
+// profile's: two names on one view of the snapshots would have containerd's
+// garbage collector for each delete the other's snapshots.
+const DefaultSnapshotterName = "brisk"
 
 // ProfileTable is one [snapshotter.profiles.NAME] table as written. A key
 // left out (nil) is inherited from [snapshotter].
@@ -129,8 +137,8 @@ func (p Profile) validate(prefix string, budget Size) error {
 	if p.TmpfsSize <= 0 {
 		return invalid(prefix+"tmpfs_size", int64(p.TmpfsSize), "must be positive")
 	}
-	if p.TmpfsInodes <= 0 {
-		return invalid(prefix+"tmpfs_inodes", int64(p.TmpfsInodes), "must be positive")
+	if why := CheckTmpfsInodes(int64(p.TmpfsInodes)); why != "" {
+		return invalid(prefix+"tmpfs_inodes", int64(p.TmpfsInodes), why)
 	}
 	if p.TmpfsSize > budget {
 		return invalid(prefix+"tmpfs_size", p.TmpfsSize.String(), fmt.Sprintf("is larger than tmpfs_budget (%s)", budget))

@@ -30,6 +30,8 @@ func TestProfiles(t *testing.T) {
 		{name: "unknown key", toml: "[snapshotter.profiles.p]\ntmpfs_budget = \"1Gi\"\n", wantErr: []string{"unknown key", "snapshotter.profiles.p.tmpfs_budget"}},
 		{name: "bad size", toml: "[snapshotter.profiles.p]\ntmpfs_size = \"lots\"\n", wantErr: []string{"snapshotter.profiles.p.tmpfs_size", `"lots"`}},
 		{name: "zero size", toml: "[snapshotter.profiles.p]\ntmpfs_size = 0\n", wantErr: []string{"snapshotter.profiles.p.tmpfs_size", `"0"`, "positive"}},
+		{name: "one inode", toml: "[snapshotter.profiles.p]\ntmpfs_inodes = 1\n", wantErr: []string{"snapshotter.profiles.p.tmpfs_inodes", `"1"`, "from 32"}},
+		{name: "inodes past what tmpfs accepts", toml: "[snapshotter.profiles.p]\ntmpfs_inodes = \"20Pi\"\n", wantErr: []string{"snapshotter.profiles.p.tmpfs_inodes", "18014398509481983"}},
 		{name: "negative inodes", toml: "[snapshotter.profiles.p]\ntmpfs_inodes = -1\n", wantErr: []string{"snapshotter.profiles.p.tmpfs_inodes", `"-1"`}},
 		{name: "past the budget", toml: base + "[snapshotter.profiles.p]\ntmpfs_size = \"8Gi\"\n", wantErr: []string{"snapshotter.profiles.p.tmpfs_size", `"8Gi"`, "tmpfs_budget (4Gi)"}},
 		{name: "bad upper", toml: "[snapshotter.profiles.p]\nupper = \"ram\"\n", wantErr: []string{"snapshotter.profiles.p.upper", `"ram"`}},

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"fmt"
+	"math"
 	"net"
 	"path/filepath"
 
@@ -51,6 +53,34 @@ type Snapshotter struct {
 	ShareLayers bool `toml:"share_layers"`
 	// Profiles are the [snapshotter.profiles.NAME] tables (profiles.go).
 	Profiles map[string]ProfileTable `toml:"profiles"`
+}
+
+// The inode limits a tmpfs upper may have.
+//
+// tmpfs refuses nr_inodes above ULONG_MAX/1024 (mm/shmem.c counts 1 KiB of
+// kernel memory per inode); past it every container start would fail with a
+// bare EINVAL from mount.
+//
+// Below MinTmpfsInodes a container does not start, or cannot write: the
+// tmpfs root, the upper and work directories and overlayfs's own work
+// directory take 5, overlayfs needs 2 more free to mount writable (it falls
+// back to read-only, and runc then fails creating its mount points), and runc
+// and CRI create up to 9 more in the upper (mount points such as /proc, /sys,
+// /dev and /run, and /etc with hosts, hostname and resolv.conf) when the image
+// lacks them. That is 16; twice that leaves the container room for its first
+// files.
+const (
+	MinTmpfsInodes = 32
+	MaxTmpfsInodes = math.MaxUint64 / 1024
+)
+
+// CheckTmpfsInodes tells what is wrong with n as a tmpfs upper's inode
+// limit, or returns "".
+func CheckTmpfsInodes(n int64) string {
+	if n < MinTmpfsInodes || n > MaxTmpfsInodes {
+		return fmt.Sprintf("must be from %d (fewer cannot hold a container's rootfs) to %d (the most tmpfs accepts)", MinTmpfsInodes, int64(MaxTmpfsInodes))
+	}
+	return ""
 }
 
 // DefaultSnapshotter returns the [snapshotter] defaults.

@@ -121,6 +121,18 @@ func profileResults(n *Node, proxies map[string]proxy) []Result {
 			res = append(res, Result{Check: "containerd/profile", Status: Pass, Found: fmt.Sprintf("profile %q registered on %s", name, socket)})
 		}
 	}
+	// A name on Brisk's socket that is neither the default's nor a
+	// profile's is refused by brisk-snapshotter: a typo, or a profile
+	// dropped from the config that containerd still declares.
+	for _, name := range slices.Sorted(maps.Keys(proxies)) {
+		_, isProfile := n.Config.Snapshotter.Profiles[name]
+		if proxies[name].address != socket || isProfile || name == config.DefaultSnapshotterName || name == n.snapshotter {
+			continue
+		}
+		res = append(res, Result{Check: "containerd/profile", Status: Fail,
+			Found: fmt.Sprintf("snapshotter %q is registered on Brisk's socket but is no profile: brisk-snapshotter refuses its requests", name),
+			Fix:   fmt.Sprintf("remove [proxy_plugins.%s] from containerd's config, or add [snapshotter.profiles.%s] to %s", name, name, n.ConfigPath)})
+	}
 	return res
 }
 

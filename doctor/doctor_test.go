@@ -213,4 +213,9 @@ func TestProfileResults(t *testing.T) {
 	if rs := profileResults(NewNode("/brisk.toml", config.Default(), nil), nil); len(rs) != 0 {
 		t.Fatalf("no profiles, findings %+v", rs)
 	}
+	// A name on the socket that is no profile's is refused by the daemon.
+	rs = profileResults(n, map[string]proxy{"brisk": {address: "/s.sock"}, "small": {address: "/s.sock"}, "large": {address: "/s.sock"}, "brisk-typo": {address: "/s.sock"}, "other": {address: "/other.sock"}})
+	if len(rs) != 3 || rs[2].Status != Fail || !strings.Contains(rs[2].Found, `"brisk-typo"`) || !strings.Contains(rs[2].Fix, "[proxy_plugins.brisk-typo]") {
+		t.Fatalf("%+v", rs)
+	}
 }

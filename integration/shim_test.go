@@ -308,7 +308,17 @@ func TestShimCapturesEveryByte(t *testing.T) {
 		}
 	})
 
-	t.Run("a consumer that never reads does not hold up a 50 MB writer", func(t *testing.T) {
+	t.Run("slow_consumer = drop: a consumer that never reads does not hold up a 50 MB writer", func(t *testing.T) {
+		// By default the task waits for its consumer, as under runc; the
+		// shim of this task reads the config when it starts.
+		orig, err := os.ReadFile(s.cfgPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = os.WriteFile(s.cfgPath, orig, 0o644) }()
+		if err := os.WriteFile(s.cfgPath, []byte(strings.Replace(string(orig), "[logs]\n", "[logs]\nslow_consumer = \"drop\"\n", 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		logger := s.env.Path("stuck-logger.sh")
 		if err := os.WriteFile(logger, []byte("#!/bin/sh\nexec 5>&-\nsleep 600\n"), 0o755); err != nil {
 			t.Fatal(err)
@@ -454,7 +464,9 @@ func TestShimLosesNothing(t *testing.T) {
 		check(t, "long", "bytes dropped: max_bytes keeps the head and the tail", "true")
 
 		// The newest output of a shim killed past max_bytes is on the spool.
-		s.ctd.MustCtr("run", "-d", "--runtime", runtimeBrisk, s.image, "long-killed", "sh", "-c", "seq 1 100000; sleep 600")
+		// No consumer: with one that nobody reads (ctr run -d), the task
+		// would wait for it before the end, as under runc.
+		s.ctd.MustCtr("run", "-d", "--null-io", "--runtime", runtimeBrisk, s.image, "long-killed", "sh", "-c", "seq 1 100000; sleep 600")
 		time.Sleep(2 * time.Second)
 		if err := syscall.Kill(shimPid(t, s.env, "long-killed"), syscall.SIGKILL); err != nil {
 			t.Fatal(err)

@@ -335,6 +335,8 @@ func TestSnapshotterRefusesBadConfig(t *testing.T) {
 	}{
 		{"unknown key", "tmpfs_sise = \"1Gi\"", []string{"unknown key", "snapshotter.tmpfs_sise"}},
 		{"unparsable size", "tmpfs_size = \"lots\"", []string{"snapshotter.tmpfs_size", `"lots"`}},
+		{"inodes tmpfs refuses", "tmpfs_inodes = \"16Pi\"", []string{"snapshotter.tmpfs_inodes", `"18014398509481984"`, "18014398509481983 (the most tmpfs accepts)"}},
+		{"too few inodes for a rootfs", "tmpfs_inodes = 3", []string{"snapshotter.tmpfs_inodes", `"3"`, "from 32"}},
 		{"dir upper with atime updates", "upper = \"dir\"\nupper_dir = \"" + atimeDir + "\"", []string{atimeDir, "atime", "remount,noatime,nodiratime"}},
 		{"dir upper not a mount point", "upper = \"dir\"\nupper_dir = \"" + env.Dir + "\"", []string{"not a mount point of its own"}},
 	} {
@@ -343,7 +345,9 @@ func TestSnapshotterRefusesBadConfig(t *testing.T) {
 			if err := os.WriteFile(s.ConfigPath, []byte(cfg), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			_, stderr, err := env.Run(filepath.Join(env.BriskBin, "brisk-snapshotter"), "--config", s.ConfigPath)
+			// Bounded: a snapshotter that takes the config serves
+			// until stopped.
+			_, stderr, err := env.Run("timeout", "30s", filepath.Join(env.BriskBin, "brisk-snapshotter"), "--config", s.ConfigPath)
 			if err == nil {
 				t.Fatal("brisk-snapshotter started with a bad config")
 			}

@@ -13,25 +13,35 @@ import (
 	"github.com/containerd/fifo"
 	"github.com/containerd/log"
 
+	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/logs/spool"
 )
 
-// consumerQueue bounds what is buffered for one slow consumer.
+// consumerQueue bounds what is buffered for one slow consumer under
+// logs.slow_consumer = "drop", and for any consumer once the task exited.
 const consumerQueue = 4 << 20
+
+// waitQueue bounds what is buffered for one slow consumer under
+// logs.slow_consumer = "wait" before the task waits: a few reads, so that the
+// task runs about as far ahead of its consumer as on runc's pipes.
+const waitQueue = 4 * chunkSize
 
 // capture is one task's output path: the runc shim writes into our FIFOs,
 // copiers put every chunk into the spool entry and offer it to the client's
 // original destination.
 type capture struct {
-	ns, id    string // containerd namespace, container ID
-	dir       string // our FIFOs
-	entry     *spool.Entry
-	consumers *consumers
-	fifos     []io.ReadCloser
-	fwd       []*forwarder
-	copied    sync.WaitGroup
-	upperdir  string
-	started   time.Time
+	ns, id string // containerd namespace, container ID
+	dir    string // our FIFOs
+	// stdout and stderr are what the client asked for, which State reports
+	// as runc's shim does: `ctr tasks attach` opens them.
+	stdout, stderr string
+	entry          *spool.Entry
+	consumers      *consumers
+	fifos          []io.ReadCloser
+	fwd            []*forwarder
+	copied         sync.WaitGroup
+	upperdir       string
+	started        time.Time
 
 	// measured is closed once the writable layer has been measured, so
 	// Delete does not unmount the rootfs before.
@@ -45,7 +55,7 @@ type capture struct {
 // newCapture opens the consumers and the run's spool entry, makes the FIFOs
 // for the task, and rewrites stdout and stderr to point at our FIFOs.
 func (s *Service) newCapture(ctx context.Context, ns, id string, meta spool.Meta, stdout, stderr *string, terminal bool) (_ *capture, retErr error) {
-	c := &capture{ns: ns, id: id, measured: make(chan struct{}), flushed: make(chan struct{}), started: time.Now()}
+	c := &capture{ns: ns, id: id, stdout: *stdout, stderr: *stderr, measured: make(chan struct{}), flushed: make(chan struct{}), started: time.Now()}
 	defer func() {
 		if retErr != nil {
 			c.abort()
@@ -66,18 +76,16 @@ func (s *Service) newCapture(ctx context.Context, ns, id string, meta spool.Meta
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return nil, err
 	}
-	streams := []struct {
+	type stream struct {
 		name   spool.Stream
 		target *string
 		dest   io.Writer
-	}{{spool.Stdout, stdout, c.consumers.stdout}}
+		keep   io.Closer
+	}
+	streams := []stream{{spool.Stdout, stdout, c.consumers.stdout, c.consumers.stdoutKeep}}
 	// With a TTY the console carries both streams into stdout.
 	if !terminal {
-		streams = append(streams, struct {
-			name   spool.Stream
-			target *string
-			dest   io.Writer
-		}{spool.Stderr, stderr, c.consumers.stderr})
+		streams = append(streams, stream{spool.Stderr, stderr, c.consumers.stderr, c.consumers.stderrKeep})
 	}
 	for _, st := range streams {
 		path := filepath.Join(c.dir, string(st.name))
@@ -90,7 +98,12 @@ func (s *Service) newCapture(ctx context.Context, ns, id string, meta spool.Meta
 		c.fifos = append(c.fifos, r)
 		var fw *forwarder
 		if st.dest != nil && !isNil(st.dest) {
-			fw = newForwarder(st.dest, consumerQueue)
+			opts := []forwarderOpt{withKeep(st.keep)}
+			limit := consumerQueue
+			if s.cfg.SlowConsumer != config.SlowConsumerDrop {
+				opts, limit = append(opts, withWait()), waitQueue
+			}
+			fw = newForwarder(st.dest, limit, opts...)
 			c.fwd = append(c.fwd, fw)
 		}
 		*st.target = path
@@ -132,6 +145,15 @@ func (c *capture) copy(r io.Reader, stream spool.Stream, fw *forwarder) {
 	}
 }
 
+// release stops the task's output from waiting for a slow consumer: the
+// task exited, and the rest of its output, in the FIFOs, goes to the spool
+// now whatever the consumer's pace.
+func (c *capture) release() {
+	for _, f := range c.fwd {
+		f.release(consumerQueue)
+	}
+}
+
 // drain waits for the copiers to reach EOF, at most timeout: a daemonised
 // child that inherited stdout could keep it open forever.
 func (c *capture) drain(timeout time.Duration) {
@@ -166,6 +188,8 @@ func (c *capture) abort() {
 	for _, f := range c.fifos {
 		f.Close()
 	}
+	// No copier waits for a consumer of a task that never ran.
+	c.release()
 	c.copied.Wait()
 	for _, f := range c.fwd {
 		f.stop()

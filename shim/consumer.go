@@ -25,7 +25,13 @@ import (
 // puts its own FIFOs in the request and forwards every byte to them.
 type consumers struct {
 	stdout, stderr io.WriteCloser // nil: nobody asked
-	logger         *exec.Cmd
+	// stdoutKeep and stderrKeep are read ends of the client's FIFOs that
+	// the shim holds and never reads, as runc's shim does: a FIFO whose
+	// client went away (ctr run -d) keeps what is written to it and makes
+	// the writer wait when full, rather than failing, so that a later
+	// `ctr tasks attach`, which opens the same FIFOs, gets it.
+	stdoutKeep, stderrKeep io.Closer
+	logger                 *exec.Cmd
 }
 
 // loggerReadyTimeout bounds how long a binary:// logger may take to say it
@@ -47,13 +53,13 @@ func openConsumers(ctx context.Context, id, ns, stdout, stderr string, terminal 
 		}
 	}()
 	var err error
-	if c.stdout, err = openOne(ctx, stdout); err != nil {
+	if c.stdout, c.stdoutKeep, err = openOne(ctx, stdout); err != nil {
 		return nil, fmt.Errorf("open stdout %q: %w", stdout, err)
 	}
 	if terminal {
 		return c, nil
 	}
-	if c.stderr, err = openOne(ctx, stderr); err != nil {
+	if c.stderr, c.stderrKeep, err = openOne(ctx, stderr); err != nil {
 		return nil, fmt.Errorf("open stderr %q: %w", stderr, err)
 	}
 	return c, nil
@@ -70,27 +76,51 @@ func parseURI(s string) (*url.URL, bool) {
 	return u, true
 }
 
-func openOne(ctx context.Context, target string) (io.WriteCloser, error) {
+// openOne opens a destination for writing; for a FIFO it also returns a read
+// end to hold (see consumers).
+func openOne(ctx context.Context, target string) (io.WriteCloser, io.Closer, error) {
 	if target == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	u, ok := parseURI(target)
 	if ok && u.Scheme == "file" {
 		if err := os.MkdirAll(filepath.Dir(u.Path), 0o755); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return os.OpenFile(u.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		f, err := os.OpenFile(u.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		return f, nil, err
 	}
 	if ok && u.Scheme != "fifo" {
-		return nil, fmt.Errorf("unsupported stdio scheme %q", u.Scheme)
+		return nil, nil, fmt.Errorf("unsupported stdio scheme %q", u.Scheme)
 	}
 	path := target
 	if ok {
 		path = u.Path
 	}
-	// The client opens the read side; this open completes when it has,
-	// without holding up task creation.
-	return fifo.OpenFifo(context.WithoutCancel(ctx), path, syscall.O_WRONLY|syscall.O_NONBLOCK, 0)
+	// Opened in the background (the fifo package), completing once a
+	// reader is there: at once, with the read end held below.
+	w, err := fifo.OpenFifo(context.WithoutCancel(ctx), path, syscall.O_WRONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	keep, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		w.Close()
+		return nil, nil, err
+	}
+	return w, &onceCloser{c: keep}, nil
+}
+
+// onceCloser closes once, whoever asks first: the forwarder when the output
+// ends, the consumers on every way out.
+type onceCloser struct {
+	once sync.Once
+	c    io.Closer
+}
+
+func (o *onceCloser) Close() error {
+	o.once.Do(func() { _ = o.c.Close() })
+	return nil
 }
 
 // startLogger starts a binary:// logging binary the way the runc shim does:
@@ -147,7 +177,7 @@ func (c *consumers) startLogger(u *url.URL, id, ns string, readyTimeout time.Dur
 }
 
 func (c *consumers) close() {
-	for _, w := range []io.WriteCloser{c.stdout, c.stderr} {
+	for _, w := range []io.Closer{c.stdout, c.stderr, c.stdoutKeep, c.stderrKeep} {
 		if w != nil {
 			w.Close()
 		}
@@ -164,73 +194,119 @@ func (c *consumers) close() {
 	}
 }
 
-// forwarder feeds one consumer from a bounded queue so that a consumer that
-// reads slowly, or never, cannot hold up the task: past the bound, chunks
-// for that consumer are dropped and counted, while the spool keeps them.
-// A consumer that keeps up is written to by the reader itself, without a
-// copy or a hand-off to run: see offer.
+// forwarder feeds one consumer. A consumer that keeps up is written to by
+// the reader itself, without a copy or a hand-off to run: see offer. What
+// its pipe does not take at once is queued, and the queue is bounded:
+//   - waiting (logs.slow_consumer = "wait", the default): past the bound the
+//     reader waits for the consumer, so the task waits as under runc, where
+//     the pipe applies backpressure; the consumer gets every byte;
+//   - dropping ("drop"): past the bound the consumer's copy is dropped and
+//     counted, and a consumer that reads slowly, or never, cannot hold up
+//     the task.
+//
+// The spool gets every byte either way: it is written before the consumer
+// is offered the chunk, and once the task has exited (release) the reader no
+// longer waits, so that it reaches the end of the output.
 type forwarder struct {
-	w       io.Writer
-	mu      sync.Mutex
-	cond    *sync.Cond
-	queue   [][]byte
-	queued  int
-	limit   int
-	closed  bool
-	busy    bool            // run is writing a chunk it took out of the queue
-	direct  syscall.RawConn // the consumer's non-blocking pipe, once open
-	dropped atomic.Int64
-	err     atomic.Value // first write error
-	done    chan struct{}
+	w        io.Writer
+	keep     io.Closer // our read end of the consumer's FIFO, if any
+	mu       sync.Mutex
+	cond     *sync.Cond // run: a chunk is queued, or closed
+	room     *sync.Cond // a waiting offer: run took a chunk, or released, or closed
+	queue    [][]byte
+	queued   int
+	limit    int
+	wait     bool // offer waits for room rather than dropping
+	released bool // the task exited: offer no longer waits
+	closed   bool
+	busy     bool            // run is writing a chunk it took out of the queue
+	direct   syscall.RawConn // the consumer's non-blocking pipe, once open
+	dropped  atomic.Int64
+	err      atomic.Value // first write error
+	done     chan struct{}
 }
 
-func newForwarder(w io.Writer, limit int) *forwarder {
+// forwarderOpt configures a forwarder.
+type forwarderOpt func(*forwarder)
+
+// withWait makes offer wait for room in the queue instead of dropping, until
+// release.
+func withWait() forwarderOpt { return func(f *forwarder) { f.wait = true } }
+
+// withKeep hands the forwarder the read end it holds on the consumer's FIFO,
+// closed when the output ends, so that only the client's reader is waited
+// for then.
+func withKeep(c io.Closer) forwarderOpt { return func(f *forwarder) { f.keep = c } }
+
+func newForwarder(w io.Writer, limit int, opts ...forwarderOpt) *forwarder {
 	f := &forwarder{w: w, limit: limit, done: make(chan struct{})}
+	for _, o := range opts {
+		o(f)
+	}
 	f.cond = sync.NewCond(&f.mu)
+	f.room = sync.NewCond(&f.mu)
 	go f.run()
 	return f
 }
 
-// offer hands p to the consumer, never blocking: written at once as far as
-// the consumer's pipe takes it when nothing is ahead of it, the rest queued
-// (a copy). Most chunks of a consumer that keeps up thus cost one write(2),
-// not a copy and a wake-up of run, which was most of the shim's CPU per
-// byte beyond the runc shim's.
+// offer hands p to the consumer: written at once as far as the consumer's
+// pipe takes it when nothing is ahead of it, the rest queued (a copy). Most
+// chunks of a consumer that keeps up thus cost one write(2), not a copy and
+// a wake-up of run, which was most of the shim's CPU per byte beyond the runc
+// shim's. Behind a full queue, offer waits or drops (see forwarder).
 func (f *forwarder) offer(p []byte) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.direct != nil && len(f.queue) == 0 && !f.busy && !f.closed {
-		n, err := writeNonblocking(f.direct, p)
-		if err != nil && !errors.Is(err, unix.EAGAIN) {
-			// The consumer went away, as in run: dropped, counted.
-			f.err.CompareAndSwap(nil, err.Error())
-			f.dropped.Add(int64(len(p) - n))
+	for {
+		if f.direct != nil && len(f.queue) == 0 && !f.busy && !f.closed {
+			n, err := writeNonblocking(f.direct, p)
+			if err != nil && !errors.Is(err, unix.EAGAIN) {
+				// The consumer went away, as in run: dropped, counted.
+				f.err.CompareAndSwap(nil, err.Error())
+				f.dropped.Add(int64(len(p) - n))
+				return
+			}
+			if p = p[n:]; len(p) == 0 {
+				return
+			}
+		}
+		// Behind a consumer that lags, reads pack into the last queued
+		// chunk (run takes a chunk out of the queue before writing it).
+		if n := len(f.queue); n > 0 {
+			if last := f.queue[n-1]; len(last)+len(p) <= cap(last) {
+				f.queue[n-1] = append(last, p...)
+				return
+			}
+		}
+		// The bound is on the memory held, not on the bytes: a task
+		// writing a line at a time to a consumer that stalls must not pin
+		// a pooled chunk per line. An empty queue always takes one chunk.
+		if len(f.queue) == 0 || f.queued+max(chunkSize, len(p)) <= f.limit {
+			break
+		}
+		if !f.wait || f.released || f.closed {
+			f.dropped.Add(int64(len(p)))
 			return
 		}
-		if p = p[n:]; len(p) == 0 {
-			return
-		}
-	}
-	// Behind a consumer that lags, reads pack into the last queued chunk
-	// (run takes a chunk out of the queue before writing it).
-	if n := len(f.queue); n > 0 {
-		if last := f.queue[n-1]; len(last)+len(p) <= cap(last) {
-			f.queue[n-1] = append(last, p...)
-			return
-		}
+		// The task waits for its consumer, as it would on runc's pipe.
+		f.room.Wait()
 	}
 	chunk := append(getChunk(len(p)), p...)
-	// The bound is on the memory held, not on the bytes: a task writing a
-	// line at a time to a consumer that stalls must not pin a pooled
-	// chunk per line.
-	if f.queued+cap(chunk) > f.limit {
-		putChunk(chunk)
-		f.dropped.Add(int64(len(p)))
-		return
-	}
 	f.queue = append(f.queue, chunk)
 	f.queued += cap(chunk)
 	f.cond.Signal()
+}
+
+// release ends waiting: the task exited, and what is left in the FIFOs must
+// reach the spool now, whatever the consumer's pace. Past the bound what
+// remains for the consumer (a daemon that inherited the task's stdout and
+// goes on writing) is dropped and counted.
+func (f *forwarder) release(limit int) {
+	f.mu.Lock()
+	f.released = true
+	f.limit = max(f.limit, limit)
+	f.room.Broadcast()
+	f.mu.Unlock()
 }
 
 func (f *forwarder) run() {
@@ -263,6 +339,12 @@ func (f *forwarder) run() {
 		f.busy = false
 		if direct != nil {
 			f.direct = direct
+		}
+		// A waiting offer is woken once half the queue is free, not per
+		// chunk: behind a consumer that sets the pace, the reader then
+		// takes several reads at a time rather than one wake-up each.
+		if f.queued <= f.limit/2 {
+			f.room.Broadcast()
 		}
 		f.mu.Unlock()
 		if err != nil {
@@ -345,12 +427,19 @@ func putChunk(b []byte) {
 }
 
 // close flushes what is queued, waiting at most timeout for a slow consumer.
+// The read end the shim held is closed first: from here on only a client's
+// reader counts, and with none (ctr run -d, nobody attached) the rest is
+// gone at once, as when runc's shim closes the FIFO.
 func (f *forwarder) close(ctx context.Context, timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	f.mu.Lock()
 	f.closed = true
 	f.cond.Signal()
+	f.room.Broadcast()
 	f.mu.Unlock()
+	if f.keep != nil {
+		_ = f.keep.Close()
+	}
 	select {
 	case <-f.done:
 	case <-time.After(timeout):
@@ -370,14 +459,18 @@ func (f *forwarder) stop() {
 	}
 	f.queue, f.queued = nil, 0
 	f.cond.Signal()
+	f.room.Broadcast()
 	f.mu.Unlock()
+	if f.keep != nil {
+		_ = f.keep.Close()
+	}
 	<-f.done
 }
 
 // waitDrained waits until the reader of a pipe has read what is buffered in
-// it. containerd's client closes its FIFOs as soon as it deletes the task,
-// dropping what it had not read yet; the exit is shown to it only after
-// this returns.
+// it, or no reader is left. containerd's client closes its FIFOs as soon as
+// it deletes the task, dropping what it had not read yet; the exit is shown
+// to it only after this returns.
 func waitDrained(w io.Writer, deadline time.Time) {
 	sc, ok := w.(syscall.Conn)
 	if !ok {
@@ -388,9 +481,16 @@ func waitDrained(w io.Writer, deadline time.Time) {
 		return
 	}
 	for time.Now().Before(deadline) {
-		n := 0
-		// TIOCINQ is FIONREAD on Linux: bytes still buffered in the pipe.
-		if err := raw.Control(func(fd uintptr) { n, err = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }); err != nil || n == 0 {
+		n, readers, ierr := 0, true, error(nil)
+		if err := raw.Control(func(fd uintptr) {
+			// TIOCINQ is FIONREAD on Linux: bytes still buffered in the pipe.
+			n, ierr = unix.IoctlGetInt(int(fd), unix.TIOCINQ)
+			// A pipe's write end polls POLLERR once no reader is left.
+			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+			if _, perr := unix.Poll(pfd, 0); perr == nil && pfd[0].Revents&unix.POLLERR != 0 {
+				readers = false
+			}
+		}); err != nil || ierr != nil || n == 0 || !readers {
 			return
 		}
 		time.Sleep(time.Millisecond)

@@ -183,6 +183,9 @@ func (s *Service) finish(ctx context.Context, c *capture) {
 			exitedAt = exit.ExitedAt.AsTime()
 		}
 	}
+	// What the task wrote before it exited is in the FIFOs: it reaches the
+	// spool now, not at a slow consumer's pace.
+	c.release()
 	stats := s.readStats(ctx, c) // the cgroup lives until Delete, which waits for c.measured
 	c.drain(10 * time.Second)
 	// The client's consumer gets the rest at its own pace; shipping does
@@ -246,6 +249,24 @@ func (s *Service) ship(ctx context.Context, c *capture) {
 		time.Sleep(backoff)
 		backoff = min(backoff*2, 5*time.Second)
 	}
+}
+
+// State reports the stdio the client asked for, as runc's shim does, not the
+// capture FIFOs put in its place: containerd hands these paths to `ctr tasks
+// attach`, which must join the client's FIFOs (a reader of ours would take
+// bytes from the spool's copier).
+func (s *Service) State(ctx context.Context, r *taskAPI.StateRequest) (*taskAPI.StateResponse, error) {
+	resp, err := s.TTRPCTaskService.State(ctx, r)
+	if err != nil || r.ExecID != "" {
+		return resp, err
+	}
+	s.mu.Lock()
+	c := s.tasks[r.ID]
+	s.mu.Unlock()
+	if c != nil {
+		resp.Stdout, resp.Stderr = c.stdout, c.stderr
+	}
+	return resp, nil
 }
 
 // Delete lets the exit path measure the writable layer before runc's Delete

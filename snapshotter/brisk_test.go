@@ -21,6 +21,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 
+	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/internal/testutil"
 	"github.com/brisk-containers/brisk/snapshotter/upper"
 )
@@ -222,6 +223,10 @@ func TestBadLabelsLeaveNothing(t *testing.T) {
 		{map[string]string{LabelTmpfsSize: "0"}, `brisk.io/tmpfs.size="0"`},
 		{map[string]string{LabelTmpfsSize: "1Ti"}, "tmpfs_budget"},
 		{map[string]string{LabelTmpfsInodes: "-5"}, `brisk.io/tmpfs.inodes="-5"`},
+		{map[string]string{LabelTmpfsInodes: "16Pi"}, `brisk.io/tmpfs.inodes="16Pi": must be from 32 (fewer cannot hold a container's rootfs) to 18014398509481983`},
+		{map[string]string{LabelPrefix + LabelTmpfsInodes: "99999999999999999"}, `containerd.io/snapshot/brisk.io/tmpfs.inodes="99999999999999999": must be from 32`},
+		{map[string]string{LabelTmpfsInodes: "1"}, `brisk.io/tmpfs.inodes="1": must be from 32`},
+		{map[string]string{LabelTmpfsInodes: "3"}, `brisk.io/tmpfs.inodes="3": must be from 32`},
 		{map[string]string{LabelVolatile: "maybe"}, `brisk.io/volatile="maybe"`},
 		{map[string]string{LabelPrefix + LabelTmpfsSize: "-1Mi"}, `containerd.io/snapshot/brisk.io/tmpfs.size="-1Mi"`},
 	} {
@@ -329,7 +334,7 @@ func TestUsageIsStatfsOfTheTmpfs(t *testing.T) {
 func TestInodeLimitGivesENOSPC(t *testing.T) {
 	e := newEnv(t)
 	base := e.baseLayer("base")
-	ms, err := e.sn.Prepare(e.ctx, "small", base, snapshots.WithLabels(map[string]string{LabelTmpfsInodes: "20"}))
+	ms, err := e.sn.Prepare(e.ctx, "small", base, snapshots.WithLabels(map[string]string{LabelTmpfsInodes: fmt.Sprint(config.MinTmpfsInodes)}))
 	must(t, err)
 	neighbour, err := e.sn.Prepare(e.ctx, "neighbour", base)
 	must(t, err)
@@ -342,7 +347,7 @@ func TestInodeLimitGivesENOSPC(t *testing.T) {
 		}
 	}
 	if !errors.Is(lastErr, syscall.ENOSPC) {
-		t.Fatalf("filling 20 inodes ended with %v, want ENOSPC", lastErr)
+		t.Fatalf("filling %d inodes ended with %v, want ENOSPC", config.MinTmpfsInodes, lastErr)
 	}
 	must(t, os.WriteFile(filepath.Join(other, "still-fine"), []byte("ok"), 0o644))
 }

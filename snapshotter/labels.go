@@ -64,6 +64,9 @@ func (o *Snapshotter) wantedPlacement(ctx context.Context, kind snapshots.Kind, 
 		if err != nil || n == 0 {
 			return rec, badLabel(key, v, err, "a positive count such as 10000")
 		}
+		if why := config.CheckTmpfsInodes(n); why != "" {
+			return rec, fmt.Errorf("label %s=%q: %s: %w", key, v, why, errdefs.ErrInvalidArgument)
+		}
 		rec.Limits.Inodes = n
 	}
 	if key, v, ok := lookupLabel(labels, LabelVolatile); ok {

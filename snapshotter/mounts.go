@@ -5,6 +5,7 @@ package snapshotter
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/brisk-containers/brisk/snapshotter/upper"
@@ -41,7 +42,15 @@ func (s *Snapshotter) Mounts(ctx context.Context, key string) (_ []mount.Mount, 
 			return nil, err
 		}
 	}
-	return s.mounts(snap, info, rec), nil
+	ms := s.mounts(snap, info, rec)
+	if slices.Contains(ms[0].Options, "volatile") {
+		// The upper may have been mounted volatile before: a task
+		// started again needs the marker overlayfs left gone.
+		if err := s.readyVolatile(ctx, snap.ID, rec); err != nil {
+			return nil, err
+		}
+	}
+	return ms, nil
 }
 
 // mounts builds the same mounts containerd's overlayfs snapshotter would,

@@ -5,6 +5,9 @@ package snapshotter
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/snapshotter/upper"
@@ -29,9 +32,8 @@ type profile struct {
 type profileKey struct{}
 
 // WithProfile returns a context whose snapshot operations run under the named
-// profile. A name that is no profile of the daemon's means the default
-// profile, so that a containerd config naming the plugin anything works as it
-// did before profiles existed.
+// profile: a profile's name, config.DefaultProfileName, or a snapshotter name
+// profileName resolves. Operations under any other name are refused.
 func WithProfile(ctx context.Context, name string) context.Context {
 	return context.WithValue(ctx, profileKey{}, name)
 }
@@ -84,6 +86,8 @@ func newProfile(name string, backend upper.Kind, limits upper.Limits, fallbackTo
 		return profile{}, fmt.Errorf("profile %q: upper backend %q: must be %q or %q: %w", name, backend, upper.KindTmpfs, upper.KindDir, errdefs.ErrInvalidArgument)
 	case limits.Bytes <= 0 || limits.Inodes <= 0:
 		return profile{}, fmt.Errorf("profile %q: tmpfs limits must be positive, got size=%d inodes=%d: %w", name, limits.Bytes, limits.Inodes, errdefs.ErrInvalidArgument)
+	case config.CheckTmpfsInodes(limits.Inodes) != "":
+		return profile{}, fmt.Errorf("profile %q: tmpfs inodes %d: %s: %w", name, limits.Inodes, config.CheckTmpfsInodes(limits.Inodes), errdefs.ErrInvalidArgument)
 	case (backend == upper.KindDir || fallbackToDir) && upperDir == "":
 		return profile{}, fmt.Errorf("profile %q: the dir backend needs upper_dir: %w", name, errdefs.ErrInvalidArgument)
 	}
@@ -118,12 +122,27 @@ func (s *Snapshotter) profileOf(ctx context.Context) profile {
 	return s.defaultProfile
 }
 
-// profileName resolves a requested snapshotter name to a profile name.
-func (s *Snapshotter) profileName(requested string) string {
+// profileName resolves the snapshotter name a request came under
+// ([proxy_plugins.NAME]) to a profile name. The default profile answers to
+// one name only, config.DefaultSnapshotterName, and to a request that names
+// no snapshotter; any other name that is no profile's is refused. Were it
+// served, it would share the default profile's key space with "brisk", and
+// containerd's garbage collector for each name would delete the other's
+// snapshots (Profiled).
+func (s *Snapshotter) profileName(requested string) (string, error) {
 	if _, ok := s.profiles[requested]; ok {
-		return requested
+		return requested, nil
 	}
-	return config.DefaultProfileName
+	if requested == "" || requested == config.DefaultSnapshotterName {
+		return config.DefaultProfileName, nil
+	}
+	var known []string
+	if _, taken := s.profiles[config.DefaultSnapshotterName]; !taken {
+		known = append(known, config.DefaultSnapshotterName+" (the default profile)")
+	}
+	known = append(known, slices.Sorted(maps.Keys(s.profiles))...)
+	return "", fmt.Errorf("snapshotter %q is no profile of brisk-snapshotter, which serves %s: add [snapshotter.profiles.%s] to its config or fix the name in containerd's config: %w",
+		requested, strings.Join(known, ", "), requested, errdefs.ErrInvalidArgument)
 }
 
 // dirsFor is the store of a "dir" upper: the default upper_dir, or the one of

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/brisk-containers/brisk/config"
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/core/snapshots/storage"
@@ -48,10 +49,15 @@ func (s *Snapshotter) Profiled() *Profiled {
 	return &Profiled{sn: s, share: s.opts.shareLayers}
 }
 
-// profile is the profile ctx runs under, resolved: a name that is not a
-// profile's is the default profile.
-func (p *Profiled) profile(ctx context.Context) string {
-	return p.sn.profileName(ProfileFrom(ctx))
+// profile is the profile ctx runs under, resolved (profileName). The gRPC
+// interceptors put the resolved name in the context, the default profile's
+// included.
+func (p *Profiled) profile(ctx context.Context) (string, error) {
+	name := ProfileFrom(ctx)
+	if name == config.DefaultProfileName {
+		return name, nil
+	}
+	return p.sn.profileName(name)
 }
 
 // held reads key's info as the profile sees it; a snapshot the profile does
@@ -88,7 +94,10 @@ func external(profile string, info snapshots.Info) snapshots.Info {
 
 // Stat returns the info of a snapshot the profile holds.
 func (p *Profiled) Stat(ctx context.Context, key string) (snapshots.Info, error) {
-	profile := p.profile(ctx)
+	profile, err := p.profile(ctx)
+	if err != nil {
+		return snapshots.Info{}, err
+	}
 	info, err := p.held(ctx, profile, internalKey(profile, key))
 	if err != nil {
 		return snapshots.Info{}, err
@@ -99,7 +108,10 @@ func (p *Profiled) Stat(ctx context.Context, key string) (snapshots.Info, error)
 // Update changes the labels of a snapshot the profile holds; the holders
 // stay as they are whatever the labels sent.
 func (p *Profiled) Update(ctx context.Context, info snapshots.Info, fieldpaths ...string) (snapshots.Info, error) {
-	profile := p.profile(ctx)
+	profile, err := p.profile(ctx)
+	if err != nil {
+		return snapshots.Info{}, err
+	}
 	ikey := internalKey(profile, info.Name)
 	p.holdMu.Lock()
 	defer p.holdMu.Unlock()
@@ -145,7 +157,10 @@ func replacesLabels(fieldpaths []string) bool {
 
 // Usage returns the usage of a snapshot the profile holds.
 func (p *Profiled) Usage(ctx context.Context, key string) (snapshots.Usage, error) {
-	profile := p.profile(ctx)
+	profile, err := p.profile(ctx)
+	if err != nil {
+		return snapshots.Usage{}, err
+	}
 	ikey := internalKey(profile, key)
 	if _, err := p.held(ctx, profile, ikey); err != nil {
 		return snapshots.Usage{}, err
@@ -155,7 +170,10 @@ func (p *Profiled) Usage(ctx context.Context, key string) (snapshots.Usage, erro
 
 // Mounts returns the mounts of a snapshot the profile holds.
 func (p *Profiled) Mounts(ctx context.Context, key string) ([]mount.Mount, error) {
-	profile := p.profile(ctx)
+	profile, err := p.profile(ctx)
+	if err != nil {
+		return nil, err
+	}
 	ikey := internalKey(profile, key)
 	if _, err := p.held(ctx, profile, ikey); err != nil {
 		return nil, err
@@ -167,7 +185,10 @@ func (p *Profiled) Mounts(ctx context.Context, key string) ([]mount.Mount, error
 // image layer another profile already has, shares that layer and returns
 // AlreadyExists.
 func (p *Profiled) Prepare(ctx context.Context, key, parent string, opts ...snapshots.Opt) ([]mount.Mount, error) {
-	profile := p.profile(ctx)
+	profile, err := p.profile(ctx)
+	if err != nil {
+		return nil, err
+	}
 	ikey, iparent, labels, err := p.newSnapshot(ctx, profile, key, parent, opts)
 	if err != nil {
 		return nil, err
@@ -187,7 +208,11 @@ func (p *Profiled) Prepare(ctx context.Context, key, parent string, opts ...snap
 
 // View creates a read-only snapshot in the profile's key space.
 func (p *Profiled) View(ctx context.Context, key, parent string, opts ...snapshots.Opt) ([]mount.Mount, error) {
-	ikey, iparent, labels, err := p.newSnapshot(ctx, p.profile(ctx), key, parent, opts)
+	profile, err := p.profile(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ikey, iparent, labels, err := p.newSnapshot(ctx, profile, key, parent, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -265,7 +290,10 @@ var errHeldAlready = fmt.Errorf("held already")
 // Commit commits an active snapshot of the profile's under a name in its key
 // space.
 func (p *Profiled) Commit(ctx context.Context, name, key string, opts ...snapshots.Opt) error {
-	profile := p.profile(ctx)
+	profile, err := p.profile(ctx)
+	if err != nil {
+		return err
+	}
 	iname, err := ownKey(profile, name)
 	if err != nil {
 		return err
@@ -285,7 +313,10 @@ func (p *Profiled) Commit(ctx context.Context, name, key string, opts ...snapsho
 // with its last holder. A profile that still holds a child of the snapshot
 // cannot drop it, as a snapshot with children cannot be removed.
 func (p *Profiled) Remove(ctx context.Context, key string) error {
-	profile := p.profile(ctx)
+	profile, err := p.profile(ctx)
+	if err != nil {
+		return err
+	}
 	ikey := internalKey(profile, key)
 	info, err := p.held(ctx, profile, ikey)
 	if err != nil {
@@ -331,7 +362,10 @@ func (p *Profiled) Remove(ctx context.Context, key string) error {
 // Walk calls fn for each snapshot the profile holds that matches filters,
 // as the profile sees it; filters apply to that view.
 func (p *Profiled) Walk(ctx context.Context, fn snapshots.WalkFunc, fs ...string) error {
-	profile := p.profile(ctx)
+	profile, err := p.profile(ctx)
+	if err != nil {
+		return err
+	}
 	filter, err := filters.ParseAll(fs...)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ package snapshotter
 import (
 	"context"
 
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	"google.golang.org/grpc"
 )
 
@@ -17,7 +18,8 @@ import (
 type snapshotterNamed interface{ GetSnapshotter() string }
 
 // GRPCServerOptions returns the interceptors that run each request under the
-// profile it names; a name that is no profile's runs under the default one.
+// profile it names; a request under a name that is no profile's is refused
+// (profileName) with codes.InvalidArgument.
 func (p *Profiled) GRPCServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(p.unaryInterceptor),
@@ -25,15 +27,24 @@ func (p *Profiled) GRPCServerOptions() []grpc.ServerOption {
 	}
 }
 
-func (p *Profiled) withRequestProfile(ctx context.Context, req any) context.Context {
+func (p *Profiled) withRequestProfile(ctx context.Context, req any) (context.Context, error) {
+	var requested string
 	if r, ok := req.(snapshotterNamed); ok {
-		return WithProfile(ctx, p.sn.profileName(r.GetSnapshotter()))
+		requested = r.GetSnapshotter()
 	}
-	return WithProfile(ctx, p.sn.profileName(""))
+	name, err := p.sn.profileName(requested)
+	if err != nil {
+		return nil, errgrpc.ToGRPC(err)
+	}
+	return WithProfile(ctx, name), nil
 }
 
 func (p *Profiled) unaryInterceptor(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	return handler(p.withRequestProfile(ctx, req), req)
+	ctx, err := p.withRequestProfile(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
 }
 
 // streamInterceptor covers List (Walk), a server stream whose one request
@@ -52,7 +63,11 @@ func (s *profiledStream) RecvMsg(m any) error {
 	if err := s.ServerStream.RecvMsg(m); err != nil {
 		return err
 	}
-	s.ctx = s.p.withRequestProfile(s.ServerStream.Context(), m)
+	ctx, err := s.p.withRequestProfile(s.ServerStream.Context(), m)
+	if err != nil {
+		return err
+	}
+	s.ctx = ctx
 	return nil
 }
 

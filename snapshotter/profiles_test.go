@@ -433,3 +433,39 @@ func TestProfilesOwnUpperDirAndOneBudget(t *testing.T) {
 		t.Errorf("past the shared budget: %v, want resource exhausted", err)
 	}
 }
+
+// A snapshotter name that is no profile's would share the default profile's
+// view with "brisk", and containerd's GC for each name would delete the
+// other's snapshots: it is refused, on every call, naming what is served.
+func TestProfilesRefuseAnUnknownName(t *testing.T) {
+	e := newProfiledEnv(t)
+	client := servedProfiles(t, e.p, e.dir)
+	_, err := client("brisk").Prepare(e.ctx, "test/1/rootfs", "")
+	must(t, err)
+
+	typo := client("brisk-typo")
+	checks := map[string]error{}
+	_, checks["prepare"] = typo.Prepare(e.ctx, "test/1/other", "")
+	_, checks["stat"] = typo.Stat(e.ctx, "test/1/rootfs")
+	checks["remove"] = typo.Remove(e.ctx, "test/1/rootfs")
+	checks["walk"] = typo.Walk(e.ctx, func(context.Context, snapshots.Info) error { return nil })
+	_, checks["in-process"] = e.p.Stat(e.as("brisk-typo"), "test/1/rootfs")
+	for op, err := range checks {
+		if !errdefs.IsInvalidArgument(err) {
+			t.Errorf("%s under brisk-typo: %v, want invalid argument", op, err)
+			continue
+		}
+		for _, want := range []string{`"brisk-typo"`, "brisk (the default profile)", "large", "small"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s under brisk-typo: %q does not name %s", op, err, want)
+			}
+		}
+	}
+	// The snapshot brisk made is there, and only brisk sees it.
+	if _, err := client("brisk").Stat(e.ctx, "test/1/rootfs"); err != nil {
+		t.Errorf("brisk lost its snapshot: %v", err)
+	}
+	if _, err := e.p.Stat(e.as(config.DefaultProfileName), "test/1/rootfs"); err != nil {
+		t.Errorf("in process, the default profile lost its snapshot: %v", err)
+	}
+}

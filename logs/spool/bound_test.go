@@ -94,7 +94,7 @@ func TestMaxBytesBoundsRecords(t *testing.T) {
 			if m.Truncated == 0 {
 				t.Errorf("nothing counted as truncated")
 			}
-			got := decodeFile(t, e.Dir())[Stdout]
+			got := decodeKept(t, e.Dir())[Stdout]
 			if newest := last[max(0, len(last)-256):]; !bytes.HasSuffix(got, newest) {
 				t.Errorf("the newest output is not kept")
 			}

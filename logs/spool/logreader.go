@@ -3,6 +3,7 @@ package spool
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -51,8 +52,13 @@ func OpenLog(dir string, m Meta) (_ *LogReader, retErr error) {
 		l.SectionReader = io.NewSectionReader(log, 0, size)
 		return l, nil
 	}
-	if m.TailFrom > 0 && m.TailFrom <= size {
+	switch {
+	case m.TailFrom > 0 && m.TailFrom <= size:
 		size = m.TailFrom
+	case m.TailFrom == 0 && m.Tail != nil && m.Tail.HeadSize < size:
+		// Finish began its note of what was dropped but did not record
+		// it: it is written again below.
+		size = m.Tail.HeadSize
 	}
 	// Whatever the dead shim wrote whole is the log; a record cut
 	// mid-write is dropped rather than shipped broken.
@@ -60,14 +66,28 @@ func OpenLog(dir string, m Meta) (_ *LogReader, retErr error) {
 		return nil, err
 	}
 	parts := []*io.SectionReader{io.NewSectionReader(log, 0, size)}
-	tail, err := l.openTail(dir, m.TailCopied)
+	newer := ""
+	if m.Tail != nil {
+		newer = m.Tail.Newer
+	}
+	tail, err := l.openTail(dir, m.TailCopied, newer)
 	if err != nil {
 		return nil, err
 	}
 	if len(tail) > 0 && m.TailFrom == 0 {
-		// The shim died before Finish wrote its count of what was
-		// dropped; past TailFrom that count is in the log.
-		note := Note(time.Now(), "the shim died before counting the output dropped between the head and the tail (max_bytes)")
+		// The shim died before Finish wrote the note of what was
+		// dropped between the head and the tail (past TailFrom the log
+		// holds it): it is written here as Finish would have, from
+		// meta.json as of the last rotation.
+		var note []byte
+		switch {
+		case m.Tail == nil: // an earlier version's shim: no count kept
+			note = Note(recordTime(tail[0]), "the shim died before counting the output dropped between the head and the tail (max_bytes)")
+		case m.Tail.Dropped > 0:
+			o := m.Tail.headOpen()
+			note = closeLines(nil, m.Tail.HeadEnd, &o)
+			note = append(note, Note(m.Tail.HeadEnd, fmt.Sprintf("%d bytes dropped here: max_bytes keeps the head and the tail (as counted at the last rotation of the tail before the shim died)", m.Tail.Dropped))...)
+		}
 		parts = append(parts, io.NewSectionReader(bytes.NewReader(note), 0, int64(len(note))))
 	}
 	l.SectionReader = concat(append(parts, tail...))
@@ -88,12 +108,15 @@ func (l *LogReader) open(path string) (*os.File, int64, error) {
 }
 
 // openTail opens the whole records of the tail segments a dead shim left,
-// but those already copied to the log, older first. ReadTail's order: by
-// mtime, the retired segment being dated back at each rotation.
-func (l *LogReader) openTail(dir string, copied []string) ([]*io.SectionReader, error) {
+// but those already copied to the log, older first: newer names the one
+// written last. An earlier version's shim recorded none: it dated the
+// retired segment back at each rotation, so its segments are ordered by
+// mtime.
+func (l *LogReader) openTail(dir string, copied []string, newer string) ([]*io.SectionReader, error) {
 	type segment struct {
-		r   *io.SectionReader
-		mod time.Time
+		r    *io.SectionReader
+		name string
+		mod  time.Time
 	}
 	var segs []segment
 	for _, name := range TailFiles {
@@ -118,15 +141,33 @@ func (l *LogReader) openTail(dir string, copied []string) ([]*io.SectionReader, 
 			return nil, err
 		}
 		if size > 0 {
-			segs = append(segs, segment{io.NewSectionReader(f, 0, size), fi.ModTime()})
+			segs = append(segs, segment{io.NewSectionReader(f, 0, size), name, fi.ModTime()})
 		}
 	}
-	sort.Slice(segs, func(i, j int) bool { return segs[i].mod.Before(segs[j].mod) })
+	sort.SliceStable(segs, func(i, j int) bool {
+		if newer != "" {
+			return segs[j].name == newer
+		}
+		return segs[i].mod.Before(segs[j].mod)
+	})
 	out := make([]*io.SectionReader, len(segs))
 	for i, s := range segs {
 		out[i] = s.r
 	}
 	return out, nil
+}
+
+// recordTime is the time of the first record r holds; the clock's when it
+// cannot be read.
+func recordTime(r io.ReaderAt) time.Time {
+	buf := make([]byte, 64)
+	n, _ := r.ReadAt(buf, 0)
+	if i := bytes.IndexByte(buf[:n], ' '); i > 0 {
+		if t, err := time.Parse(time.RFC3339Nano, string(buf[:i])); err == nil {
+			return t
+		}
+	}
+	return time.Now()
 }
 
 // concat reads parts end to end as one sized, seekable reader.

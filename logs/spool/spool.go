@@ -77,6 +77,9 @@ type Meta struct {
 	// disk, once: never twice, never lost.
 	TailFrom   int64    `json:"tail_from,omitempty"`
 	TailCopied []string `json:"tail_copied,omitempty"`
+	// Tail is set once the head is full and at each rotation of the tail
+	// segments, for a reader of a dead shim's entry: see TailState.
+	Tail *TailState `json:"tail,omitempty"`
 }
 
 // EscapeName makes s a single safe path element, reversibly.

@@ -19,7 +19,7 @@ import (
 // max_bytes then too.
 
 // TailFiles are an entry's tail segments, in no particular order: the one
-// written last is the newer.
+// written last is the newer, which meta.json names (TailState.Newer).
 var TailFiles = [2]string{"tail.0", "tail.1"}
 
 // segmentEnd marks where a segment's records end. A segment is overwritten
@@ -33,6 +33,8 @@ type tailSegment struct {
 	f       *os.File
 	size    int64 // bytes of records
 	content int64 // task bytes they hold
+	marked  int64 // task bytes cut from them, counted by the notes they hold
+	tags    tags  // what its records do to the lines open before it
 }
 
 type tailFiles struct {
@@ -40,6 +42,7 @@ type tailFiles struct {
 	active     int
 	buf        []byte // records bound for the active segment
 	bufContent int64
+	bufTags    tags
 }
 
 func (e *Entry) openTail() error {
@@ -53,15 +56,60 @@ func (e *Entry) openTail() error {
 		t.seg[i].f = f
 	}
 	e.tailf = t
+	e.saveTail()
 	return nil
+}
+
+// saveTail records in meta.json what a reader of a dead shim's entry needs
+// to put the head and the segments together: which segment is the newer,
+// what was dropped between and how the head ends. It is written before a
+// record lands in a newly active segment. A meta.json the spool refuses (it
+// is full) leaves the order last recorded: the records bound for the
+// segment are then most likely refused too.
+func (e *Entry) saveTail() {
+	if e.tailf == nil {
+		return
+	}
+	e.meta.Tail = &TailState{
+		Newer:    TailFiles[e.tailf.active],
+		Dropped:  e.dropped,
+		HeadSize: e.size + int64(len(e.batch)),
+		HeadOpen: e.headOpen().streams(),
+		HeadEnd:  e.headEnd,
+	}
+	_ = writeMeta(e.dir, e.meta, e.fsync.Always)
+}
+
+// tailStart is the lines open where the older segment starts in the log:
+// after the note of what was dropped, none; else the head's.
+func (e *Entry) tailStart() openLines {
+	if e.dropped > 0 {
+		return openLines{}
+	}
+	return e.headOpen()
+}
+
+// activeEnd is the lines open at the end of the active segment, with the
+// records bound for it when buffered.
+func (e *Entry) activeEnd(buffered bool) openLines {
+	t := e.tailf
+	o := t.seg[1-t.active].tags.after(e.tailStart())
+	o = t.seg[t.active].tags.after(o)
+	if buffered {
+		o = t.bufTags.after(o)
+	}
+	return o
 }
 
 // tailRecord adds one record past the head, rotating the segments when the
 // active one would pass its share, a sixth of max_bytes in records. A
 // record longer than a share (a line with no newline in a small max_bytes)
 // keeps its newest bytes: the last output is always kept, and no segment
-// outgrows its share by more than one record's prefix.
-func (e *Entry) tailRecord(tag byte, content []byte, n int64) {
+// outgrows its share by more than one record's prefix and the note below.
+//
+// Such a record is cut at its start: the lines open before it are closed
+// there and a note says how much was cut, where it was.
+func (e *Entry) tailRecord(si int, tag byte, content []byte, n int64) {
 	if e.tailf == nil {
 		if err := e.openTail(); err != nil {
 			e.lose(n, err)
@@ -70,30 +118,77 @@ func (e *Entry) tailRecord(tag byte, content []byte, n int64) {
 	}
 	t := e.tailf
 	share := e.tailShare()
-	if filled := t.seg[t.active].size + int64(len(t.buf)); filled > 0 && filled+e.recordSize(content) > share {
-		e.flushTail()
-		older := &t.seg[1-t.active]
-		e.meta.Truncated += older.content
-		// One byte empties it for a reader; its pages stay for reuse.
-		if _, err := older.f.WriteAt([]byte{segmentEnd}, 0); err != nil {
-			// It cannot be emptied: what it holds stays, out of order
-			// with nothing, but it is counted as dropped above.
-			e.lose(0, err)
+	size := e.recordSize(content)
+	over := size - share
+	filled := t.seg[t.active].size + int64(len(t.buf))
+	switch {
+	case filled > 0 && filled+size > share:
+		if over > 0 {
+			// The segment retired now ends where the cut is. The
+			// rotation drops the older one: whatever it held, the
+			// note of what was dropped then comes before this one.
+			start := e.tailStart()
+			if older := t.seg[1-t.active]; older.content+older.marked > 0 {
+				start = openLines{}
+			}
+			o := t.seg[t.active].tags.then(t.bufTags).after(start)
+			t.bufTags = t.bufTags.then(closed(o))
+			t.buf = closeLines(t.buf, e.stamp, &o)
 		}
-		older.size, older.content = 0, 0
-		// ReadTail orders the segments by mtime, which the kernel keeps
-		// at a granularity of milliseconds: the retired one is dated
-		// back, so that it reads as the older however fast they rotate.
-		_ = os.Chtimes(t.seg[t.active].f.Name(), time.Time{}, time.Now().Add(-time.Second))
-		t.active = 1 - t.active
+		e.rotate()
+	case over > 0 && filled == 0 && t.seg[1-t.active].size == 0 && e.dropped == 0:
+		// The first record of the tail: the head ends where the cut is.
+		// (An empty active segment after a rotation is one the spool
+		// refused records for: the marker of that loss closes the lines.)
+		e.closeHead()
 	}
-	if over := e.recordSize(content) - share; over > 0 {
+	if over > 0 {
 		cut := min(over, int64(len(content)))
 		e.meta.Truncated += cut
 		content, n = content[cut:], n-cut
+		t.buf = append(t.buf, Note(e.stamp, fmt.Sprintf("%d bytes dropped here: max_bytes keeps the end of a line longer than a sixth of it", cut))...)
+		t.bufTags[streamIndex(Stderr)] = 'F'
+		t.seg[t.active].marked += cut
 	}
 	t.buf = e.appendRecord(t.buf, tag, content)
+	t.bufTags[si] = tag
 	t.bufContent += n
+}
+
+// closed is the tags of the empty records that close the lines open in o.
+func closed(o openLines) tags {
+	var t tags
+	for i, open := range o {
+		if open {
+			t[i] = 'F'
+		}
+	}
+	return t
+}
+
+// rotate empties the older segment, counting what it held as dropped, and
+// makes it the active one.
+func (e *Entry) rotate() {
+	t := e.tailf
+	e.flushTail()
+	older := &t.seg[1-t.active]
+	e.meta.Truncated += older.content
+	e.dropped += older.content + older.marked
+	// One byte empties it for a reader; its pages stay for reuse.
+	if _, err := older.f.WriteAt([]byte{segmentEnd}, 0); err != nil {
+		// It cannot be emptied: what it holds stays, out of order
+		// with nothing, but it is counted as dropped above.
+		e.lose(0, err)
+	}
+	*older = tailSegment{f: older.f}
+	t.active = 1 - t.active
+	e.saveTail()
+}
+
+// dropNote is the note standing where max_bytes dropped the output between
+// the head and the tail.
+func dropNote(at time.Time, n int64) []byte {
+	return Note(at, fmt.Sprintf("%d bytes dropped here: max_bytes keeps the head and the tail", n))
 }
 
 // tailShare is what one segment holds, in records: a sixth of max_bytes.
@@ -106,10 +201,10 @@ func (e *Entry) flushTail() {
 		return
 	}
 	a := &t.seg[t.active]
-	if e.putSegment(a, t.buf, t.bufContent) == nil {
+	if e.putSegment(a, t.buf, t.bufTags, t.bufContent) == nil {
 		a.content += t.bufContent
 	}
-	t.buf, t.bufContent = t.buf[:0], 0
+	t.buf, t.bufContent, t.bufTags = t.buf[:0], 0, tags{}
 }
 
 // putSegment writes records holding content task bytes at the end of s's
@@ -117,10 +212,15 @@ func (e *Entry) flushTail() {
 // byte and the new mark first, then that byte over the old mark, so that a
 // reader (the retrier of a shim killed mid-write) sees the segment before
 // or after, never an earlier round's records after new ones. Like put, it
-// counts a write the file refuses as lost, after a marker of earlier loss.
-func (e *Entry) putSegment(s *tailSegment, records []byte, content int64) error {
+// counts a write the file refuses as lost, after a marker of earlier loss;
+// rt is what the records do to the lines open before them.
+func (e *Entry) putSegment(s *tailSegment, records []byte, rt tags, content int64) error {
 	if e.unmarked > 0 {
-		records = append(e.lossMarker(), records...)
+		// Only the active segment takes records: the lines open before
+		// the marker are those at its end.
+		o := e.activeEnd(false)
+		rt = closed(o).then(tags{1: 'F'}).then(rt)
+		records = append(e.lossNote(&o), records...)
 	}
 	b := append(records, segmentEnd)
 	if _, err := s.f.WriteAt(b[1:], s.size+1); err != nil {
@@ -133,6 +233,7 @@ func (e *Entry) putSegment(s *tailSegment, records []byte, content int64) error 
 	}
 	e.unmarked = 0
 	s.size += int64(len(records))
+	s.tags = s.tags.then(rt)
 	return nil
 }
 
@@ -149,8 +250,20 @@ func (e *Entry) finishTail(sync bool) error {
 		return nil
 	}
 	e.flushTail()
-	if e.meta.Truncated > 0 {
-		_ = e.put(e.log, &e.size, Note(e.now(), fmt.Sprintf("%d bytes dropped: max_bytes keeps the head and the tail", e.meta.Truncated)), 0)
+	// Output lost and not marked yet is the newest, which the spool has
+	// refused since: its marker goes at the end of the log, in Finish.
+	pending := e.unmarked
+	e.unmarked = 0
+	defer func() { e.unmarked += pending }()
+	if e.dropped > 0 {
+		// Dated as the head's last record, which no tail record comes
+		// before; the lines the head leaves open are cut there.
+		o := e.logOpen
+		rec := closeLines(nil, e.headEnd, &o)
+		rec = append(rec, dropNote(e.headEnd, e.dropped)...)
+		if e.put(e.log, &e.size, &e.logOpen, rec, 0) == nil {
+			e.logOpen = openLines{}
+		}
 		e.step()
 	}
 	if err := e.recordTailProgress(sync, ""); err != nil {
@@ -161,13 +274,14 @@ func (e *Entry) finishTail(sync bool) error {
 		if s.size == 0 {
 			continue
 		}
-		_ = e.put(e.log, &e.size, nil, 0) // a marker of output lost before, if any
+		_ = e.put(e.log, &e.size, &e.logOpen, nil, 0) // a marker of output lost before, if any
 		if _, err := io.Copy(e.log, io.NewSectionReader(s.f, 0, s.size)); err != nil {
 			_ = e.log.Truncate(e.size)
 			e.lose(s.content, err)
 			continue
 		}
 		e.size += s.size
+		e.logOpen = s.tags.after(e.logOpen)
 		e.step()
 		if err := e.recordTailProgress(sync, filepath.Base(s.f.Name())); err != nil {
 			// Not recorded as copied, the segment must stay: a

@@ -25,7 +25,8 @@ type Opt func(*Entry)
 // every moment: past it the head (the first half) and the tail (the last
 // sixth to third, see tail.go) are kept and the bytes between are counted.
 // A record's timestamp, stream and tag count, or a task writing empty lines
-// would fill the spool with forty times max_bytes.
+// would fill the spool with forty times max_bytes. Each cut closes the lines
+// it leaves open and is marked where it is (cut.go).
 func WithMaxBytes(n int64) Opt { return func(e *Entry) { e.max = n } }
 
 // WithFsync sets the fsync policy.
@@ -45,15 +46,24 @@ type Entry struct {
 	meta     Meta
 	log      *os.File
 	claim    *Claim
-	size     int64 // bytes of records in the file: a failed write is cut back to it
-	unmarked int64 // content lost since the last marker in the file
-	headFull bool  // past max/2: everything else goes to the tail
+	size     int64     // bytes of records in the file: a failed write is cut back to it
+	unmarked int64     // content lost since the last marker in the file
+	headFull bool      // past max/2: everything else goes to the tail
+	headEnd  time.Time // time of the head's last record
+	dropped  int64     // output dropped between the head and the older segment
 	tailf    *tailFiles
-	hadTail  bool   // segments were appended to the log at Finish
-	batch    []byte // records of one Write bound for the file
-	prefix   []byte // "TIMESTAMP STREAM " of the records of one Write
-	dirty    bool   // written since the last sync
-	closed   bool   // log closed (Finish, Release, Discard)
+	// logOpen are the lines open at the end of the log file; batchTags
+	// what the records of batch do to them.
+	logOpen   openLines
+	batchTags tags
+	// stamp dates the records of the current Write: the clock, but never
+	// before an earlier Write's, so that times in the log never go back.
+	stamp   time.Time
+	hadTail bool   // segments were appended to the log at Finish
+	batch   []byte // records of one Write bound for the file
+	prefix  []byte // "TIMESTAMP STREAM " of the records of one Write
+	dirty   bool   // written since the last sync
+	closed  bool   // log closed (Finish, Release, Discard)
 	// finishStep, when set (tests), is called after each step of
 	// finishTail that changes the disk: where a crash may cut it short.
 	finishStep func()
@@ -184,9 +194,11 @@ func (e *Entry) Write(stream Stream, p []byte) error {
 		e.meta.StderrBytes += int64(len(p))
 	}
 	// The prefix is formatted once per call, not per line.
-	e.prefix = e.now().UTC().AppendFormat(e.prefix[:0], time.RFC3339Nano)
+	e.tick()
+	e.prefix = e.stamp.UTC().AppendFormat(e.prefix[:0], time.RFC3339Nano)
 	e.prefix = append(append(append(e.prefix, ' '), stream...), ' ')
-	e.batch = e.batch[:0]
+	e.batch, e.batchTags = e.batch[:0], tags{}
+	si := streamIndex(stream)
 	var batchContent int64
 	skipped := false
 	for len(p) > 0 {
@@ -194,6 +206,7 @@ func (e *Entry) Write(stream Stream, p []byte) error {
 			skipped = true
 			if cut := e.droppable(p); cut > 0 {
 				e.meta.Truncated += int64(cut)
+				e.dropped += int64(cut)
 				p = p[cut:]
 				continue
 			}
@@ -207,6 +220,8 @@ func (e *Entry) Write(stream Stream, p []byte) error {
 		if !e.headFull {
 			if e.max <= 0 || e.recordSize(content) <= e.headRoom() {
 				e.batch = e.appendRecord(e.batch, tag, content)
+				e.batchTags[si] = tag
+				e.headEnd = e.stamp
 				batchContent += n
 				continue
 			}
@@ -215,15 +230,22 @@ func (e *Entry) Write(stream Stream, p []byte) error {
 			// ones do too, or the file would be out of order.
 			if fit := e.headRoom() - e.recordSize(nil); fit > 0 {
 				e.batch = e.appendRecord(e.batch, 'P', content[:int(fit)])
+				e.batchTags[si] = 'P'
+				e.headEnd = e.stamp
 				batchContent += fit
 				content, n = content[fit:], n-fit
 			}
 			e.headFull = true
 		}
-		e.tailRecord(tag, content, n)
+		e.tailRecord(si, tag, content, n)
 	}
 	if len(e.batch) > 0 {
-		if err := e.put(e.log, &e.size, e.batch, batchContent); err != nil {
+		err := e.put(e.log, &e.size, &e.logOpen, e.batch, batchContent)
+		if err == nil {
+			e.logOpen = e.batchTags.after(e.logOpen)
+		}
+		e.batchTags = tags{}
+		if err != nil {
 			e.flushTail()
 			return fmt.Errorf("write spool: %w", err)
 		}
@@ -276,6 +298,30 @@ func (e *Entry) recordSize(content []byte) int64 {
 	return int64(len(e.prefix) + len("F ") + len(content) + len("\n"))
 }
 
+// tick moves stamp to the clock's time, unless the clock went back.
+func (e *Entry) tick() {
+	if now := e.now(); now.After(e.stamp) {
+		e.stamp = now
+	}
+}
+
+// headOpen is the lines open at the end of the head, with the records of
+// the current Write bound for it.
+func (e *Entry) headOpen() openLines { return e.batchTags.after(e.logOpen) }
+
+// closeHead closes the lines open at the end of the head: the record of
+// the current Write that missed it is cut at its start.
+func (e *Entry) closeHead() {
+	o := e.headOpen()
+	for i, open := range o {
+		if open {
+			e.batchTags[i] = 'F'
+		}
+	}
+	e.batch = closeLines(e.batch, e.stamp, &o)
+	e.saveTail()
+}
+
 // headRoom is what the head may still take of max_bytes: half of it.
 func (e *Entry) headRoom() int64 { return e.max/2 - e.size - int64(len(e.batch)) }
 
@@ -301,7 +347,7 @@ func (e *Entry) lose(content int64, err error) {
 // lossMarker is the record standing where output the spool refused is
 // missing.
 func (e *Entry) lossMarker() []byte {
-	return Note(e.now(), fmt.Sprintf("%d bytes of output lost here: the spool could not take them: %s", e.unmarked, e.meta.LostReason))
+	return Note(e.stamp, fmt.Sprintf("%d bytes of output lost here: the spool could not take them: %s", e.unmarked, e.meta.LostReason))
 }
 
 // Note is a record of Brisk's own in a task's log, on stderr, where the
@@ -311,12 +357,14 @@ func Note(t time.Time, text string) []byte {
 }
 
 // put writes records holding content task bytes to f, whose records end at
-// *size, after a marker of output lost before them: the log says where
-// output is missing, not only that it is. A write f refuses is cut back out
-// and its content counted as lost, so the task never waits for the spool.
-func (e *Entry) put(f *os.File, size *int64, records []byte, content int64) error {
+// *size with the lines *open open, after a marker of output lost before
+// them: the log says where output is missing, not only that it is. A write
+// f refuses is cut back out and its content counted as lost, so the task
+// never waits for the spool. The caller applies the records' tags to *open.
+func (e *Entry) put(f *os.File, size *int64, open *openLines, records []byte, content int64) error {
+	o := *open
 	if e.unmarked > 0 {
-		records = append(e.lossMarker(), records...)
+		records = append(e.lossNote(&o), records...)
 	}
 	if _, err := f.Write(records); err != nil {
 		_ = f.Truncate(*size)
@@ -325,7 +373,14 @@ func (e *Entry) put(f *os.File, size *int64, records []byte, content int64) erro
 	}
 	e.unmarked = 0
 	*size += int64(len(records))
+	*open = o
 	return nil
+}
+
+// lossNote is the marker of the output lost since the last one, after
+// records closing the lines open in *o: the output lost may have ended them.
+func (e *Entry) lossNote(o *openLines) []byte {
+	return append(closeLines(nil, e.stamp, o), e.lossMarker()...)
 }
 
 // ExitInfo is how the task ended.
@@ -349,7 +404,8 @@ func (e *Entry) Finish(x ExitInfo) (Meta, error) {
 	}
 	// The exit path finishes whatever the spool's state: what it cannot
 	// write is counted as lost, not an error.
-	_ = e.put(e.log, &e.size, nil, 0) // the marker of what was lost at the end, if any
+	e.tick()
+	_ = e.put(e.log, &e.size, &e.logOpen, nil, 0) // the marker of what was lost at the end, if any
 	if sync {
 		if err := e.log.Sync(); err != nil {
 			return e.meta, err

@@ -222,7 +222,9 @@ func Unmount(dir string) error {
 // its upper, bind mounted) and overlays whose upperdir or workdir lies in
 // it. Unmounting the tmpfs would succeed under either (a bind mount is a
 // mount of its own; overlayfs holds a private clone of its upper mount), and
-// its memory would live on with no mount to show for it.
+// its memory would live on with no mount to show for it. The copies mount
+// propagation makes of the tmpfs (propagation.go) are not users: they go
+// with it.
 func UsedBy(dir string) ([]string, error) {
 	ms, err := mountinfo.GetMounts(nil)
 	if err != nil {
@@ -235,22 +237,40 @@ func UsedBy(dir string) ([]string, error) {
 			self = m // the last one is on top
 		}
 	}
-	prefix := dir + "/"
+	prefixes := []string{dir + "/"}
+	copies := map[int]*mountinfo.Info{}
+	if self != nil {
+		copies = propagatedCopies(ms, self)
+		for _, c := range copies {
+			prefixes = append(prefixes, c.Mountpoint+"/")
+		}
+	}
 	var users []string
 	for _, m := range ms {
 		switch {
-		case m.Mountpoint == dir:
+		case m.Mountpoint == dir, copies[m.ID] != nil:
 		case self != nil && m.Major == self.Major && m.Minor == self.Minor:
 			users = append(users, m.Mountpoint)
-		case m.FSType == "overlay":
-			for _, o := range strings.Split(m.VFSOptions, ",") {
-				k, v, _ := strings.Cut(o, "=")
-				if (k == "upperdir" || k == "workdir") && strings.HasPrefix(v+"/", prefix) {
-					users = append(users, m.Mountpoint)
-					break
-				}
-			}
+		case m.FSType == "overlay" && usesUpper(m, prefixes):
+			users = append(users, m.Mountpoint)
 		}
 	}
 	return users, nil
+}
+
+// usesUpper tells whether overlay m has its upperdir or workdir under one of
+// prefixes.
+func usesUpper(m *mountinfo.Info, prefixes []string) bool {
+	for _, o := range strings.Split(m.VFSOptions, ",") {
+		k, v, _ := strings.Cut(o, "=")
+		if k != "upperdir" && k != "workdir" {
+			continue
+		}
+		for _, p := range prefixes {
+			if strings.HasPrefix(v+"/", p) {
+				return true
+			}
+		}
+	}
+	return false
 }
