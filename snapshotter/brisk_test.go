@@ -481,7 +481,7 @@ func TestCleanupRemovesOrphanTmpfs(t *testing.T) {
 	e := newEnv(t)
 	orphan := filepath.Join(e.root, "snapshots", "999")
 	must(t, os.MkdirAll(orphan, 0o700))
-	must(t, e.sn.tmpfs.Mount(filepath.Join(orphan, "tmpfs"), upper.Limits{Bytes: 1 << 20, Inodes: 10}))
+	must(t, upper.MountTmpfs(filepath.Join(orphan, "tmpfs"), upper.Limits{Bytes: 1 << 20, Inodes: 10}))
 	must(t, upper.WriteRecord(orphan, upper.Record{Kind: upper.KindTmpfs, Limits: upper.Limits{Bytes: 1 << 20, Inodes: 10}}))
 	must(t, e.sn.Cleanup(e.ctx))
 	if _, err := os.Stat(orphan); !os.IsNotExist(err) {

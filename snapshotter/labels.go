@@ -46,7 +46,7 @@ func (o *Snapshotter) wantedPlacement(ctx context.Context, kind snapshots.Kind, 
 	if _, unpack := labels[labelSnapshotRef]; unpack || isUnpackKey(key) {
 		return upper.Record{Kind: upper.KindRoot}, nil
 	}
-	p := o.policy(ctx)
+	p := o.profileOf(ctx)
 	rec := upper.Record{Kind: p.backend, Limits: p.limits, Volatile: p.volatile, Dir: p.upperDir}
 	if key, v, ok := lookupLabel(labels, LabelTmpfsSize); ok {
 		n, err := config.ParseSize(v)

@@ -14,9 +14,9 @@ import (
 	"github.com/containerd/containerd/v2/core/snapshots/storage"
 )
 
-// Mounts returns the mounts of an active or view snapshot. A tmpfs upper that
-// is gone (unmounted behind our back) is recreated empty with its recorded
-// limits, through restoreUpper, so the container can start again rather than
+// Mounts returns the mounts of an active or view snapshot. An upper that is
+// gone (a tmpfs unmounted behind our back, or emptied by a reboot) is
+// recreated empty with its recorded limits, through restoreUpper, so the container can start again rather than
 // fail on a missing directory.
 func (s *Snapshotter) Mounts(ctx context.Context, key string) (_ []mount.Mount, err error) {
 	var (
@@ -37,7 +37,7 @@ func (s *Snapshotter) Mounts(ctx context.Context, key string) (_ []mount.Mount, 
 		return nil, err
 	}
 	rec := s.placement(snap.ID)
-	if rec.Kind == upper.KindTmpfs {
+	if rec.Kind != upper.KindRoot {
 		if err := s.restoreUpper(ctx, snap.ID, s.stillActive(ctx, key, snap.ID)); err != nil {
 			return nil, err
 		}

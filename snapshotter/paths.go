@@ -40,22 +40,17 @@ func (s *Snapshotter) persistentFS(id string) string {
 
 // tmpfsDir is the mount point of a snapshot's own tmpfs.
 func (s *Snapshotter) tmpfsDir(id string) string {
-	return filepath.Join(s.snapshotDir(id), "tmpfs")
+	return s.tmpfs.Path(id)
 }
 
 // upperBase is the directory holding an active snapshot's fs and work.
 func (s *Snapshotter) upperBase(id string, rec upper.Record) string {
-	switch rec.Kind {
-	case upper.KindTmpfs:
-		return s.tmpfsDir(id)
-	case upper.KindDir:
-		if dirs := s.dirsFor(rec); dirs != nil {
-			return dirs.Path(id)
-		}
+	b, err := s.backend(rec)
+	if err != nil {
+		// An upper_dir no longer configured: where the record says.
 		return filepath.Join(s.upperDirOf(rec), id)
-	default:
-		return s.snapshotDir(id)
 	}
+	return b.Path(id)
 }
 
 // upperFS is an active snapshot's overlay upperdir.

@@ -23,11 +23,11 @@ func (s *Snapshotter) placement(id string) upper.Record {
 	return upper.Record{Kind: upper.KindRoot}
 }
 
-// forget drops id's tmpfs reservation with the state that justified it.
-func (s *Snapshotter) forget(id string) {
+// forget drops id's booking in b with the state that justified it.
+func (s *Snapshotter) forget(id string, b upper.Backend) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tmpfs.Release(id)
+	b.Unreserve(id)
 	delete(s.placements, id)
 	delete(s.draining, id)
 }
@@ -37,7 +37,7 @@ func (s *Snapshotter) forget(id string) {
 func (s *Snapshotter) drain(id string, bytes int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tmpfs.Adopt(id, bytes)
+	s.tmpfs.AdoptBytes(id, bytes)
 	delete(s.placements, id)
 	s.draining[id] = bytes
 }

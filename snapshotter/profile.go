@@ -18,7 +18,7 @@ import (
 // gets from this daemon: its own placement of container uppers, its own view
 // of the snapshots (profiled.go), and the tmpfs budget, the root and the image
 // layers of everybody else.
-type policy struct {
+type profile struct {
 	name          string
 	backend       upper.Kind
 	limits        upper.Limits
@@ -53,23 +53,23 @@ func WithProfiles(profiles ...config.Profile) Opt {
 	}
 }
 
-// policies builds the placement policy of the default profile, from the
-// options, and of every other profile. Each goes through newPolicy, so a
-// policy is checked in one place whichever way it came.
-func (o *options) policies() (def policy, byName map[string]policy, err error) {
-	def, err = newPolicy(config.DefaultProfileName, o.backend, o.tmpfsLimits, o.fallbackToDir, o.volatile, o.upperDir)
+// buildProfiles builds the default profile, from the options, and every
+// other profile. Each goes through newProfile, so a profile is checked in
+// one place whichever way it came.
+func (o *options) buildProfiles() (def profile, byName map[string]profile, err error) {
+	def, err = newProfile(config.DefaultProfileName, o.backend, o.tmpfsLimits, o.fallbackToDir, o.volatile, o.upperDir)
 	if err != nil {
-		return policy{}, nil, err
+		return profile{}, nil, err
 	}
-	byName = make(map[string]policy, len(o.profiles))
+	byName = make(map[string]profile, len(o.profiles))
 	for _, p := range o.profiles {
 		if p.Name == config.DefaultProfileName {
-			return policy{}, nil, fmt.Errorf("profile %q: the name belongs to the default profile: %w", p.Name, errdefs.ErrInvalidArgument)
+			return profile{}, nil, fmt.Errorf("profile %q: the name belongs to the default profile: %w", p.Name, errdefs.ErrInvalidArgument)
 		}
-		pol, err := newPolicy(p.Name, upper.Kind(p.Upper), upper.Limits{Bytes: int64(p.TmpfsSize), Inodes: int64(p.TmpfsInodes)},
+		pol, err := newProfile(p.Name, upper.Kind(p.Upper), upper.Limits{Bytes: int64(p.TmpfsSize), Inodes: int64(p.TmpfsInodes)},
 			p.OnBudgetExceeded == config.OnBudgetDir, p.Volatile, p.UpperDir)
 		if err != nil {
-			return policy{}, nil, err
+			return profile{}, nil, err
 		}
 		if p.UpperDir != o.upperDir {
 			pol.upperDir = p.UpperDir
@@ -79,26 +79,26 @@ func (o *options) policies() (def policy, byName map[string]policy, err error) {
 	return def, byName, nil
 }
 
-// newPolicy checks what a profile decides about its uppers.
-func newPolicy(name string, backend upper.Kind, limits upper.Limits, fallbackToDir, volatile bool, upperDir string) (policy, error) {
+// newProfile checks what a profile decides about its uppers.
+func newProfile(name string, backend upper.Kind, limits upper.Limits, fallbackToDir, volatile bool, upperDir string) (profile, error) {
 	switch {
 	case backend != upper.KindTmpfs && backend != upper.KindDir:
-		return policy{}, fmt.Errorf("profile %q: upper backend %q: must be %q or %q: %w", name, backend, upper.KindTmpfs, upper.KindDir, errdefs.ErrInvalidArgument)
+		return profile{}, fmt.Errorf("profile %q: upper backend %q: must be %q or %q: %w", name, backend, upper.KindTmpfs, upper.KindDir, errdefs.ErrInvalidArgument)
 	case limits.Bytes <= 0 || limits.Inodes <= 0:
-		return policy{}, fmt.Errorf("profile %q: tmpfs limits must be positive, got size=%d inodes=%d: %w", name, limits.Bytes, limits.Inodes, errdefs.ErrInvalidArgument)
+		return profile{}, fmt.Errorf("profile %q: tmpfs limits must be positive, got size=%d inodes=%d: %w", name, limits.Bytes, limits.Inodes, errdefs.ErrInvalidArgument)
 	case config.CheckTmpfsInodes(limits.Inodes) != "":
-		return policy{}, fmt.Errorf("profile %q: tmpfs inodes %d: %s: %w", name, limits.Inodes, config.CheckTmpfsInodes(limits.Inodes), errdefs.ErrInvalidArgument)
+		return profile{}, fmt.Errorf("profile %q: tmpfs inodes %d: %s: %w", name, limits.Inodes, config.CheckTmpfsInodes(limits.Inodes), errdefs.ErrInvalidArgument)
 	case (backend == upper.KindDir || fallbackToDir) && upperDir == "":
-		return policy{}, fmt.Errorf("profile %q: the dir backend needs upper_dir: %w", name, errdefs.ErrInvalidArgument)
+		return profile{}, fmt.Errorf("profile %q: the dir backend needs upper_dir: %w", name, errdefs.ErrInvalidArgument)
 	}
-	return policy{name: name, backend: backend, limits: limits, fallbackToDir: fallbackToDir, volatile: volatile}, nil
+	return profile{name: name, backend: backend, limits: limits, fallbackToDir: fallbackToDir, volatile: volatile}, nil
 }
 
 // openProfileDirs opens the upper_dir of each profile that has one of its
 // own.
 func (s *Snapshotter) openProfileDirs(ctx context.Context) error {
 	s.profileDirs = make(map[string]*upper.DirStore)
-	for _, pol := range s.policies {
+	for _, pol := range s.profiles {
 		if pol.upperDir == "" {
 			continue
 		}
@@ -114,12 +114,12 @@ func (s *Snapshotter) openProfileDirs(ctx context.Context) error {
 	return nil
 }
 
-// policy is the placement policy of the profile ctx runs under.
-func (s *Snapshotter) policy(ctx context.Context) policy {
-	if p, ok := s.policies[ProfileFrom(ctx)]; ok {
+// profileOf is the profile ctx runs under.
+func (s *Snapshotter) profileOf(ctx context.Context) profile {
+	if p, ok := s.profiles[ProfileFrom(ctx)]; ok {
 		return p
 	}
-	return s.defaultPolicy
+	return s.defaultProfile
 }
 
 // profileName resolves the snapshotter name a request came under
@@ -130,17 +130,17 @@ func (s *Snapshotter) policy(ctx context.Context) policy {
 // containerd's garbage collector for each name would delete the other's
 // snapshots (Profiled).
 func (s *Snapshotter) profileName(requested string) (string, error) {
-	if _, ok := s.policies[requested]; ok {
+	if _, ok := s.profiles[requested]; ok {
 		return requested, nil
 	}
 	if requested == "" || requested == config.DefaultSnapshotterName {
 		return config.DefaultProfileName, nil
 	}
 	var known []string
-	if _, taken := s.policies[config.DefaultSnapshotterName]; !taken {
+	if _, taken := s.profiles[config.DefaultSnapshotterName]; !taken {
 		known = append(known, config.DefaultSnapshotterName+" (the default profile)")
 	}
-	known = append(known, slices.Sorted(maps.Keys(s.policies))...)
+	known = append(known, slices.Sorted(maps.Keys(s.profiles))...)
 	return "", fmt.Errorf("snapshotter %q is no profile of brisk-snapshotter, which serves %s: add [snapshotter.profiles.%s] to its config or fix the name in containerd's config: %w",
 		requested, strings.Join(known, ", "), requested, errdefs.ErrInvalidArgument)
 }

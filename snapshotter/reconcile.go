@@ -87,7 +87,7 @@ func (s *Snapshotter) scanOnDisk(ctx context.Context) (live, committed []placed,
 	return live, committed, orphans, err
 }
 
-// adoptLive books and, where it is gone, mounts again the upper of every
+// adoptLive books and, where it is gone, creates again the upper of every
 // live snapshot.
 func (s *Snapshotter) adoptLive(ctx context.Context, live []placed) error {
 	for _, f := range live {
@@ -98,26 +98,16 @@ func (s *Snapshotter) adoptLive(ctx context.Context, live []placed) error {
 		if err := clearPartialLayer(s.persistentFS(f.id)); err != nil {
 			log.G(ctx).WithError(err).WithField("id", f.id).Warn("failed to clear the partial layer of a commit interrupted by a crash")
 		}
-		switch f.rec.Kind {
-		case upper.KindTmpfs:
-			// A live snapshot's upper is booked whatever the budget
-			// says now: it exists, or its container expects it to.
-			s.tmpfs.Adopt(f.id, f.rec.Limits.Bytes)
-			if err := s.restoreUpper(ctx, f.id, knownActive); err != nil {
-				return err
-			}
-		case upper.KindDir:
-			dirs := s.dirsFor(f.rec)
-			if dirs == nil {
-				log.G(ctx).WithField("id", f.id).Error("snapshot has its upper in upper_dir, but upper_dir is not configured; its container cannot start again until it is")
-				continue
-			}
-			if _, err := os.Stat(dirs.Path(f.id)); err != nil {
-				log.G(ctx).WithError(err).WithField("id", f.id).Warn("upper in upper_dir is missing; recreating it empty")
-				if err := dirs.Create(f.id, f.rec.Limits); err != nil {
-					return err
-				}
-			}
+		b, err := s.backend(f.rec)
+		if err != nil {
+			log.G(ctx).WithError(err).WithField("id", f.id).Error("snapshot has its upper where this snapshotter cannot reach; its container cannot start again until it can")
+			continue
+		}
+		// A live snapshot's upper is booked whatever the budget says
+		// now: it exists, or its container expects it to.
+		b.Adopt(f.id, f.rec.Limits)
+		if err := s.restoreUpper(ctx, f.id, knownActive); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -24,7 +24,7 @@ func (e *env) crashedPrepare(id string) (keep string) {
 	dir := filepath.Join(e.root, "snapshots", id)
 	must(e.t, os.MkdirAll(dir, 0o700))
 	rec := upper.Record{Kind: upper.KindTmpfs, Limits: upper.Limits{Bytes: 8 << 20, Inodes: 1000}}
-	must(e.t, upper.NewTmpfsPool(1<<30).Mount(filepath.Join(dir, "tmpfs"), rec.Limits))
+	must(e.t, upper.MountTmpfs(filepath.Join(dir, "tmpfs"), rec.Limits))
 	must(e.t, upper.WriteRecord(dir, rec))
 	keep = filepath.Join(dir, "tmpfs", "fs", "keep")
 	must(e.t, os.WriteFile(keep, []byte("x"), 0o644))

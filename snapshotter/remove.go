@@ -203,7 +203,7 @@ func (s *Snapshotter) cleanupDirStore(ctx context.Context, dirs *upper.DirStore)
 		if _, err := os.Stat(s.snapshotDir(id)); err == nil {
 			continue // a snapshot of that ID exists; not ours to judge
 		}
-		if err := dirs.Remove(id); err != nil {
+		if err := dirs.Release(ctx, id); err != nil {
 			log.G(ctx).WithError(err).WithField("id", id).Warn("failed to remove orphaned upper")
 		}
 	}

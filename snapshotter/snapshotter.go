@@ -31,12 +31,14 @@ type Snapshotter struct {
 	opts         options
 	mountOptions []string // appended to every overlay mount
 
-	tmpfs *upper.TmpfsPool
-	dirs  *upper.DirStore // nil unless upper_dir is configured
+	// The backends uppers are placed in (backends.go).
+	rootStore upper.RootStore
+	tmpfs     *upper.TmpfsPool
+	dirs      *upper.DirStore // nil unless upper_dir is configured
 
-	defaultPolicy policy
-	policies      map[string]policy          // by profile name (profile.go)
-	profileDirs   map[string]*upper.DirStore // profiles' own upper_dirs, by path
+	defaultProfile profile
+	profiles       map[string]profile         // by profile name (profile.go)
+	profileDirs    map[string]*upper.DirStore // profiles' own upper_dirs, by path
 
 	locks idLocks
 
@@ -73,7 +75,7 @@ func New(ctx context.Context, root string, opts ...Opt) (_ *Snapshotter, retErr 
 			return nil, err
 		}
 	}
-	defaultPolicy, policies, err := o.policies()
+	defaultProfile, profiles, err := o.buildProfiles()
 	if err != nil {
 		return nil, err
 	}
@@ -98,15 +100,16 @@ func New(ctx context.Context, root string, opts ...Opt) (_ *Snapshotter, retErr 
 	}()
 
 	s := &Snapshotter{
-		root:          root,
-		ms:            ms,
-		opts:          o,
-		tmpfs:         upper.NewTmpfsPool(o.tmpfsBudget),
-		defaultPolicy: defaultPolicy,
-		policies:      policies,
-		placements:    make(map[string]upper.Record),
-		draining:      make(map[string]int64),
-		committing:    make(map[string]struct{}),
+		root:           root,
+		ms:             ms,
+		opts:           o,
+		tmpfs:          upper.NewTmpfsPool(filepath.Join(root, "snapshots"), o.tmpfsBudget),
+		rootStore:      upper.RootStore{Dir: filepath.Join(root, "snapshots")},
+		defaultProfile: defaultProfile,
+		profiles:       profiles,
+		placements:     make(map[string]upper.Record),
+		draining:       make(map[string]int64),
+		committing:     make(map[string]struct{}),
 	}
 	if o.upperDir != "" {
 		if s.dirs, err = upper.OpenDirStore(ctx, o.upperDir); err != nil {

@@ -10,7 +10,6 @@ import (
 	"github.com/brisk-containers/brisk/snapshotter/usageapi"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/core/snapshots/storage"
-	"github.com/containerd/errdefs"
 )
 
 // Usage returns the bytes and inodes a snapshot takes. For an upper on its own
@@ -42,20 +41,11 @@ func (s *Snapshotter) Usage(ctx context.Context, key string) (snapshots.Usage, e
 // what it reads, or a scrape racing a Remove brings the removed snapshot's
 // tmpfs back.
 func (s *Snapshotter) upperUsage(ctx context.Context, id string, rec upper.Record) (usage.Usage, error) {
-	switch rec.Kind {
-	case upper.KindTmpfs:
-		u, err := usage.Tmpfs(s.tmpfsDir(id))
-		if errdefs.IsNotFound(err) {
-			// Gone with a reboot, or removed meanwhile: empty.
-			return usage.Usage{BytesLimit: rec.Limits.Bytes, InodesLimit: rec.Limits.Inodes}, nil
-		}
-		return u, err
-	case upper.KindDir:
-		if dirs := s.dirsFor(rec); dirs != nil {
-			return dirs.Usage(ctx, id)
-		}
+	b, err := s.backend(rec)
+	if err != nil {
+		return usage.Usage{}, err
 	}
-	return usage.Walk(ctx, s.upperFS(id, rec))
+	return b.Usage(ctx, id, rec.Limits)
 }
 
 // Report lists the usage of every active snapshot on fast storage. Snapshots

@@ -71,18 +71,43 @@ func CheckDedicatedMount(dir string) error {
 	return nil
 }
 
+// Kind is KindDir.
+func (d *DirStore) Kind() Kind { return KindDir }
+
+// Root is the upper_dir the store keeps its uppers in.
+func (d *DirStore) Root() string { return d.root }
+
 // Path is the directory holding id's fs and work directories.
 func (d *DirStore) Path(id string) string { return filepath.Join(d.root, id) }
 
+// Reserve books nothing: an XFS project quota limits each upper on its own,
+// and the dedicated mount is not budgeted across snapshots.
+func (d *DirStore) Reserve(string, Limits) error { return nil }
+
+// Adopt books nothing.
+func (d *DirStore) Adopt(string, Limits) {}
+
+// Unreserve books nothing.
+func (d *DirStore) Unreserve(string) {}
+
+// Present reports whether id's directory exists.
+func (d *DirStore) Present(id string) (bool, error) {
+	_, err := os.Stat(d.Path(id))
+	if os.IsNotExist(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // Create makes id's directories and applies its limits.
-func (d *DirStore) Create(id string, l Limits) (retErr error) {
+func (d *DirStore) Create(_ context.Context, id string, l Limits) (retErr error) {
 	base := d.Path(id)
 	if err := os.Mkdir(base, 0o700); err != nil {
 		return fmt.Errorf("create upper in upper_dir: %w", err)
 	}
 	defer func() {
 		if retErr != nil {
-			_ = d.Remove(id)
+			_ = d.Release(context.Background(), id)
 		}
 	}()
 	if d.quota != nil {
@@ -99,9 +124,9 @@ func (d *DirStore) Create(id string, l Limits) (retErr error) {
 	return MakeDirs(base)
 }
 
-// Remove deletes id's upper and lifts its quota so the project ID starts
+// Release deletes id's upper and lifts its quota so the project ID starts
 // clean when reused.
-func (d *DirStore) Remove(id string) error {
+func (d *DirStore) Release(_ context.Context, id string) error {
 	if err := os.RemoveAll(d.Path(id)); err != nil {
 		return fmt.Errorf("remove upper %s: %w", d.Path(id), err)
 	}
@@ -116,7 +141,7 @@ func (d *DirStore) Remove(id string) error {
 }
 
 // Usage is O(1) from the quota where there is one, a walk otherwise.
-func (d *DirStore) Usage(ctx context.Context, id string) (usage.Usage, error) {
+func (d *DirStore) Usage(ctx context.Context, id string, _ Limits) (usage.Usage, error) {
 	if d.quota != nil {
 		pid, err := projectID(id)
 		if err != nil {

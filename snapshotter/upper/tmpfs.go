@@ -1,6 +1,9 @@
 package upper
 
 import (
+	"github.com/brisk-containers/brisk/internal/usage"
+
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -24,7 +27,11 @@ const TmpfsSource = "brisk"
 // limits under a budget. tmpfs pages are only allocated when written, so the
 // limits could oversubscribe RAM; the budget bounds the worst case, because a
 // node whose tmpfs outgrow its memory can deadlock.
+//
+// Each snapshot's tmpfs is mounted at Path(id), under the snapshot's own
+// directory on the persistent root.
 type TmpfsPool struct {
+	root   string // the directory holding every snapshot's directory by ID
 	budget int64
 
 	mu       sync.Mutex
@@ -32,14 +39,22 @@ type TmpfsPool struct {
 	inUse    int64
 }
 
-// NewTmpfsPool returns a pool that admits tmpfs limits up to budget bytes.
-func NewTmpfsPool(budget int64) *TmpfsPool {
-	return &TmpfsPool{budget: budget, reserved: make(map[string]int64)}
+// NewTmpfsPool returns a pool that mounts the tmpfs of snapshot ID at
+// root/ID/tmpfs and admits tmpfs limits up to budget bytes.
+func NewTmpfsPool(root string, budget int64) *TmpfsPool {
+	return &TmpfsPool{root: root, budget: budget, reserved: make(map[string]int64)}
 }
 
-// Reserve books bytes of the budget for snapshot id. It fails with
+// Kind is KindTmpfs.
+func (p *TmpfsPool) Kind() Kind { return KindTmpfs }
+
+// Path is the mount point of id's tmpfs.
+func (p *TmpfsPool) Path(id string) string { return filepath.Join(p.root, id, "tmpfs") }
+
+// Reserve books l.Bytes of the budget for snapshot id. It fails with
 // errdefs.ErrResourceExhausted when the budget cannot take it.
-func (p *TmpfsPool) Reserve(id string, bytes int64) error {
+func (p *TmpfsPool) Reserve(id string, l Limits) error {
+	bytes := l.Bytes
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if old, ok := p.reserved[id]; ok {
@@ -59,15 +74,21 @@ func (p *TmpfsPool) Reserve(id string, bytes int64) error {
 
 // Adopt books an existing tmpfs regardless of the budget: after a restart the
 // live mounts are facts, whatever the budget says now.
-func (p *TmpfsPool) Adopt(id string, bytes int64) {
+func (p *TmpfsPool) Adopt(id string, l Limits) {
+	p.AdoptBytes(id, l.Bytes)
+}
+
+// AdoptBytes books bytes for id regardless of the budget: an upper that is
+// still in use after its snapshot went keeps what it may hold booked.
+func (p *TmpfsPool) AdoptBytes(id string, bytes int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.inUse += bytes - p.reserved[id]
 	p.reserved[id] = bytes
 }
 
-// Release returns id's reservation to the budget.
-func (p *TmpfsPool) Release(id string) {
+// Unreserve returns id's reservation to the budget.
+func (p *TmpfsPool) Unreserve(id string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.inUse -= p.reserved[id]
@@ -89,11 +110,52 @@ func (p *TmpfsPool) Budget() (limit, inUse int64) {
 	return p.budget, p.inUse
 }
 
-// Mount mounts a fresh tmpfs with limits l at dir and creates the overlay
-// upper ("fs") and work ("work") directories in it. noatime and nodiratime
-// spare the metadata writes of reads; the overlay mount carries them too,
-// because overlayfs does not inherit them from the filesystem below.
-func (p *TmpfsPool) Mount(dir string, l Limits) (retErr error) {
+// Create mounts id's tmpfs, after Reserve (or Adopt) booked it.
+func (p *TmpfsPool) Create(_ context.Context, id string, l Limits) error {
+	return MountTmpfs(p.Path(id), l)
+}
+
+// Present reports whether id's tmpfs is mounted.
+func (p *TmpfsPool) Present(id string) (bool, error) { return Mounted(p.Path(id)) }
+
+// Release unmounts id's tmpfs and removes its mount point. While an overlay
+// or a bind mount still uses the tmpfs it fails with ErrBusy: unmounting
+// would succeed, and the memory would live on out of sight. The booking is
+// the caller's to return (Unreserve).
+func (p *TmpfsPool) Release(_ context.Context, id string) error {
+	dir := p.Path(id)
+	users, err := UsedBy(dir)
+	if err != nil {
+		return err
+	}
+	if len(users) > 0 {
+		return fmt.Errorf("tmpfs upper of snapshot %s is still the upper of the overlay mounted at %s; unmount it first: %w", id, strings.Join(users, ", "), ErrBusy)
+	}
+	if err := Unmount(dir); err != nil {
+		return err
+	}
+	if err := os.Remove(dir); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
+}
+
+// Usage reads id's tmpfs in O(1). A tmpfs that is not mounted (gone with a
+// reboot, or removed meanwhile) is empty, with limits l.
+func (p *TmpfsPool) Usage(_ context.Context, id string, l Limits) (usage.Usage, error) {
+	u, err := usage.Tmpfs(p.Path(id))
+	if errdefs.IsNotFound(err) {
+		return usage.Usage{BytesLimit: l.Bytes, InodesLimit: l.Inodes}, nil
+	}
+	return u, err
+}
+
+// MountTmpfs mounts a fresh tmpfs with limits l at dir and creates the
+// overlay upper ("fs") and work ("work") directories in it. noatime and
+// nodiratime spare the metadata writes of reads; the overlay mount carries
+// them too, because overlayfs does not inherit them from the filesystem
+// below.
+func MountTmpfs(dir string, l Limits) (retErr error) {
 	if l.Bytes <= 0 || l.Inodes <= 0 {
 		return fmt.Errorf("tmpfs limits must be positive, got size=%d nr_inodes=%d: %w", l.Bytes, l.Inodes, errdefs.ErrInvalidArgument)
 	}
