@@ -20,7 +20,9 @@ import (
 	"github.com/brisk-containers/brisk/integration/harness"
 	"github.com/brisk-containers/brisk/internal/briskimage"
 	"github.com/brisk-containers/brisk/internal/installer"
+	"github.com/brisk-containers/brisk/internal/testutil"
 	"github.com/brisk-containers/brisk/logs/spool"
+	"github.com/brisk-containers/brisk/logs/spool/spooltest"
 )
 
 // installerHost is a node for brisk-installer without a cluster: a private
@@ -281,13 +283,13 @@ func TestInstallerImage(t *testing.T) {
 	// mode and xattr, and no newline at its end.
 	links := linkContainerdConfig(t, env, h.ctd.Config)
 	managed := env.Path("cm", "managed.toml")
-	managedAttrs := fileAttrsOf(t, managed)
+	managedAttrs := testutil.AttrsOf(t, managed)
 	// What the data directories hold before Brisk.
 	snapRoot := filepath.Join(h.root, "var/lib/brisk-snapshotter")
 	spoolDir := filepath.Join(h.root, "run/brisk/spool")
 	writeFileAll(t, filepath.Join(snapRoot, "operator/data.txt"), "the operator's\n")
 	writeFileAll(t, filepath.Join(spoolDir, "operator-notes"), "the operator's too\n")
-	earlierLog := quarantineSpoolLog(t, spoolDir, "earlier-brisk-task")
+	earlierLog := spooltest.Quarantined(t, spoolDir, "earlier-brisk-task")
 
 	before := hostTreeListing(t, h.root)
 	ctdConfigBefore := sha256File(t, h.ctd.Config)
@@ -308,7 +310,7 @@ func TestInstallerImage(t *testing.T) {
 		t.Errorf("containerd config's target %s has no imports line:\n%s", managed, data)
 	}
 	checkLinks(t, links)
-	if got := fileAttrsOf(t, managed); got != managedAttrs {
+	if got := testutil.AttrsOf(t, managed); got != managedAttrs {
 		t.Errorf("containerd config's target: %+v after install, want %+v kept", got, managedAttrs)
 	}
 
@@ -431,7 +433,7 @@ func TestInstallerImage(t *testing.T) {
 			t.Fatalf("mounts still under the host tree: %s", harness.MountsUnder(h.root)[0].Mountpoint)
 		}
 		// A log that can never ship, quarantined while Brisk ran.
-		newLog := quarantineSpoolLog(t, spoolDir, "task-with-no-bucket")
+		newLog := spooltest.Quarantined(t, spoolDir, "task-with-no-bucket")
 		out, actions, err := h.run("uninstall")
 		if err != nil {
 			t.Fatalf("uninstall: %v\n%s", err, out)
@@ -465,7 +467,7 @@ func TestInstallerImage(t *testing.T) {
 			t.Errorf("containerd config not restored:\n%s", data)
 		}
 		checkLinks(t, links)
-		if got := fileAttrsOf(t, managed); got != managedAttrs {
+		if got := testutil.AttrsOf(t, managed); got != managedAttrs {
 			t.Errorf("containerd config's target: %+v after uninstall, want %+v kept", got, managedAttrs)
 		}
 		// The logs stay, and containerd runs on without brisk.
@@ -498,7 +500,7 @@ func linkContainerdConfig(t *testing.T, env *harness.Env, path string) map[strin
 	if err := os.Chown(managed, 1234, 5678); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Lsetxattr(managed, "user.brisk-test", []byte("kept"), 0); err != nil {
+	if err := unix.Lsetxattr(managed, testutil.TestXattr, []byte("kept"), 0); err != nil {
 		t.Fatalf("the test directory's filesystem takes no user xattrs: %v", err)
 	}
 	links := map[string]string{path: env.Path("cm", "containerd.toml"), env.Path("cm", "containerd.toml"): "managed.toml"}
@@ -523,24 +525,6 @@ func checkLinks(t *testing.T, links map[string]string) {
 	}
 }
 
-// fileAttrs is what an edit of an operator's file must keep beside its
-// content.
-type fileAttrs struct {
-	mode, uid, gid uint32
-	xattr          string
-}
-
-func fileAttrsOf(t *testing.T, path string) fileAttrs {
-	t.Helper()
-	var st unix.Stat_t
-	if err := unix.Lstat(path, &st); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 64)
-	n, _ := unix.Lgetxattr(path, "user.brisk-test", buf)
-	return fileAttrs{mode: st.Mode, uid: st.Uid, gid: st.Gid, xattr: string(buf[:max(n, 0)])}
-}
-
 func writeFileAll(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -551,29 +535,6 @@ func writeFileAll(t *testing.T, path, content string) {
 	}
 }
 
-// quarantineSpoolLog makes a finished task log in spoolDir and quarantines
-// it, as a shipper does with one that can never ship; it returns its
-// directory.
-func quarantineSpoolLog(t *testing.T, spoolDir, id string) string {
-	t.Helper()
-	e, err := spool.Open(spoolDir, spool.Meta{Namespace: "default", ID: id})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Write(spool.Stdout, []byte("a line that never shipped\n")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.Finish(spool.ExitInfo{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Claim().Quarantine("test: the bucket is gone"); err != nil {
-		t.Fatal(err)
-	}
-	e.Release()
-	return e.Claim().Dir()
-}
-
-// shimProgram is the program a pod's shim was started as.
 func shimProgram(t *testing.T, podID string) string {
 	t.Helper()
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")

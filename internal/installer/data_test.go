@@ -9,28 +9,8 @@ import (
 	"testing"
 
 	"github.com/brisk-containers/brisk/logs/spool"
+	"github.com/brisk-containers/brisk/logs/spool/spooltest"
 )
-
-// quarantineLog makes a finished task log in spoolDir and quarantines it,
-// as a shipper does with one that can never ship, and returns its directory.
-func quarantineLog(t *testing.T, spoolDir, id string) string {
-	t.Helper()
-	e, err := spool.Open(spoolDir, spool.Meta{Namespace: "default", ID: id})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Write(spool.Stdout, []byte("a line that never shipped\n")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.Finish(spool.ExitInfo{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Claim().Quarantine("test: the bucket is gone"); err != nil {
-		t.Fatal(err)
-	}
-	e.Release()
-	return e.Claim().Dir()
-}
 
 func writeHostFile(t *testing.T, path, content string) {
 	t.Helper()
@@ -63,7 +43,7 @@ func TestUninstallDeletesOnlyWhatBriskMade(t *testing.T) {
 			if tc.preExisting {
 				writeHostFile(t, filepath.Join(snapRoot, "operator/data.txt"), "mine\n")
 				writeHostFile(t, filepath.Join(spoolDir, "operator-notes"), "mine too\n")
-				oldLog = quarantineLog(t, spoolDir, "earlier-task")
+				oldLog = spooltest.Quarantined(t, spoolDir, "earlier-task")
 			}
 			before := hostTree(t, root)
 			h.install(t)
@@ -72,7 +52,7 @@ func TestUninstallDeletesOnlyWhatBriskMade(t *testing.T) {
 			writeHostFile(t, filepath.Join(snapRoot, "metadata.db"), "bolt")
 			writeHostFile(t, filepath.Join(snapRoot, "snapshots/1/fs/file"), "layer")
 			writeHostFile(t, filepath.Join(spoolDir, "retrier-state"), "{}")
-			newLog := quarantineLog(t, spoolDir, "task")
+			newLog := spooltest.Quarantined(t, spoolDir, "task")
 
 			res, err := h.in.Uninstall(context.Background())
 			if err != nil {

@@ -9,32 +9,10 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/brisk-containers/brisk/internal/testutil"
 )
 
-// fileAttrs is what an edit of an operator's file must keep beside the
-// content.
-type fileAttrs struct {
-	mode     uint32
-	uid, gid uint32
-	xattr    string
-}
-
-func readAttrs(t *testing.T, path string) fileAttrs {
-	t.Helper()
-	var st unix.Stat_t
-	if err := unix.Lstat(path, &st); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 64)
-	n, _ := unix.Lgetxattr(path, "user.brisk-test", buf)
-	return fileAttrs{mode: st.Mode, uid: st.Uid, gid: st.Gid, xattr: string(buf[:max(n, 0)])}
-}
-
-// TestContainerdConfigThroughLinks: configuration management links the
-// containerd config; in the DaemonSet an absolute target means the host's
-// file, under the host root. Install edits the file containerd reads (the
-// link's target) and keeps the link, the target's owner, mode and xattrs;
-// uninstall gives the target back byte for byte.
 func TestContainerdConfigThroughLinks(t *testing.T) {
 	const target = "/srv/cm/containerd.toml" // the file containerd reads, unless a case says
 	for _, tc := range []struct {
@@ -86,7 +64,7 @@ func TestContainerdConfigThroughLinks(t *testing.T) {
 			if tc.target != "" {
 				hostTarget = filepath.Join(root, tc.target)
 			}
-			var want fileAttrs
+			var want testutil.FileAttrs
 			if tc.config != "" {
 				if err := os.WriteFile(hostTarget, []byte(tc.config), 0o640); err != nil {
 					t.Fatal(err)
@@ -96,10 +74,10 @@ func TestContainerdConfigThroughLinks(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				if err := unix.Lsetxattr(hostTarget, "user.brisk-test", []byte("kept"), 0); err != nil {
+				if err := unix.Lsetxattr(hostTarget, testutil.TestXattr, []byte("kept"), 0); err != nil {
 					t.Fatalf("this filesystem takes no user xattrs: %v", err)
 				}
-				want = readAttrs(t, hostTarget)
+				want = testutil.AttrsOf(t, hostTarget)
 			}
 			before := hostTree(t, root)
 
@@ -128,7 +106,7 @@ func TestContainerdConfigThroughLinks(t *testing.T) {
 				}
 			}
 			if tc.config != "" {
-				if got := readAttrs(t, hostTarget); got != want {
+				if got := testutil.AttrsOf(t, hostTarget); got != want {
 					t.Errorf("config attributes after install %+v, want %+v", got, want)
 				}
 			}
@@ -146,7 +124,7 @@ func TestContainerdConfigThroughLinks(t *testing.T) {
 				if data, _ := os.ReadFile(hostTarget); string(data) != tc.config {
 					t.Errorf("config not restored byte for byte: %q, want %q", data, tc.config)
 				}
-				if got := readAttrs(t, hostTarget); got != want {
+				if got := testutil.AttrsOf(t, hostTarget); got != want {
 					t.Errorf("config attributes after uninstall %+v, want %+v", got, want)
 				}
 			}
