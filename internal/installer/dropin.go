@@ -15,21 +15,16 @@ import (
 	"github.com/brisk-containers/brisk/config"
 )
 
-// defaultName is the proxy plugin and CRI runtime handler of the default
-// profile ([snapshotter]): brisk-snapshotter gives it the default because it
-// names no profile.
-const defaultName = "brisk"
-
 // SnapshotterNames are the proxy plugins (and CRI runtime handlers) the
 // drop-in declares for cfg, all on the one socket: "brisk" for [snapshotter]
 // and one per [snapshotter.profiles.NAME], which brisk-snapshotter tells
 // apart by the plugin name containerd sends.
 func SnapshotterNames(cfg config.Config) []string {
-	names := []string{defaultName}
+	names := []string{config.DefaultSnapshotterName}
 	for _, p := range cfg.Snapshotter.ProfileList() {
 		// A profile named "brisk" takes over the default plugin rather
 		// than declaring it twice.
-		if p.Name != defaultName {
+		if p.Name != config.DefaultSnapshotterName {
 			names = append(names, p.Name)
 		}
 	}
