@@ -11,6 +11,8 @@ import (
 	"time"
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
+
+	"github.com/brisk-containers/brisk/internal/atomicfile"
 )
 
 // Services is the host's service manager, as far as the installer uses it.
@@ -128,6 +130,11 @@ func (r RequestFiles) do(ctx context.Context, action, unit string) error {
 	defer cancel()
 	for {
 		data, err := os.ReadFile(base + answerSuffix)
+		if err == nil && len(data) == 0 {
+			// An answer being written by a server that does not write
+			// through a rename: not an answer yet.
+			err = fs.ErrNotExist
+		}
 		if err == nil {
 			if msg := strings.TrimSpace(string(data)); msg != answerOK {
 				return fmt.Errorf("%s %s: %s", action, unit, msg)
@@ -175,5 +182,7 @@ func (r RequestFiles) Answer(n int, failed error) error {
 	if failed != nil {
 		answer = failed.Error()
 	}
-	return os.WriteFile(r.base(n)+answerSuffix, []byte(answer+"\n"), 0o644)
+	// Through a rename: the installer polls for the file, and must never
+	// read it created but not yet written.
+	return atomicfile.Write(r.base(n)+answerSuffix, []byte(answer+"\n"), 0o644)
 }
