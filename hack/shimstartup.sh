@@ -6,9 +6,16 @@
 #      order of the runtimes alternating from round to round;
 #   2. single tasks (-mode burst -tasks 1), SINGLES of each (default 7):
 #      the process's exit to the client's status;
-#   3. one task of each runtime with containerd (and every shim and runc it
-#      starts) under strace -f -tt, for a timeline of each shim's start.
-# Raw output goes to OUT (default /var/tmp/brisk-shimstartup).
+#   3. task.Metrics beside task.Status on a running task of each runtime
+#      (the cgroup read brisk makes at every exit before it shows the exit);
+#   4. hack/shimphases: the steps brisk adds (config, spool entry, FIFOs, S3
+#      client, first PUT), each in a fresh process;
+#   5. one task of each runtime with containerd (and every shim and runc it
+#      starts) under strace -f -tt, for a timeline of each shim's start;
+#   6. hack/shiminit (Go init of each shim binary) and hack/shimlog (the
+#      intervals containerd's debug log shows per task).
+# Raw output goes to OUT (default /var/tmp/brisk-shimstartup), the tables to
+# OUT/summary.md.
 export STACK_PARENT=${STACK_PARENT:-/var/tmp}
 source "$(dirname "$0")/lib.sh"
 OUT=${OUT:-/var/tmp/brisk-shimstartup}
@@ -16,7 +23,7 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 # Shims log at debug level, with their own timestamps, into containerd's log.
 containerd() { command containerd --log-level debug "$@"; }
 
-(cd "$REPO" && CGO_ENABLED=0 go build -o "$STACK/shimbench" ./hack/shimbench)
+(cd "$REPO" && for t in shimbench shimphases shimlog shiminit; do CGO_ENABLED=0 go build -o "$STACK/$t" ./hack/$t; done)
 MINIO_PROMETHEUS_AUTH_TYPE=public start_minio
 start_snapshotter ''
 mkdir -p "$STACK/spool" && mount -t tmpfs -o size=1g,mode=0700 brisk-bench-spool "$STACK/spool"
@@ -44,6 +51,15 @@ for round in $(seq 1 "${SINGLES:-7}"); do
 	shimbench "${BRISK[@]}" -mode burst -tasks 1 | tee -a "$OUT/single.jsonl" >&2
 done
 
+echo "== Metrics (cgroup read) beside Status on a running task" >&2
+for round in $(seq 1 "${SINGLES:-7}"); do
+	shimbench "${RUNC[@]}" -mode metrics -rounds 20 | tee -a "$OUT/metrics.jsonl" >&2
+	shimbench "${BRISK[@]}" -mode metrics -rounds 20 | tee -a "$OUT/metrics.jsonl" >&2
+done
+
+echo "== the steps brisk adds, each in a fresh process" >&2
+"$STACK/shimphases" -config "$BRISK_CONFIG" -n 21 -put | tee "$OUT/phases.md" >&2
+
 echo "== one task of each under strace" >&2
 CPID=$(pgrep -f "containerd --log-level debug --config $STACK/containerd.toml" | head -1)
 for rt in RUNC BRISK; do
@@ -52,9 +68,21 @@ for rt in RUNC BRISK; do
 		-e trace=execve,openat,mknodat,connect,exit_group,wait4,renameat,renameat2 &
 	SPID=$!
 	sleep 1
-	shimbench "${args[@]}" -mode burst -tasks 1 | tee -a "$OUT/strace-single.jsonl" >&2
+	# A label of its own: hack/shimlog leaves these traced tasks out.
+	shimbench "${args[@]}" -label "${rt,,}strace" -mode burst -tasks 1 | tee -a "$OUT/strace-single.jsonl" >&2
 	sleep 1
 	kill "$SPID"; wait "$SPID" || true
 done
 cp "$STACK/containerd.log" "$OUT/containerd.log"
-echo "raw results in $OUT" >&2
+{
+	"$STACK/shiminit" -n 21 "runc=$(command -v containerd-shim-runc-v2)" "brisk=$BIN/containerd-shim-brisk-v2"
+	echo
+	echo "## Intervals in containerd's debug log"
+	echo
+	"$STACK/shimlog" "$OUT/containerd.log"
+	echo
+	echo "## Steps brisk adds, each in a fresh process"
+	echo
+	cat "$OUT/phases.md"
+} >"$OUT/summary.md"
+echo "raw results and summary.md in $OUT" >&2
