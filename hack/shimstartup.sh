@@ -81,6 +81,14 @@ cp "$STACK/containerd.log" "$OUT/containerd.log"
 	echo
 	"$STACK/shimlog" "$OUT/containerd.log"
 	echo
+	for rt in RUNC BRISK; do
+		echo "## strace timeline, $rt (ms after the shim's execve; strace slows every system call)"
+		echo
+		echo "| milestone | ms |"
+		echo "|---|---:|"
+		python3 "$REPO/hack/strace-timeline.py" "$OUT/strace-$rt.txt"
+		echo
+	done
 	echo "## Steps brisk adds, each in a fresh process"
 	echo
 	cat "$OUT/phases.md"
