@@ -57,6 +57,21 @@ for round in $(seq 1 "${SINGLES:-7}"); do
 	shimbench "${BRISK[@]}" -mode metrics -rounds 20 | tee -a "$OUT/metrics.jsonl" >&2
 done
 
+if [ -n "${PERF:-}" ]; then
+	# CPU of the shim binaries (all three execs of each task) over PERF_TASKS
+	# single tasks of each runtime, sampled system-wide; perf names both
+	# shims' comm "containerd-shim", so split by the binary (dso).
+	echo "== perf: ${PERF_TASKS:-10} single tasks of each runtime" >&2
+	for rt in RUNC BRISK; do
+		declare -n args=$rt
+		perf record -q -F 4999 -g -a -o "$OUT/perf-$rt.data" -- \
+			bash -c "for i in \$(seq 1 ${PERF_TASKS:-10}); do \"$STACK/shimbench\" -address $STACK/c.sock -namespace $NS -fifo-dir $STACK/fifo ${args[*]} -label ${rt,,}perf -mode burst -tasks 1 >/dev/null; done" 2>/dev/null
+		perf report -i "$OUT/perf-$rt.data" --no-children --sort comm,dso --stdio -g none -n 2>/dev/null | grep -v '^#' | grep . | head -25 >"$OUT/perf-$rt-comm.txt" || true
+		perf report -i "$OUT/perf-$rt.data" --no-children --comm containerd-shim --sort dso,sym --stdio -g none -n 2>/dev/null |
+			python3 "$REPO/hack/perf-shim-categories.py" 4999 "${PERF_TASKS:-10}" >"$OUT/perf-$rt-categories.md" || true
+	done
+fi
+
 echo "== the steps brisk adds, each in a fresh process" >&2
 "$STACK/shimphases" -config "$BRISK_CONFIG" -n 21 -put | tee "$OUT/phases.md" >&2
 
