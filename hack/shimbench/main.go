@@ -58,7 +58,7 @@ func main() {
 		snapshotter = flag.String("snapshotter", "overlayfs", "snapshotter for every task")
 		fifoDir     = flag.String("fifo-dir", "", "where client FIFOs are created")
 		label       = flag.String("label", "", "label of this runtime in the report")
-		mode        = flag.String("mode", "", "throughput | start | burst")
+		mode        = flag.String("mode", "", "throughput | start | burst | ship | shape | metrics")
 		rounds      = flag.Int("rounds", 5, "sequential rounds (throughput, start)")
 		mb          = flag.Int("mb", 200, "MB written to stdout per throughput round")
 		tasks       = flag.Int("tasks", 100, "tasks started at once (burst)")
@@ -120,6 +120,12 @@ func main() {
 			}
 			emit(r)
 		}
+	case "metrics":
+		r, err := b.metrics(ctx, fmt.Sprintf("%s-metrics-%d", b.label, time.Now().UnixNano()), *rounds)
+		if err != nil {
+			fatal(err)
+		}
+		emit(r)
 	case "shape":
 		r, err := b.shape(ctx, fmt.Sprintf("%s-shape-%s-%d", b.label, *shape, time.Now().UnixNano()), *shape, *spoolDir, *brisk)
 		if err != nil {
@@ -127,7 +133,7 @@ func main() {
 		}
 		emit(r)
 	default:
-		fatal(fmt.Errorf("-mode %q: want throughput, start, burst, ship or shape", *mode))
+		fatal(fmt.Errorf("-mode %q: want throughput, start, burst, ship, shape or metrics", *mode))
 	}
 }
 
@@ -265,6 +271,49 @@ func (b *bench) throughput(ctx context.Context, id string, mb int) (result, erro
 		// Through the shim's exit: for brisk, the upload included.
 		"shim_cpu_exit_s": cpu.Seconds(), "shim_hwm_exit_kib": hwm,
 	}, nil
+}
+
+// metrics: the round trip of task.Metrics, rounds times, on one running
+// task. The shim answers it with runc's task service's Stats, the same
+// cgroup read the brisk shim makes at every exit before it shows the exit.
+func (b *bench) metrics(ctx context.Context, id string, rounds int) (result, error) {
+	ctr, err := b.client.NewContainer(ctx, id,
+		containerd.WithImage(b.image),
+		containerd.WithSnapshotter(b.snapshotter),
+		containerd.WithNewSnapshot(id, b.image),
+		containerd.WithRuntime(b.runtime, nil),
+		containerd.WithNewSpec(oci.WithImageConfig(b.image), oci.WithProcessArgs("sleep", "600")))
+	if err != nil {
+		return nil, err
+	}
+	defer ctr.Delete(context.WithoutCancel(ctx), containerd.WithSnapshotCleanup)
+	task, err := ctr.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, &counter{}, &counter{}), cio.WithFIFODir(b.fifoDir)))
+	if err != nil {
+		return nil, err
+	}
+	defer task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)
+	if err := task.Start(ctx); err != nil {
+		return nil, err
+	}
+	// Each Metrics beside a Status (the shim's State: no cgroup read), so
+	// that the difference is the cgroup read alone.
+	var took, state []float64
+	for i := 0; i < rounds; i++ {
+		t0 := time.Now()
+		if _, err := task.Metrics(ctx); err != nil {
+			return nil, err
+		}
+		took = append(took, ms(time.Since(t0)))
+		t0 = time.Now()
+		if _, err := task.Status(ctx); err != nil {
+			return nil, err
+		}
+		state = append(state, ms(time.Since(t0)))
+	}
+	return result{"kind": "metrics", "rounds": rounds,
+		// The first is the shim's first Stats, as the one at exit is.
+		"metrics_first_ms": took[0], "metrics_p50_ms": pct(took, 50), "metrics_min_ms": pct(took, 0), "metrics_max_ms": pct(took, 100),
+		"status_call_p50_ms": pct(state, 50), "status_call_min_ms": pct(state, 0), "status_call_max_ms": pct(state, 100)}, nil
 }
 
 // start: one short task with a 300 KB log, alone.
