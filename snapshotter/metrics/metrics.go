@@ -61,16 +61,8 @@ func WithAuditInterval(d time.Duration) Opt {
 
 // NewCollector returns a collector over src.
 func NewCollector(src Source, opts ...Opt) *Collector {
-	c := newCollector(src)
-	for _, opt := range opts {
-		opt(c)
-	}
-	return c
-}
-
-func newCollector(src Source) *Collector {
 	labels := []string{"key", "profile", "upper"}
-	return &Collector{
+	c := &Collector{
 		src:           src,
 		auditInterval: DefaultAuditInterval,
 		now:           time.Now,
@@ -85,6 +77,10 @@ func newCollector(src Source) *Collector {
 		budgetBad: prometheus.NewDesc("brisk_tmpfs_budget_audit_violations",
 			"Uppers whose budget booking is wrong at this scrape (0 when the books are right).", nil, nil),
 	}
+	for _, opt := range opts {
+		opt(c)
+	}
+	return c
 }
 
 // Describe implements prometheus.Collector.
