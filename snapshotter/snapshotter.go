@@ -42,6 +42,10 @@ type Snapshotter struct {
 
 	locks idLocks
 
+	// bootID is the kernel's ID of the current boot, read at the first
+	// Mounts of a volatile upper (volatile.go).
+	bootID func() ([]byte, error)
+
 	// mu guards placements, draining and committing, and is held while
 	// the tmpfs pool changes along with them, so the budget audit sees
 	// both or neither.
@@ -110,6 +114,7 @@ func New(ctx context.Context, root string, opts ...Opt) (_ *Snapshotter, retErr 
 		placements:     make(map[string]upper.Record),
 		draining:       make(map[string]int64),
 		committing:     make(map[string]struct{}),
+		bootID:         sync.OnceValues(readBootID),
 	}
 	if o.upperDir != "" {
 		if s.dirs, err = upper.OpenDirStore(ctx, o.upperDir); err != nil {

@@ -38,11 +38,10 @@ const bootIDPath = "/proc/sys/kernel/random/boot_id"
 // after a clean stop, and stamps it with the current boot.
 func (s *Snapshotter) readyVolatile(ctx context.Context, id string, rec upper.Record) error {
 	defer s.locks.lock(id)()
-	boot, err := os.ReadFile(bootIDPath)
+	boot, err := s.bootID()
 	if err != nil {
-		return fmt.Errorf("read the boot ID: %w", err)
+		return err
 	}
-	boot = bytes.TrimSpace(boot)
 	stampPath := filepath.Join(s.snapshotDir(id), volatileBootName)
 	stamp, err := os.ReadFile(stampPath)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -78,4 +77,14 @@ func (s *Snapshotter) readyVolatile(ctx context.Context, id string, rec upper.Re
 		return fmt.Errorf("snapshot %s: stamp the boot of a volatile upper: %w", id, err)
 	}
 	return nil
+}
+
+// readBootID reads the kernel's ID of the current boot. It does not change
+// while the process lives, so the snapshotter reads it once (bootID).
+func readBootID() ([]byte, error) {
+	boot, err := os.ReadFile(bootIDPath)
+	if err != nil {
+		return nil, fmt.Errorf("read the boot ID: %w", err)
+	}
+	return bytes.TrimSpace(boot), nil
 }
