@@ -150,4 +150,3 @@ func (s *Server) fromPeer(ctx context.Context, w http.ResponseWriter, r *http.Re
 		}
 	}
 }
-
