@@ -145,6 +145,13 @@ func (o *output) record(line []byte) error {
 	if line == nil {
 		return o.catchUp()
 	}
+	r, err := spool.ParseRecord(line[:len(line)-1])
+	if err != nil {
+		return err
+	}
+	if (o.q.stream != "" && r.Stream != o.q.stream) || (!o.q.since.IsZero() && r.Time.Before(o.q.since)) {
+		return nil
+	}
 	if o.q.tail >= 0 && !o.caught {
 		if o.q.tail == 0 {
 			return nil
@@ -155,14 +162,15 @@ func (o *output) record(line []byte) error {
 		o.ring = append(o.ring, append([]byte(nil), line...))
 		return nil
 	}
-	return o.write(line)
+	return o.write(line, r)
 }
 
 func (o *output) catchUp() error {
 	if !o.caught {
 		o.caught = true
 		for _, l := range o.ring {
-			if err := o.write(l); err != nil {
+			r, _ := spool.ParseRecord(l[:len(l)-1]) // parsed once already
+			if err := o.write(l, r); err != nil {
 				return err
 			}
 		}
@@ -177,14 +185,9 @@ func (o *output) catchUp() error {
 	return nil
 }
 
-func (o *output) write(line []byte) error {
-	r, err := spool.ParseRecord(line[:len(line)-1])
-	if err != nil {
-		return err
-	}
-	if (o.q.stream != "" && r.Stream != o.q.stream) || (!o.q.since.IsZero() && r.Time.Before(o.q.since)) {
-		return nil
-	}
+// write writes one record that passed the filters: line, parsed as r.
+func (o *output) write(line []byte, r spool.Record) error {
+	var err error
 	o.dirty = true
 	switch o.q.format {
 	case FormatCRI:
