@@ -79,7 +79,7 @@ func TestPageHeaders(t *testing.T) {
 	}
 	page := string(body)
 	inline := func(tag string) string {
-		m := regexp.MustCompile(`(?s)<` + tag + `>(.*?)</` + tag + `>`).FindAllStringSubmatch(page, -1)
+		m := regexp.MustCompile(`(?s)<`+tag+`>(.*?)</`+tag+`>`).FindAllStringSubmatch(page, -1)
 		if len(m) != 1 {
 			t.Fatalf("page has %d <%s> elements, want 1", len(m), tag)
 		}
