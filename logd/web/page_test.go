@@ -52,7 +52,7 @@ func exitWith(code int, ran time.Duration) exitRecord {
 	return e
 }
 
-func out(text string) record { return record{Stream: "stdout", Log: text} }
+func out(text string) record  { return record{Stream: "stdout", Log: text} }
 func errl(text string) record { return record{Stream: "stderr", Log: text} }
 
 // ndjson writes the records of one answer, each flushed as the node log API
