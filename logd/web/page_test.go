@@ -401,32 +401,48 @@ func testLongLog(t *testing.T, b *browser.Browser) {
 }
 
 // testConnectionLost: an answer that ends without the exit record is a lost
-// connection; retry reads the log again from its start.
+// connection, one that ends with an error record is the service's error;
+// retry reads the log again from its start.
 func testConnectionLost(t *testing.T, b *browser.Browser) {
 	var calls atomic.Int32
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request, ns, id string) {
 		s := newNDJSON(w)
-		if calls.Add(1) == 1 {
+		switch calls.Add(1) {
+		case 1:
 			s.send(out("first 1"), true)
 			s.send(errl("first 2"), true)
-			return // cut: no exit record
+			s.send(record{Stream: "stdout", Partial: true, Log: "cut mid"}, true)
+			// cut: no exit record
+		case 2:
+			s.send(out("second 1"), true)
+			s.send(map[string]string{"error": "reading the store: connection reset by peer"}, true)
+		default:
+			s.send(out("third 1"), true)
+			s.send(exitWith(0, time.Second), true)
 		}
-		s.send(out("second 1"), true)
-		s.send(exitWith(0, time.Second), true)
 	})
 	tab := b.Tab(t)
 	open(t, tab, srv.URL, token, "default", "flaky")
-	waitFor(t, tab, "connection lost", `document.getElementById('state').dataset.state === 'lost'`, 30*time.Second)
-	if got := eval[[]pageLine](t, tab, linesJS); !slices.Equal(got, []pageLine{{"stdout", "first 1"}, {"stderr", "first 2"}}) {
+	waitFor(t, tab, "connection lost", `document.getElementById('state').dataset.state === 'lost' &&
+		document.querySelectorAll('#log .line').length === 3`, 30*time.Second)
+	if got := eval[[]pageLine](t, tab, linesJS); !slices.Equal(got, []pageLine{{"stdout", "first 1"}, {"stderr", "first 2"}, {"stdout", "cut mid"}}) {
 		t.Errorf("before the cut the page shows %v", got)
 	}
 	if got := eval[string](t, tab, `document.getElementById('error-text').textContent`); !strings.Contains(got, "connection was lost") {
 		t.Errorf("the page says %q after the cut", got)
 	}
+
+	do(t, tab, "retry", chromedp.Click(chromedp.ID("retry")))
+	waitFor(t, tab, "the service's error", `document.getElementById('state').dataset.state === 'error' &&
+		document.querySelectorAll('#log .line').length === 1`, 30*time.Second)
+	if got := eval[string](t, tab, `document.getElementById('error-text').textContent`); !strings.Contains(got, "reading the store: connection reset by peer") {
+		t.Errorf("the page says %q after an error record", got)
+	}
+
 	do(t, tab, "retry", chromedp.Click(chromedp.ID("retry")))
 	waitFor(t, tab, "the exit after the retry", `document.getElementById('exit').textContent === 'exit code 0' &&
 		document.querySelectorAll('#log .line').length >= 1`, 30*time.Second)
-	if got := eval[[]pageLine](t, tab, linesJS); !slices.Equal(got, []pageLine{{"stdout", "second 1"}}) {
+	if got := eval[[]pageLine](t, tab, linesJS); !slices.Equal(got, []pageLine{{"stdout", "third 1"}}) {
 		t.Errorf("after the retry the page shows %v, want only the new answer's lines", got)
 	}
 	if got := eval[bool](t, tab, `document.getElementById('error').hidden`); !got {

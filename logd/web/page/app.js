@@ -115,6 +115,7 @@
 			this.ctrl = new AbortController();
 			this.stopped = false;
 			this.exited = false;
+			this.failure = ''; // an error record's text
 			this.pending = { stdout: '', stderr: '' }; // partial records not yet ended by a newline
 			this.view = new View();
 		}
@@ -163,7 +164,9 @@
 			} catch (e) {
 				return this.lost(e);
 			}
-			if (!this.exited) this.lost(null);
+			if (this.exited) return;
+			if (this.failure) return this.broken(this.failure);
+			this.lost(null);
 		}
 
 		record(line) {
@@ -176,6 +179,12 @@
 				return;
 			}
 			if (r.exit) return this.finish(r.exit);
+			// The service met an error after its answer began (a store
+			// read failed, a peer went away): the answer ends here.
+			if (typeof r.error === 'string') {
+				this.failure = r.error;
+				return;
+			}
 			if (typeof r.log !== 'string') return;
 			const stream = r.stream === 'stderr' ? 'stderr' : 'stdout';
 			if (r.partial) {
@@ -186,18 +195,23 @@
 			this.pending[stream] = '';
 		}
 
-		finish(exit) {
+		// flushPending shows the lines the log ended without a newline.
+		flushPending() {
 			for (const s of ['stdout', 'stderr']) {
 				if (this.pending[s]) this.view.add(s, this.pending[s]);
 				this.pending[s] = '';
 			}
+		}
+
+		finish(exit) {
+			this.flushPending();
 			this.exited = true;
 			setState('exited', 'exited');
 			exitEl.textContent = 'exit code ' + exit.code;
 			exitEl.className = exit.code === 0 ? 'ok' : 'fail';
 			const d = duration(exit.started, exit.exited);
 			durationEl.textContent = d ? 'ran ' + d : '';
-			if (exit.complete === false) durationEl.textContent += ' (the log is incomplete)';
+			if (exit.complete === false) durationEl.textContent += ' (the log is incomplete: some output was not kept)';
 		}
 
 		fail(status, body) {
@@ -213,8 +227,16 @@
 			if (status === 401 || status === 403) tokenBox.focus();
 		}
 
+		broken(msg) {
+			if (this.stopped) return;
+			this.flushPending();
+			setState('error', 'error');
+			setError('The log service ended the log with an error: ' + msg + '\nRetry reads the log again from its start.');
+		}
+
 		lost(e) {
 			if (this.stopped) return;
+			this.flushPending();
 			setState('lost', 'connection lost');
 			setError('The connection was lost before the task\'s end' + (e ? ' (' + e.message + ')' : '') +
 				'. Retry reads the log again from its start.');
