@@ -187,6 +187,7 @@ func TestPage(t *testing.T) {
 	t.Run("ShowsErrors", func(t *testing.T) { testShowsErrors(t, b) })
 	t.Run("LongLogStaysLive", func(t *testing.T) { testLongLog(t, b) })
 	t.Run("ConnectionLost", func(t *testing.T) { testConnectionLost(t, b) })
+	t.Run("SwitchTasks", func(t *testing.T) { testSwitchTasks(t, b) })
 }
 
 // testFollowsLive: a task prints a record every 100 ms; its lines show while
@@ -447,6 +448,49 @@ func testConnectionLost(t *testing.T, b *browser.Browser) {
 	}
 	if got := eval[bool](t, tab, `document.getElementById('error').hidden`); !got {
 		t.Error("the error stays shown after the retry succeeded")
+	}
+	noProblems(t, tab)
+}
+
+// testSwitchTasks: opening another task while the first one's lines still
+// wait for a frame shows none of them under the second task. The switch is
+// made by the page itself, at the first lines of a burst (a mutation
+// observer), when most of the burst is still queued.
+func testSwitchTasks(t *testing.T, b *browser.Browser) {
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request, ns, id string) {
+		s := newNDJSON(w)
+		if id == "calm" {
+			s.send(out("calm 1"), true)
+			s.send(exitWith(0, time.Second), true)
+			return
+		}
+		for i := range 50000 {
+			s.send(out(fmt.Sprintf("flood %d", i)), false)
+		}
+		s.send(out("flood end"), true)
+		<-r.Context().Done()
+	})
+	tab := b.Tab(t)
+	do(t, tab, "arm the switch", chromedp.Navigate(srv.URL+"/"), chromedp.Evaluate[chromedp.Void](`
+		new MutationObserver((_, obs) => {
+			obs.disconnect();
+			document.getElementById('id').value = 'calm';
+			document.getElementById('open').requestSubmit();
+		}).observe(document.getElementById('log'), {childList: true, subtree: true});`))
+	open2 := fmt.Sprintf(`document.getElementById('token').value = %q; document.getElementById('id').value = 'flood';
+		document.getElementById('open').requestSubmit();`, token)
+	do(t, tab, "open the flood", chromedp.Evaluate[chromedp.Void](open2))
+	waitFor(t, tab, "the second task's exit", `document.getElementById('exit').textContent === 'exit code 0' &&
+		document.querySelectorAll('#log .line').length >= 1`, 30*time.Second)
+	// Let any frame or timer the first task left behind run.
+	do(t, tab, "wait a second", chromedp.Evaluate[chromedp.Void](`new Promise(r => setTimeout(r, 1000))`, chromedp.EvalAwaitPromise))
+	if got := eval[[]pageLine](t, tab, linesJS); !slices.Equal(got, []pageLine{{"stdout", "calm 1"}}) {
+		n := len(got)
+		got = got[:min(n, 3)]
+		t.Errorf("after switching tasks the page shows %d lines, first %v; want only calm 1", n, got)
+	}
+	if got := eval[string](t, tab, `location.pathname`); got != "/t/default/calm" {
+		t.Errorf("the address is %q after the switch", got)
 	}
 	noProblems(t, tab)
 }

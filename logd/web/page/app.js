@@ -27,6 +27,7 @@
 			this.hidden = 0; // lines dropped to stay under MAX_LINES
 			this.total = 0;
 			this.scheduled = false;
+			this.closed = false;
 			this.showHidden();
 			countEl.textContent = '';
 		}
@@ -43,7 +44,9 @@
 		}
 
 		flush() {
-			if (!this.scheduled) return;
+			// A view replaced by another (a new task, a retry) must not
+			// touch the page its successor now owns.
+			if (!this.scheduled || this.closed) return;
 			this.scheduled = false;
 			const atBottom = logEl.scrollHeight - logEl.scrollTop - logEl.clientHeight < 40;
 			const q = this.queue;
@@ -122,6 +125,7 @@
 
 		stop() {
 			this.stopped = true;
+			this.view.closed = true;
 			this.ctrl.abort();
 		}
 
