@@ -115,6 +115,8 @@ const linesJS = `[...document.querySelectorAll('#log .line')].map(e => ({
 	stream: e.classList.contains('stderr') ? 'stderr' : e.classList.contains('stdout') ? 'stdout' : e.className,
 	text: e.textContent}))`
 
+const pendingJS = `[...document.querySelectorAll('#log .line-pending')].map(e => e.textContent)`
+
 const stateJS = `'state: ' + document.getElementById('state').textContent +
 	' | exit: ' + document.getElementById('exit').textContent +
 	' | error: ' + document.getElementById('error-text').textContent +
@@ -210,6 +212,7 @@ func testFollowsLive(t *testing.T, b *browser.Browser) {
 				out("line"),
 				out(html),
 				out("line 2"),
+				{Stream: "stdout", Partial: true, Log: "progress 10%"},
 			} {
 				s.send(rec, true)
 				select {
@@ -223,6 +226,7 @@ func testFollowsLive(t *testing.T, b *browser.Browser) {
 			case <-r.Context().Done():
 				return
 			}
+			s.send(out("... done"), false)
 			exitSent.Store(true)
 			s.send(exitWith(3, 3200*time.Millisecond), true)
 		case "again":
@@ -233,7 +237,8 @@ func testFollowsLive(t *testing.T, b *browser.Browser) {
 	tab := b.Tab(t)
 	open(t, tab, srv.URL, token, "default", "live")
 
-	waitFor(t, tab, "the running task's lines", `document.querySelectorAll('#log .line').length >= 6`, 30*time.Second)
+	waitFor(t, tab, "the running task's lines", `document.querySelectorAll('#log .line').length >= 6 &&
+		document.querySelectorAll('#log .line-pending').length > 0`, 30*time.Second)
 	if exitSent.Load() {
 		t.Fatal("the exit was sent before the lines were seen")
 	}
@@ -249,6 +254,10 @@ func testFollowsLive(t *testing.T, b *browser.Browser) {
 	}
 	if got := eval[[]pageLine](t, tab, linesJS); !slices.Equal(got, want) {
 		t.Errorf("the page shows\n%v\nwant\n%v", got, want)
+	}
+	// A line still being written shows as such, below the others.
+	if got := eval[[]string](t, tab, pendingJS); !slices.Equal(got, []string{"progress 10%"}) {
+		t.Errorf("the line in progress shows as %q, want [progress 10%%]", got)
 	}
 	// A log is attacker-controlled: its markup is text, nothing runs.
 	type injection struct {
@@ -280,12 +289,17 @@ func testFollowsLive(t *testing.T, b *browser.Browser) {
 	tab.Screenshot(t, "logd-page-running.png")
 
 	close(release)
-	waitFor(t, tab, "the exit code", `document.getElementById('exit').textContent === 'exit code 3'`, 30*time.Second)
+	waitFor(t, tab, "the exit code", `document.getElementById('exit').textContent === 'exit code 3' &&
+		document.querySelectorAll('#log .line').length === 7`, 30*time.Second)
 	if got := eval[string](t, tab, `document.getElementById('duration').textContent`); got != "ran 3.20 s" {
 		t.Errorf("duration shown: %q, want %q", got, "ran 3.20 s")
 	}
+	want = append(want, pageLine{"stdout", "progress 10%... done"})
 	if got := eval[[]pageLine](t, tab, linesJS); !slices.Equal(got, want) {
 		t.Errorf("after the exit the page shows\n%v\nwant\n%v", got, want)
+	}
+	if got := eval[[]string](t, tab, pendingJS); len(got) != 0 {
+		t.Errorf("after the line's end it still shows as in progress: %q", got)
 	}
 	tab.Screenshot(t, "logd-page-exited.png")
 

@@ -7,6 +7,7 @@
 	const BLOCK_LINES = 1000; // lines per block: the unit that skips layout off screen
 	const FRAME_LINES = 5000; // lines added to the page per animation frame
 	const TOKEN_KEY = 'brisk-logd-token';
+	const PENDING_CHARS = 20000; // of a line still being written, the end shown
 
 	const $ = (id) => document.getElementById(id);
 	const form = $('open'), nsBox = $('ns'), idBox = $('id'), tokenBox = $('token');
@@ -20,7 +21,12 @@
 	// so a burst of records costs one layout, not one per line.
 	class View {
 		constructor() {
-			logEl.replaceChildren();
+			// The lines still being written (partial records) stay
+			// below the others, one per stream, until their end comes.
+			this.tail = document.createElement('div');
+			logEl.replaceChildren(this.tail);
+			this.pending = { stdout: '', stderr: '' };
+			this.pendingShown = true;
 			this.queue = [];
 			this.block = null;
 			this.kept = 0; // lines in the page
@@ -35,6 +41,17 @@
 		add(stream, text) {
 			this.queue.push(stream, text);
 			this.total++;
+			this.schedule();
+		}
+
+		// setPending shows text as stream's line in progress ('' for none).
+		setPending(stream, text) {
+			this.pending[stream] = text;
+			this.pendingShown = false;
+			this.schedule();
+		}
+
+		schedule() {
 			if (!this.scheduled) {
 				this.scheduled = true;
 				requestAnimationFrame(() => this.flush());
@@ -60,7 +77,7 @@
 				if (!this.block || this.block.childElementCount >= BLOCK_LINES) {
 					this.block = document.createElement('div');
 					this.block.className = 'block';
-					logEl.appendChild(this.block);
+					logEl.insertBefore(this.block, this.tail);
 				}
 				const div = document.createElement('div');
 				div.className = 'line ' + q[i];
@@ -70,14 +87,11 @@
 			q.splice(0, n);
 			this.kept += n / 2;
 			this.trim();
+			this.showPending();
 			this.showHidden();
 			countEl.textContent = this.total + (this.total === 1 ? ' line' : ' lines');
 			if (atBottom) logEl.scrollTop = logEl.scrollHeight;
-			if (q.length && !this.scheduled) {
-				this.scheduled = true;
-				requestAnimationFrame(() => this.flush());
-				setTimeout(() => this.flush(), 500);
-			}
+			if (q.length) this.schedule();
 		}
 
 		// trim drops the oldest lines beyond MAX_LINES: whole blocks, then the
@@ -102,6 +116,21 @@
 				this.hidden += over;
 				over = 0;
 			}
+		}
+
+		showPending() {
+			if (this.pendingShown) return;
+			this.pendingShown = true;
+			const lines = [];
+			for (const s of ['stdout', 'stderr']) {
+				const text = this.pending[s];
+				if (!text) continue;
+				const div = document.createElement('div');
+				div.className = 'line-pending ' + s;
+				div.textContent = text.length > PENDING_CHARS ? '…' + text.slice(-PENDING_CHARS) : text;
+				lines.push(div);
+			}
+			this.tail.replaceChildren(...lines);
 		}
 
 		showHidden() {
@@ -193,16 +222,20 @@
 			const stream = r.stream === 'stderr' ? 'stderr' : 'stdout';
 			if (r.partial) {
 				this.pending[stream] += r.log;
+				this.view.setPending(stream, this.pending[stream]);
 				return;
 			}
 			this.view.add(stream, this.pending[stream] + r.log);
+			if (this.pending[stream]) this.view.setPending(stream, '');
 			this.pending[stream] = '';
 		}
 
 		// flushPending shows the lines the log ended without a newline.
 		flushPending() {
 			for (const s of ['stdout', 'stderr']) {
-				if (this.pending[s]) this.view.add(s, this.pending[s]);
+				if (!this.pending[s]) continue;
+				this.view.add(s, this.pending[s]);
+				this.view.setPending(s, '');
 				this.pending[s] = '';
 			}
 		}
