@@ -20,6 +20,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/logs/handoff"
 	"github.com/brisk-containers/brisk/logs/ship"
 )
 
@@ -100,7 +101,7 @@ func (s *Server) routes(trusted bool) http.Handler {
 	mux.Handle("GET /v1/tasks", s.authenticated(trusted, s.serveTasks))
 	if trusted {
 		// The node's own: shims hand entries over, doctor asks.
-		mux.HandleFunc("POST /v1/handoff", s.serveHandoff)
+		mux.HandleFunc("POST "+handoff.Path, s.serveHandoff)
 		mux.HandleFunc("GET /v1/status", s.serveStatus)
 		if s.metrics != nil {
 			mux.Handle("GET /metrics", s.metrics)

@@ -76,7 +76,8 @@ func NewShipping(logs config.Logs, shipper *ship.Shipper, reg prometheus.Registe
 	if reg != nil {
 		reg.MustRegister(sh.ships, sh.consecutive, sh.lastShipped, sh.duration, spoolmetrics.NewCollector(logs.SpoolDir))
 	}
-	sh.retrier = retrier.New(shipper, logs.SpoolDir, retrier.WithWorkers(ShipWorkers), retrier.WithObserver(sh.observe))
+	sh.retrier = retrier.New(shipper, logs.SpoolDir, retrier.WithWorkers(ShipWorkers),
+		retrier.WithAttemptTimeout(time.Duration(logs.UploadTimeout)), retrier.WithObserver(sh.observe))
 	return sh
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/logs/handoff"
 	"github.com/brisk-containers/brisk/logs/ship"
 	"github.com/brisk-containers/brisk/logs/spool"
 )
@@ -128,5 +129,38 @@ func TestShippingThatFailsIsLoud(t *testing.T) {
 	defer tcp.Close()
 	if resp, err := http.Post(tcp.URL+"/v1/handoff", "", nil); err != nil || resp.StatusCode == http.StatusAccepted {
 		t.Errorf("hand-off over TCP: %v %v", resp.Status, err)
+	}
+}
+
+// The shim's client reaches the daemon's hand-off on the unix socket.
+func TestHandoffClientReachesTheSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "logd.sock")
+	if err := handoff.New(sock).Notify(context.Background()); err == nil || !strings.Contains(err.Error(), sock) {
+		t.Errorf("no daemon: %v; want an error naming the socket", err)
+	}
+	cfg := config.DefaultLogs()
+	cfg.SpoolDir = filepath.Join(t.TempDir(), "spool")
+	cfg.API.Socket, cfg.API.Listen = sock, ""
+	shipper, err := ship.New(context.Background(), cfg, ship.WithStore(&refusingStore{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := NewShipping(cfg, shipper, nil)
+	srv, err := New(context.Background(), cfg, shipper, WithShipping(sh))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = srv.Serve(ctx) }()
+	var nerr error
+	for i := 0; i < 100; i++ {
+		if nerr = handoff.New(sock).Notify(context.Background()); nerr == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if nerr != nil {
+		t.Errorf("hand-off to a serving daemon: %v", nerr)
 	}
 }

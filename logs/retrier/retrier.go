@@ -30,6 +30,7 @@ type Retrier struct {
 	min, max time.Duration
 	poll     time.Duration
 	workers  int
+	attempt  time.Duration // 0: no deadline but each request's
 	now      func() time.Time
 	kick     chan struct{}
 	observe  func(Outcome)
@@ -45,6 +46,10 @@ type Outcome struct {
 // WithWorkers sets how many entries a pass ships at once: a burst of exits
 // ships in parallel, over connections the shipper keeps alive.
 func WithWorkers(n int) Opt { return func(r *Retrier) { r.workers = max(1, n) } }
+
+// WithAttemptTimeout bounds each attempt to ship one entry, however many
+// requests it makes: past it the entry is retried after its back-off.
+func WithAttemptTimeout(d time.Duration) Opt { return func(r *Retrier) { r.attempt = d } }
 
 // WithObserver has fn called after each attempt to ship an entry (from the
 // worker that made it): for metrics and health.
@@ -166,7 +171,7 @@ func (r *Retrier) pass(ctx context.Context, lease *spool.Lease) ship.Result {
 		wg.Add(1)
 		go func() {
 			defer func() { <-slot; wg.Done() }()
-			o := r.attempt(ctx, lease, dir, st)
+			o := r.ship(ctx, lease, dir, st)
 			mu.Lock()
 			res.Entries = append(res.Entries, o)
 			mu.Unlock()
@@ -179,10 +184,16 @@ func (r *Retrier) pass(ctx context.Context, lease *spool.Lease) ship.Result {
 	return res
 }
 
-// attempt ships one entry, or records when to try it again.
-func (r *Retrier) attempt(ctx context.Context, lease *spool.Lease, dir string, st spool.RetryState) ship.Outcome {
+// ship ships one entry, or records when to try it again.
+func (r *Retrier) ship(ctx context.Context, lease *spool.Lease, dir string, st spool.RetryState) ship.Outcome {
 	start := time.Now()
-	o := r.shipper.ShipEntry(ctx, dir)
+	actx := ctx
+	if r.attempt > 0 {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithTimeout(ctx, r.attempt)
+		defer cancel()
+	}
+	o := r.shipper.ShipEntry(actx, dir)
 	l := log.G(ctx).WithField("entry", o.Dir)
 	switch o.Status {
 	case ship.Shipped:
