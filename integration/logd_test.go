@@ -37,13 +37,12 @@ type logdNodes struct {
 }
 
 func startLogdNodes(t *testing.T, s *shimStack, opts ...harness.LogdOpt) logdNodes {
-	ns := s.ctd.Namespace
 	other := strings.Replace(s.logsTOML, s.cfg.SpoolDir, s.env.Path("spool-b"), 1)
 	third := strings.Replace(s.logsTOML, s.cfg.SpoolDir, s.env.Path("spool-c"), 1)
 	var n logdNodes
-	n.a = s.env.StartLogd("a", s.logsTOML, []string{ns, "other"}, opts...)
-	n.c = s.env.StartLogd("c", third, []string{ns, "other"}, append(opts, harness.WithAPI(fmt.Sprintf("peers = [%q]", n.a.URL)))...)
-	n.b = s.env.StartLogd("b", other, []string{ns, "other"}, append(opts, harness.WithAPI(fmt.Sprintf("peers = [%q, %q]", n.a.URL, n.c.URL)))...)
+	n.a = s.logd
+	n.c = s.env.StartLogd("c", third, nil, append(opts, harness.WithAPI(fmt.Sprintf("peers = [%q]", n.a.URL)))...)
+	n.b = s.env.StartLogd("b", other, nil, append(opts, harness.WithAPI(fmt.Sprintf("peers = [%q, %q]", n.a.URL, n.c.URL)))...)
 	return n
 }
 
@@ -124,7 +123,7 @@ func TestLogdFollowsThroughAPeer(t *testing.T) {
 		if spread < 1500*time.Millisecond {
 			t.Errorf("records arrived within %v of each other (task ran %v): not followed live", spread, exited.Sub(started))
 		}
-		if f.header.Get("Brisk-Source") != logd.SourcePeer || f.header.Get("Brisk-Node") != "a" {
+		if f.header.Get("Brisk-Source") != logd.SourcePeer || f.header.Get("Brisk-Node") != n.a.Name {
 			t.Errorf("answer headers %v; want source peer, node a", f.header)
 		}
 	})

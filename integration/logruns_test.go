@@ -113,9 +113,8 @@ func TestLogRunsUnderOneID(t *testing.T) {
 			t.Fatalf("spool holds %d runs of t1 after S3 refused both; want 2", len(runs))
 		}
 		s.minio.Start()
-		// The node retrier (brisk-logd) ships both, no command run.
+		// The node retrier (the stack's brisk-logd) ships both, no command run.
 		sn = s.env.StartSnapshotter(s.logsTOML)
-		s.env.StartLogd("node", s.logsTOML, nil)
 		var outs []string
 		if !harness.WaitFor(60*time.Second, func() bool { outs, _ = s.storedRuns(t, "t1"); return len(outs) == 2 }) {
 			t.Fatalf("stored runs of t1: %q; want both", outs)

@@ -40,6 +40,7 @@ type shimStack struct {
 	env      *harness.Env
 	ctd      *harness.Containerd
 	sn       *harness.Snapshotter // nil unless asked for
+	logd     *harness.Logd        // the node's log daemon, on the shims' spool
 	minio    *harness.MinIO
 	cfg      config.Logs
 	cfgPath  string
@@ -116,6 +117,8 @@ compression = %q
 		s.sn = env.StartSnapshotter("")
 		opts = append(opts, s.sn.ProxyConfig())
 	}
+	// The node's log daemon: it ships what the shims hand over or leave.
+	s.logd = env.StartLogd("node", s.logsTOML, nil)
 	s.ctd = env.StartContainerd(append(opts, harness.WithEnv(append(m.Env(), config.EnvPath+"="+s.cfgPath)...))...)
 	s.image = s.ctd.ImportImage(snapshotters, files...)
 	return s
@@ -430,9 +433,8 @@ func TestShimLosesNothing(t *testing.T) {
 
 	t.Run("S3 down at exit: the log arrives once it is back, no command run", func(t *testing.T) {
 		// The snapshotter exports the spool's backlog: what an SRE alerts
-		// on. brisk-logd is the node's log retrier: it reads the shims' [logs].
+		// on. The stack's brisk-logd is the node's log retrier.
 		sn := s.env.StartSnapshotter(s.logsTOML)
-		s.env.StartLogd("node", s.logsTOML, nil)
 		metric := func(name string) float64 {
 			re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`)
 			m := re.FindStringSubmatch(httpGet(t, "http://"+sn.MetricsAddress+"/metrics"))

@@ -37,7 +37,8 @@ func WithAPI(lines string) LogdOpt { return func(api *string) { *api += lines + 
 // StartLogd writes a config of logsTOML (the [logs] sections the shims
 // read, spool_dir among them) and a private [logs.api], and starts
 // brisk-logd as the node named name, waiting until it answers.
-// Namespaces named in namespaces get a token of their own.
+// Each namespace the harness uses (brisk-test, k8s.io, default, other) and
+// each named in namespaces gets a token of its own (LogdTokenFor).
 func (e *Env) StartLogd(name, logsTOML string, namespaces []string, opts ...LogdOpt) *Logd {
 	e.T.Helper()
 	port := FreePort(e.T)
@@ -49,7 +50,7 @@ func (e *Env) StartLogd(name, logsTOML string, namespaces []string, opts ...Logd
 		TokensFile: e.Path("logd-" + name + ".tokens"),
 	}
 	tokens := LogdToken + " *\n"
-	for _, ns := range namespaces {
+	for _, ns := range append([]string{"brisk-test", "k8s.io", "default", "other"}, namespaces...) {
 		tokens += LogdTokenFor(ns) + " " + ns + "\n"
 	}
 	if err := os.WriteFile(l.TokensFile, []byte(tokens), 0o600); err != nil {
