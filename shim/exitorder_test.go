@@ -203,8 +203,9 @@ func entryDir(t *testing.T, spoolDir, ns, id string) string {
 //     statistics are still being read, without the gate giving up on a
 //     timeout: the exit status waits for no cgroup read and no upload;
 //   - the spool entry is still live until the statistics are in, and is
-//     done, with the exit code, the statistics and every byte, before the
-//     upload starts;
+//     done, with the exit code, the statistics and every byte (the last
+//     ones still in the FIFO at the exit too), before the upload starts; a
+//     follower of the entry that sees it done has read every record;
 //   - the shim does not leave while the upload runs, and leaves once it
 //     ended.
 func TestExitOrder(t *testing.T) {
@@ -217,7 +218,7 @@ func TestExitOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const ns, id, output = "ns", "exit-order", "every line\nof the task\n"
+	const ns, id, output, last = "ns", "exit-order", "every line\nof the task\n", "and its last words\n"
 	runc := newFakeRunc(output, 3)
 	pub := &recPublisher{}
 	s := &Service{TTRPCTaskService: runc, ctx: context.Background(), publisher: pub, cfg: cfg, shipper: shipper, tasks: map[string]*capture{}}
@@ -233,6 +234,20 @@ func TestExitOrder(t *testing.T) {
 	}
 	entry := entryDir(t, cfg.SpoolDir, ns, id)
 
+	// A follower of the spool entry, as the node log API has (issue 13):
+	// once it sees the entry done, the log must hold every record.
+	followed := make(chan struct{})
+	var follow bytes.Buffer
+	var finished bool
+	var followErr error
+	go func() {
+		defer close(followed)
+		finished, followErr = spool.Follow(context.Background(), entry, func(r spool.Record) error {
+			follow.Write(r.Bytes())
+			return nil
+		})
+	}()
+
 	waited := make(chan struct{})
 	var waitResp *taskAPI.WaitResponse
 	go func() {
@@ -244,6 +259,10 @@ func TestExitOrder(t *testing.T) {
 		defer close(published)
 		_ = gate.Publish(ctx, "/tasks/exit", &eventstypes.TaskExit{ID: id, ContainerID: id, ExitStatus: 3})
 	}()
+	// The task's last words are still in the FIFO when it exits.
+	if _, err := io.WriteString(runc.writers[0], last); err != nil {
+		t.Fatal(err)
+	}
 	runc.exit()
 	within(t, runc.statsIn, "the exit path reads the cgroup statistics")
 
@@ -279,8 +298,12 @@ func TestExitOrder(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if got.String() != output {
-		t.Fatalf("log when the entry is done: %q, want %q", got.String(), output)
+	if got.String() != output+last {
+		t.Fatalf("log when the entry is done: %q, want %q", got.String(), output+last)
+	}
+	within(t, followed, "the follower ends with the entry done")
+	if !finished || followErr != nil || follow.String() != output+last {
+		t.Fatalf("follower: finished %v, %v, read %q; want the entry done with %q", finished, followErr, follow.String(), output+last)
 	}
 
 	// The shim stays while the upload runs, and leaves once it ended.
