@@ -140,9 +140,7 @@ func (t *taskExit) run(ctx context.Context) {
 	stats, layer := t.measure(ctx, statsRead)
 	t.steps.publishUsage(ctx, layer, stats)
 	x.Usage, x.Stats = layer, stats.Metadata()
-	if err := t.steps.finish(ctx, x); err != nil {
-		log.G(ctx).WithError(err).WithField("id", t.id).Error("finalise spool entry; it stays for the retrier")
-		t.steps.releaseEntry()
+	if !t.finish(ctx, x) {
 		return
 	}
 	t.upload(ctx)
@@ -151,8 +149,8 @@ func (t *taskExit) run(ctx context.Context) {
 // exited waits for the init process's exit; an exit that cannot be known
 // (the shim is shutting down) is recorded as code -1, now.
 func (t *taskExit) exited(ctx context.Context) spool.ExitInfo {
-	x := spool.ExitInfo{Code: -1, Exited: time.Now()}
 	resp, err := t.steps.waitExit(ctx)
+	x := spool.ExitInfo{Code: -1, Exited: time.Now()}
 	if err == nil {
 		x.Code = int(resp.ExitStatus)
 		if resp.ExitedAt != nil {
@@ -185,6 +183,17 @@ func (t *taskExit) measure(ctx context.Context, statsRead <-chan *taskstats.Summ
 	defer close(t.measured)
 	stats := <-statsRead
 	return stats, t.steps.measure(ctx)
+}
+
+// finish marks the spool entry done (step 7). An entry that cannot be
+// finished is released unshipped: it stays in the spool for the retrier.
+func (t *taskExit) finish(ctx context.Context, x spool.ExitInfo) bool {
+	if err := t.steps.finish(ctx, x); err != nil {
+		log.G(ctx).WithError(err).WithField("id", t.id).Error("finalise spool entry; it stays for the retrier")
+		t.steps.releaseEntry()
+		return false
+	}
+	return true
 }
 
 // upload ships the finished entry with back-off until upload_timeout (step
