@@ -43,11 +43,8 @@ type capture struct {
 	upperdir       string
 	started        time.Time
 
-	// measured is closed once the writable layer has been measured, so
-	// Delete does not unmount the rootfs before.
-	measured chan struct{}
-	// flushed is closed once the consumers were handed all output.
-	flushed chan struct{}
+	// exit is the task's end, from its exit to its upload (lifecycle.go).
+	exit *taskExit
 	// spoolFailed makes a failing spool warn once per task, not per chunk.
 	spoolFailed sync.Once
 }
@@ -55,7 +52,7 @@ type capture struct {
 // newCapture opens the consumers and the run's spool entry, makes the FIFOs
 // for the task, and rewrites stdout and stderr to point at our FIFOs.
 func (s *Service) newCapture(ctx context.Context, ns, id string, meta spool.Meta, stdout, stderr *string, terminal bool) (_ *capture, retErr error) {
-	c := &capture{ns: ns, id: id, stdout: *stdout, stderr: *stderr, measured: make(chan struct{}), flushed: make(chan struct{}), started: time.Now()}
+	c := &capture{ns: ns, id: id, stdout: *stdout, stderr: *stderr, started: time.Now()}
 	defer func() {
 		if retErr != nil {
 			c.abort()

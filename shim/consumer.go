@@ -34,10 +34,6 @@ type consumers struct {
 	logger                 *exec.Cmd
 }
 
-// loggerReadyTimeout bounds how long a binary:// logger may take to say it
-// is ready, as in the runc shim.
-const loggerReadyTimeout = 10 * time.Second
-
 // openConsumers opens the destinations the client named in the request.
 // With a terminal, the console is the one stream: stderr is not opened,
 // whatever it names, as the runc shim ignores it (containerd's client names
@@ -187,7 +183,7 @@ func (c *consumers) close() {
 		go func() { _ = c.logger.Wait(); close(done) }()
 		select {
 		case <-done:
-		case <-time.After(10 * time.Second):
+		case <-time.After(loggerExitWait):
 			_ = c.logger.Process.Kill()
 			<-done
 		}

@@ -2,27 +2,22 @@ package shim
 
 import (
 	"context"
-	"time"
 
 	eventstypes "github.com/containerd/containerd/api/events"
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/v2/core/events"
 	"github.com/containerd/containerd/v2/pkg/shim"
-	"github.com/containerd/log"
 )
-
-// exitViewWait bounds how long a task's exit is held back from the client
-// while its consumer takes the last of the output.
-const exitViewWait = 5 * time.Second
 
 // A client treats a task's exit as the end of its output: containerd's
 // client closes its FIFOs (io.Cancel) as soon as it deletes the task. The
 // runc shim writes straight into those FIFOs; Brisk's copy passes through the
 // spool first, so the exit is shown to the client — the Wait answer and the
 // TaskExit event — only once the consumer has been handed everything, or
-// exitViewWait has passed for a consumer that does not read.
+// exitViewWait has passed for a consumer that does not read (step 4 in
+// lifecycle.go).
 
-// gateExit waits until container id's output reached its consumer.
+// gateExit waits until container id's exit may be shown.
 func (s *Service) gateExit(id string) {
 	s.mu.Lock()
 	c := s.tasks[id]
@@ -30,12 +25,7 @@ func (s *Service) gateExit(id string) {
 	if c == nil {
 		return
 	}
-	start := time.Now()
-	select {
-	case <-c.flushed:
-	case <-time.After(exitViewWait):
-		log.G(s.ctx).WithFields(log.Fields{"id": id, "waited": time.Since(start)}).Warn("consumer still taking output; showing the exit anyway")
-	}
+	c.exit.waitShown(s.ctx)
 }
 
 // Wait answers once the init process has exited and its output was delivered.

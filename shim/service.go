@@ -7,7 +7,6 @@ package shim
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -31,14 +30,6 @@ import (
 	"github.com/brisk-containers/brisk/logs/spool"
 )
 
-// consumerFlushTimeout bounds how long output is still offered to a slow
-// consumer after the task exited.
-const consumerFlushTimeout = 60 * time.Second
-
-// shimRetryPoll is how often a shim looks whether the node retrier is
-// absent and the spool holds entries due for a retry.
-const shimRetryPoll = 5 * time.Second
-
 // UsageTopic is the event topic of the writable-layer usage at exit.
 const UsageTopic = "/brisk/task/usage"
 
@@ -54,44 +45,51 @@ type Service struct {
 	shipper   *ship.Shipper
 	node      string
 
-	mu      sync.Mutex
-	tasks   map[string]*capture // by container ID
-	uploads sync.WaitGroup      // finish: exit, measure, ship
-	flushes sync.WaitGroup      // output still owed to consumers
+	mu    sync.Mutex
+	tasks map[string]*capture // by container ID
+	exits sync.WaitGroup      // tasks whose end (taskExit.run) is not over
 }
 
-// New builds the service around runc's. A bad configuration does not stop
-// the shim (containerd would only see a broken runtime): every Create then
-// fails with the error naming the key, so nothing runs uncaptured.
-func New(ctx context.Context, publisher shim.Publisher, sd shutdown.Service) (*Service, error) {
-	s := &Service{ctx: ctx, publisher: publisher, tasks: map[string]*capture{}}
+// Opt configures a Service.
+type Opt func(*Service)
+
+// WithLogs sets the [logs] configuration. Without it the shim runs on the
+// defaults, as on a node with no configuration file.
+func WithLogs(l config.Logs) Opt { return func(s *Service) { s.cfg = l } }
+
+// WithConfigError tells the shim that its configuration could not be loaded:
+// every Create fails with err, which names the key, so that nothing runs
+// uncaptured. The shim still starts: containerd would only see a broken
+// runtime.
+func WithConfigError(err error) Opt { return func(s *Service) { s.cfgErr = err } }
+
+// New builds the service around runc's, with the configuration the command
+// loaded (WithLogs, WithConfigError).
+func New(ctx context.Context, publisher shim.Publisher, sd shutdown.Service, opts ...Opt) (*Service, error) {
+	s := &Service{ctx: ctx, publisher: publisher, cfg: config.DefaultLogs(), tasks: map[string]*capture{}}
+	for _, o := range opts {
+		o(s)
+	}
 	inner, err := task.NewTaskService(ctx, &exitGate{Publisher: publisher, s: s}, sd)
 	if err != nil {
 		return nil, err
 	}
 	s.TTRPCTaskService = inner
 	s.node, _ = os.Hostname()
-	path, explicit := os.Getenv(config.EnvPath), true
-	if path == "" {
-		path, explicit = config.DefaultPath, false
+	if s.cfgErr == nil {
+		s.cfgErr = s.cfg.Validate()
 	}
-	cfg, err := config.Load(path, !explicit)
-	if err != nil {
-		s.cfgErr = err
-		log.G(ctx).WithError(err).Error("brisk configuration is invalid; tasks will be refused")
+	if s.cfgErr != nil {
+		log.G(ctx).WithError(s.cfgErr).Error("brisk configuration is invalid; tasks will be refused")
 	} else {
-		for _, w := range cfg.Warnings() {
-			log.G(ctx).Warn(w)
-		}
-		s.cfg = cfg.Logs
-		s.fsync = fsyncPolicy(cfg.Logs)
-		if s.shipper, err = ship.New(ctx, cfg.Logs); err != nil {
+		s.fsync = fsyncPolicy(s.cfg)
+		if s.shipper, err = ship.New(ctx, s.cfg); err != nil {
 			s.cfgErr = err
 		} else {
 			// Entries left by shims that died or could not upload are
 			// the node retrier's (brisk-snapshotter); while none runs,
 			// the shims share its work under its lease.
-			go retrier.New(s.shipper, cfg.Logs.SpoolDir, retrier.WithPoll(shimRetryPoll)).Fallback(ctx)
+			go retrier.New(s.shipper, s.cfg.SpoolDir, retrier.WithPoll(shimRetryPoll)).Fallback(ctx)
 		}
 	}
 	sd.RegisterCallback(s.waitUploads)
@@ -150,11 +148,15 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		c.abort()
 		return nil, err
 	}
+	c.exit = newTaskExit(r.ID, captureSteps{s: s, c: c}, time.Duration(s.cfg.UploadTimeout))
 	s.mu.Lock()
 	s.tasks[r.ID] = c
 	s.mu.Unlock()
-	s.uploads.Add(1)
-	go s.finish(namespaces.WithNamespace(s.ctx, ns), c)
+	s.exits.Add(1)
+	go func() {
+		defer s.exits.Done()
+		c.exit.run(namespaces.WithNamespace(s.ctx, ns))
+	}()
 	return resp, nil
 }
 
@@ -169,86 +171,6 @@ func readAnnotations(bundle string) map[string]string {
 		_ = json.Unmarshal(data, &spec)
 	}
 	return spec.Annotations
-}
-
-// finish runs once per task: waits for its exit and the end of its output,
-// measures the writable layer, finalises the spool entry and ships it.
-func (s *Service) finish(ctx context.Context, c *capture) {
-	defer s.uploads.Done()
-	exit, err := s.TTRPCTaskService.Wait(ctx, &taskAPI.WaitRequest{ID: c.id})
-	code, exitedAt := -1, time.Now()
-	if err == nil {
-		code = int(exit.ExitStatus)
-		if exit.ExitedAt != nil {
-			exitedAt = exit.ExitedAt.AsTime()
-		}
-	}
-	// What the task wrote before it exited is in the FIFOs: it reaches the
-	// spool now, not at a slow consumer's pace.
-	c.release()
-	stats := s.readStats(ctx, c) // the cgroup lives until Delete, which waits for c.measured
-	c.drain(10 * time.Second)
-	// The client's consumer gets the rest at its own pace; shipping does
-	// not wait for it, and a consumer that never reads cannot hold it up.
-	s.flushes.Add(1)
-	go func() {
-		defer s.flushes.Done()
-		defer close(c.flushed)
-		if dropped := c.closeConsumers(ctx, consumerFlushTimeout); dropped > 0 {
-			log.G(ctx).WithFields(log.Fields{"id": c.id, "dropped": dropped}).Warn("consumer did not read all output; the shipped log is complete")
-		}
-	}()
-	var layer *usage.Layer
-	if c.upperdir != "" {
-		u, err := usage.Measure(ctx, c.upperdir)
-		if err != nil {
-			log.G(ctx).WithError(err).WithField("id", c.id).Warn("measure writable layer")
-		} else {
-			layer = &u
-		}
-	}
-	close(c.measured)
-	s.publishUsage(ctx, c, layer, stats)
-	meta, err := c.entry.Finish(spool.ExitInfo{Code: code, Exited: exitedAt, Usage: layer, Stats: stats.Metadata()})
-	if err != nil {
-		log.G(ctx).WithError(err).WithField("id", c.id).Error("finalise spool entry; it stays for the retrier")
-		c.entry.Release()
-		return
-	}
-	_ = os.RemoveAll(c.dir)
-	log.G(ctx).WithFields(log.Fields{"id": c.id, "exit": code, "stdout": meta.StdoutBytes, "stderr": meta.StderrBytes,
-		"truncated": meta.Truncated, "usage": layer}).Info("task log captured")
-	s.ship(ctx, c)
-}
-
-// ship uploads with back-off until upload_timeout; what is not delivered by
-// then stays in the spool for the retrier.
-func (s *Service) ship(ctx context.Context, c *capture) {
-	defer c.entry.Release()
-	deadline := time.Now().Add(time.Duration(s.cfg.UploadTimeout))
-	backoff := 200 * time.Millisecond
-	for {
-		uctx, cancel := context.WithDeadline(ctx, deadline)
-		err := s.shipper.Ship(uctx, c.entry.Claim())
-		cancel()
-		if err == nil {
-			log.G(ctx).WithFields(log.Fields{"id": c.id, "store": s.shipper.Store().String()}).Info("task log shipped")
-			return
-		}
-		if ship.IsPermanent(err) {
-			if qerr := c.entry.Claim().Quarantine(err.Error()); qerr != nil {
-				err = errors.Join(err, qerr)
-			}
-			log.G(ctx).WithError(err).WithField("id", c.id).Error("log can never ship: quarantined in the spool (briskctl flush lists it)")
-			return
-		}
-		if time.Now().Add(backoff).After(deadline) {
-			log.G(ctx).WithError(err).WithField("id", c.id).Warn("log not shipped within upload_timeout; left in the spool for retry")
-			return
-		}
-		time.Sleep(backoff)
-		backoff = min(backoff*2, 5*time.Second)
-	}
 }
 
 // State reports the stdio the client asked for, as runc's shim does, not the
@@ -278,20 +200,18 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 		delete(s.tasks, r.ID)
 		s.mu.Unlock()
 		if c != nil {
-			select {
-			case <-c.measured:
-			case <-time.After(5 * time.Second):
-			}
+			c.exit.waitMeasured()
 		}
 	}
 	return s.TTRPCTaskService.Delete(ctx, r)
 }
 
 // waitUploads keeps the shim process alive, after containerd's Shutdown
-// returned, until its uploads are done or upload_timeout has passed.
+// returned, until the end of every task is over (step 9 in lifecycle.go):
+// uploads done or given up at upload_timeout, consumers flushed.
 func (s *Service) waitUploads(ctx context.Context) error {
 	done := make(chan struct{})
-	go func() { s.uploads.Wait(); s.flushes.Wait(); close(done) }()
+	go func() { s.exits.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():

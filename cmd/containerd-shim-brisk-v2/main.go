@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"os"
 
 	runcmanager "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/manager"
 	"github.com/containerd/containerd/v2/pkg/shim"
@@ -36,7 +37,7 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			return brisk.New(ic.Context, pp.(shim.Publisher), ss.(shutdown.Service))
+			return brisk.New(ic.Context, pp.(shim.Publisher), ss.(shutdown.Service), serviceOpts(ic.Context, os.Getenv)...)
 		},
 	})
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/containerd/log"
 
+	"github.com/brisk-containers/brisk/internal/backoff"
 	"github.com/brisk-containers/brisk/logs/ship"
 	"github.com/brisk-containers/brisk/logs/spool"
 )
@@ -27,7 +28,7 @@ import (
 type Retrier struct {
 	shipper  *ship.Shipper
 	spoolDir string
-	min, max time.Duration
+	backoff  backoff.Policy
 	poll     time.Duration
 	workers  int
 	attempt  time.Duration // 0: no deadline but each request's
@@ -61,7 +62,7 @@ type Opt func(*Retrier)
 // WithBackoff sets each entry's back-off between failed attempts: min after
 // the first, doubling up to max.
 func WithBackoff(min, max time.Duration) Opt {
-	return func(r *Retrier) { r.min, r.max = min, max }
+	return func(r *Retrier) { r.backoff = backoff.Policy{Min: min, Max: max} }
 }
 
 // WithPoll sets how often the spool is looked over for entries due; a look
@@ -70,8 +71,10 @@ func WithPoll(d time.Duration) Opt { return func(r *Retrier) { r.poll = d } }
 
 // New returns the retrier of spoolDir, shipping with shipper. The daemon
 // looks every second by default; a shim passes WithPoll for a slower look.
+// An entry's first retry comes a second after a failure, the wait doubling
+// to a minute: while S3 is down the node uploads each entry once a minute.
 func New(shipper *ship.Shipper, spoolDir string, opts ...Opt) *Retrier {
-	r := &Retrier{shipper: shipper, spoolDir: spoolDir, min: time.Second, max: time.Minute, poll: time.Second, workers: 1, now: time.Now, kick: make(chan struct{}, 1), observe: func(Outcome) {}}
+	r := &Retrier{shipper: shipper, spoolDir: spoolDir, backoff: backoff.Policy{Min: time.Second, Max: time.Minute}, poll: time.Second, workers: 1, now: time.Now, kick: make(chan struct{}, 1), observe: func(Outcome) {}}
 	for _, o := range opts {
 		o(r)
 	}
@@ -202,7 +205,7 @@ func (r *Retrier) ship(ctx context.Context, lease *spool.Lease, dir string, st s
 		l.WithError(o.Err).Error("pending log can never ship: quarantined (briskctl flush lists it)")
 	case ship.Failed:
 		st.Attempts++
-		st.Next = r.now().Add(r.backoff(st.Attempts))
+		st.Next = r.now().Add(r.backoff.Delay(st.Attempts))
 		if err := lease.WriteRetry(dir, st); err != nil {
 			l.WithError(err).Debug("record retry schedule")
 		}
@@ -215,15 +218,6 @@ func (r *Retrier) ship(ctx context.Context, lease *spool.Lease, dir string, st s
 	}
 	r.observe(Outcome{Outcome: o, Attempts: st.Attempts, Took: time.Since(start)})
 	return o
-}
-
-// backoff is the wait after the nth failed attempt.
-func (r *Retrier) backoff(n int) time.Duration {
-	d := r.min
-	for i := 1; i < n && d < r.max; i++ {
-		d *= 2
-	}
-	return min(d, r.max)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -123,7 +123,7 @@ func TestBackoffDoubles(t *testing.T) {
 	r := New(nil, "", WithBackoff(time.Second, 10*time.Second))
 	var got []time.Duration
 	for n := 1; n <= 6; n++ {
-		got = append(got, r.backoff(n))
+		got = append(got, r.backoff.Delay(n))
 	}
 	want := []time.Duration{1, 2, 4, 8, 10, 10}
 	for i := range want {
