@@ -5,10 +5,13 @@ import (
 	"context"
 	"io"
 	"maps"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,7 +25,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/brisk-containers/brisk/config"
-	"github.com/brisk-containers/brisk/logs/ship"
+	"github.com/brisk-containers/brisk/logs/handoff"
 	"github.com/brisk-containers/brisk/logs/spool"
 )
 
@@ -91,45 +94,36 @@ func (f *fakeRunc) Delete(context.Context, *taskAPI.DeleteRequest) (*taskAPI.Del
 	return &taskAPI.DeleteResponse{Pid: 42, ExitStatus: f.code}, nil
 }
 
-// heldStore is an object store whose Put waits until the test lets it.
-type heldStore struct {
-	putIn chan struct{} // closed: an upload started
-	putGo chan struct{} // closed: uploads complete
-	once  sync.Once
-	mu    sync.Mutex
-	objs  map[string]string
+// heldLogd is a brisk-logd on a unix socket whose hand-off waits until the
+// test lets it.
+type heldLogd struct {
+	socket string
+	in     chan struct{} // closed: a hand-off came
+	goOn   chan struct{} // closed: hand-offs are answered
+	once   sync.Once
+	n      atomic.Int32
 }
 
-func newHeldStore() *heldStore {
-	return &heldStore{putIn: make(chan struct{}), putGo: make(chan struct{}), objs: map[string]string{}}
-}
-
-func (h *heldStore) Put(ctx context.Context, key string, body io.Reader, _ map[string]string, _ string) error {
-	h.once.Do(func() { close(h.putIn) })
-	select {
-	case <-h.putGo:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	b, err := io.ReadAll(body)
+func newHeldLogd(t *testing.T, socket string) *heldLogd {
+	h := &heldLogd{socket: socket, in: make(chan struct{}), goOn: make(chan struct{})}
+	l, err := net.Listen("unix", socket)
 	if err != nil {
-		return err
+		t.Fatal(err)
 	}
-	h.mu.Lock()
-	h.objs[key] = string(b)
-	h.mu.Unlock()
-	return nil
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != handoff.Path {
+			http.NotFound(w, r)
+			return
+		}
+		h.n.Add(1)
+		h.once.Do(func() { close(h.in) })
+		<-h.goOn
+		w.WriteHeader(http.StatusAccepted)
+	})}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { srv.Close() })
+	return h
 }
-
-func (h *heldStore) Get(context.Context, string) ([]byte, map[string]string, error) {
-	return nil, nil, os.ErrNotExist
-}
-
-func (h *heldStore) List(context.Context, string, string, func([]string, bool) bool) error {
-	return nil
-}
-
-func (h *heldStore) String() string { return "held" }
 
 // recPublisher records the topics of the events the shim publishes.
 type recPublisher struct {
@@ -197,31 +191,29 @@ func entryDir(t *testing.T, spoolDir, ns, id string) string {
 }
 
 // TestExitOrder drives one task through the Service's whole exit, with
-// runc's task service and the object store replaced by fakes that the test
-// holds at each step:
+// runc's task service and brisk-logd replaced by fakes that the test holds
+// at each step:
 //   - the exit is shown (Wait answered, TaskExit published) while the cgroup
 //     statistics are still being read, without the gate giving up on a
-//     timeout: the exit status waits for no cgroup read and no upload;
+//     timeout: the exit status waits for no cgroup read and no hand-off;
 //   - the spool entry is still live until the statistics are in, and is
 //     done, with the exit code, the statistics and every byte (the last
-//     ones still in the FIFO at the exit too), before the upload starts; a
-//     follower of the entry that sees it done has read every record;
-//   - the shim does not leave while the upload runs, and leaves once it
-//     ended.
+//     ones still in the FIFO at the exit too), and let go of, before
+//     brisk-logd is told; a follower of the entry that sees it done has
+//     read every record;
+//   - the shim does not leave while the hand-off runs, and leaves once it
+//     ended; it uploads nothing itself.
 func TestExitOrder(t *testing.T) {
 	warned := catchWarnings(t)
 	dir := t.TempDir()
 	cfg := config.DefaultLogs()
 	cfg.SpoolDir = filepath.Join(dir, "spool")
-	store := newHeldStore()
-	shipper, err := ship.New(context.Background(), cfg, ship.WithStore(store))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg.API.Socket = filepath.Join(dir, "logd.sock")
+	logd := newHeldLogd(t, cfg.API.Socket)
 	const ns, id, output, last = "ns", "exit-order", "every line\nof the task\n", "and its last words\n"
 	runc := newFakeRunc(output, 3)
 	pub := &recPublisher{}
-	s := &Service{TTRPCTaskService: runc, ctx: context.Background(), publisher: pub, cfg: cfg, shipper: shipper, tasks: map[string]*capture{}}
+	s := &Service{TTRPCTaskService: runc, ctx: context.Background(), publisher: pub, cfg: cfg, handoff: handoff.New(cfg.API.Socket), tasks: map[string]*capture{}}
 	gate := &exitGate{Publisher: pub, s: s}
 	ctx := namespaces.WithNamespace(context.Background(), ns)
 
@@ -281,15 +273,21 @@ func TestExitOrder(t *testing.T) {
 		t.Fatalf("entry before the statistics are in: state %q (%v), want %q", m.State, err, spool.StateLive)
 	}
 
-	// The statistics come: the entry is finished before the upload starts.
+	// The statistics come: the entry is finished and let go of before
+	// brisk-logd is told.
 	close(runc.statsGo)
-	within(t, store.putIn, "the upload starts")
+	within(t, logd.in, "the shim hands the entry over")
+	claim, err := spool.Lock(entry)
+	if err != nil {
+		t.Fatalf("entry when brisk-logd is told: %v; want it let go of, for brisk-logd to take", err)
+	}
+	claim.Release()
 	m, err := spool.ReadMeta(entry)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if m.State != spool.StateDone || m.ExitCode != 3 || m.Stats["cpu-ns"] != "1234000" {
-		t.Fatalf("entry when the upload starts: state %q, exit code %d, stats %v; want done, 3, cpu-ns 1234000", m.State, m.ExitCode, m.Stats)
+		t.Fatalf("entry when brisk-logd is told: state %q, exit code %d, stats %v; want done, 3, cpu-ns 1234000", m.State, m.ExitCode, m.Stats)
 	}
 	var got bytes.Buffer
 	if err := spool.Decode(mustOpen(t, spool.LogPath(entry)), func(r spool.Record) error {
@@ -306,24 +304,21 @@ func TestExitOrder(t *testing.T) {
 		t.Fatalf("follower: finished %v, %v, read %q; want the entry done with %q", finished, followErr, follow.String(), output+last)
 	}
 
-	// The shim stays while the upload runs, and leaves once it ended.
+	// The shim stays while the hand-off runs, and leaves once it ended.
 	left := make(chan struct{})
-	go func() { _ = s.waitUploads(context.Background()); close(left) }()
+	go func() { _ = s.waitExits(context.Background()); close(left) }()
 	select {
 	case <-left:
-		t.Fatal("the shim may leave while the upload runs")
+		t.Fatal("the shim may leave while the hand-off runs")
 	default:
 	}
-	close(store.putGo)
-	within(t, left, "the shim may leave once the upload ended")
-	if _, err := os.Stat(entry); !os.IsNotExist(err) {
-		t.Errorf("entry after the upload: %v, want it removed", err)
+	close(logd.goOn)
+	within(t, left, "the shim may leave once the hand-off ended")
+	if _, err := os.Stat(entry); err != nil {
+		t.Errorf("entry after the hand-off: %v; want it in the spool, brisk-logd's to ship", err)
 	}
-	store.mu.Lock()
-	n := len(store.objs)
-	store.mu.Unlock()
-	if n != 1 {
-		t.Errorf("%d objects stored, want 1", n)
+	if n := logd.n.Load(); n != 1 {
+		t.Errorf("%d hand-offs, want 1", n)
 	}
 }
 

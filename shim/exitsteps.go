@@ -15,7 +15,7 @@ import (
 
 // captureSteps are the exit's steps (see lifecycle.go) for a task whose
 // output c captured, done with the Service's runc task service, publisher
-// and shipper.
+// and hand-off client.
 type captureSteps struct {
 	s *Service
 	c *capture
@@ -71,15 +71,13 @@ func (x captureSteps) finish(ctx context.Context, info spool.ExitInfo) error {
 	return nil
 }
 
-// ship makes one attempt; taskExit.upload decides about the next.
-func (x captureSteps) ship(ctx context.Context) error {
-	if err := x.s.shipper.Ship(ctx, x.c.entry.Claim()); err != nil {
+// handOver tells brisk-logd that the entry is its to ship.
+func (x captureSteps) handOver(ctx context.Context) error {
+	if err := x.s.handoff.Notify(ctx); err != nil {
 		return err
 	}
-	log.G(ctx).WithFields(log.Fields{"id": x.c.id, "store": x.s.shipper.Store().String()}).Info("task log shipped")
+	log.G(ctx).WithField("id", x.c.id).Debug("task log handed over to brisk-logd")
 	return nil
 }
-
-func (x captureSteps) quarantine(reason string) error { return x.c.entry.Claim().Quarantine(reason) }
 
 func (x captureSteps) releaseEntry() { x.c.entry.Release() }

@@ -2,15 +2,12 @@ package shim
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/log"
 
-	"github.com/brisk-containers/brisk/internal/backoff"
 	"github.com/brisk-containers/brisk/internal/usage"
-	"github.com/brisk-containers/brisk/logs/ship"
 	"github.com/brisk-containers/brisk/logs/spool"
 	"github.com/brisk-containers/brisk/shim/taskstats"
 )
@@ -35,11 +32,15 @@ import (
 //  7. finished: the spool entry is done: meta.json says "done" with the exit
 //     code, the statistics and the usage. This comes after 3, so that a
 //     reader who sees "done" finds every record in the log.
-//  8. uploaded: the entry ships, with back-off, until logs.upload_timeout;
-//     what has not shipped by then stays in the spool for the node retrier.
-//     The entry's lock is released on every way out.
-//  9. over: the consumers' flush (4) and the upload (8) ended; the shim may
-//     leave (Service.waitUploads).
+//  8. handed over: the entry's lock is released and brisk-logd, the node's
+//     log daemon, is told on its unix socket; it ships the entry with its
+//     metadata. A brisk-logd that does not answer leaves the entry waiting
+//     in the spool, safe, for its next look (or briskctl flush). The shim
+//     never uploads: it links no S3 client, opens no connection to S3 and
+//     signs nothing, which a burst of a hundred shims would do a hundred
+//     times. The entry's lock is released on every way out.
+//  9. over: the consumers' flush (4) and the hand-off (8) ended; the shim
+//     may leave (Service.waitExits).
 
 // The shim's waits, each bounded so that nothing a task or its client does
 // keeps the shim, or the client, waiting for ever.
@@ -61,7 +62,7 @@ const (
 	// waits for it, but a consumer that does not read must not hide it.
 	exitViewWait = 5 * time.Second
 	// consumerFlushTimeout bounds how long output is still offered to a
-	// slow consumer after the exit. It runs beside the upload and keeps
+	// slow consumer after the exit. It runs beside the hand-off and keeps
 	// only the shim, not the exit status (see exitViewWait).
 	consumerFlushTimeout = 60 * time.Second
 	// measureBeforeDelete bounds how long Delete waits for the statistics
@@ -69,15 +70,6 @@ const (
 	// cgroup and unmounts the rootfs): a measure that hangs must not block
 	// the client's Delete.
 	measureBeforeDelete = 5 * time.Second
-	// uploadBackoffMin and uploadBackoffMax space a shim's upload attempts:
-	// quick retries for a blip, never more than 5 s apart, within
-	// logs.upload_timeout (30 s by default: about eight attempts).
-	uploadBackoffMin = 200 * time.Millisecond
-	uploadBackoffMax = 5 * time.Second
-	// shimRetryPoll is how often a shim looks whether the node retrier is
-	// absent and the spool holds entries due for a retry: a look is a
-	// directory listing and a flock, paid by every shim on the node.
-	shimRetryPoll = 5 * time.Second
 )
 
 // exitSteps are what a task's end does, one call per step; taskExit decides
@@ -91,8 +83,7 @@ type exitSteps interface {
 	measure(ctx context.Context) *usage.Layer
 	publishUsage(ctx context.Context, layer *usage.Layer, stats *taskstats.Summary)
 	finish(ctx context.Context, x spool.ExitInfo) error
-	ship(ctx context.Context) error
-	quarantine(reason string) error
+	handOver(ctx context.Context) error
 	releaseEntry()
 }
 
@@ -102,33 +93,29 @@ type taskExit struct {
 	id    string
 	steps exitSteps
 
-	// The waits: the constants above, and logs.upload_timeout. Tests
-	// shorten them.
-	drainTimeout, flushTimeout, viewWait, deleteWait, uploadTimeout time.Duration
-	backoff                                                         backoff.Policy
+	// The waits: the constants above. Tests shorten them.
+	drainTimeout, flushTimeout, viewWait, deleteWait time.Duration
 
 	shown    chan struct{} // closed: the exit may be shown to the client
 	measured chan struct{} // closed: Delete may remove the cgroup and rootfs
 	over     chan struct{} // closed: nothing of this task keeps the shim
 }
 
-func newTaskExit(id string, steps exitSteps, uploadTimeout time.Duration) *taskExit {
+func newTaskExit(id string, steps exitSteps) *taskExit {
 	return &taskExit{
-		id:            id,
-		steps:         steps,
-		drainTimeout:  drainTimeout,
-		flushTimeout:  consumerFlushTimeout,
-		viewWait:      exitViewWait,
-		deleteWait:    measureBeforeDelete,
-		uploadTimeout: uploadTimeout,
-		backoff:       backoff.Policy{Min: uploadBackoffMin, Max: uploadBackoffMax},
-		shown:         make(chan struct{}),
-		measured:      make(chan struct{}),
-		over:          make(chan struct{}),
+		id:           id,
+		steps:        steps,
+		drainTimeout: drainTimeout,
+		flushTimeout: consumerFlushTimeout,
+		viewWait:     exitViewWait,
+		deleteWait:   measureBeforeDelete,
+		shown:        make(chan struct{}),
+		measured:     make(chan struct{}),
+		over:         make(chan struct{}),
 	}
 }
 
-// run takes the task from its exit to the end of its upload, once.
+// run takes the task from its exit to the hand-off of its log, once.
 func (t *taskExit) run(ctx context.Context) {
 	defer close(t.over)
 	x := t.exited(ctx)
@@ -143,7 +130,7 @@ func (t *taskExit) run(ctx context.Context) {
 	if !t.finish(ctx, x) {
 		return
 	}
-	t.upload(ctx)
+	t.handOver(ctx)
 }
 
 // exited waits for the init process's exit; an exit that cannot be known
@@ -196,33 +183,12 @@ func (t *taskExit) finish(ctx context.Context, x spool.ExitInfo) bool {
 	return true
 }
 
-// upload ships the finished entry with back-off until upload_timeout (step
-// 8). A failure no retry can cure quarantines the entry at once; what has
-// not shipped by the deadline stays for the node retrier.
-func (t *taskExit) upload(ctx context.Context) {
-	defer t.steps.releaseEntry()
-	deadline := time.Now().Add(t.uploadTimeout)
-	for n := 1; ; n++ {
-		uctx, cancel := context.WithDeadline(ctx, deadline)
-		err := t.steps.ship(uctx)
-		cancel()
-		if err == nil {
-			return
-		}
-		l := log.G(ctx).WithField("id", t.id)
-		if ship.IsPermanent(err) {
-			if qerr := t.steps.quarantine(err.Error()); qerr != nil {
-				err = errors.Join(err, qerr)
-			}
-			l.WithError(err).Error("log can never ship: quarantined in the spool (briskctl flush lists it)")
-			return
-		}
-		wait := t.backoff.Delay(n)
-		if time.Now().Add(wait).After(deadline) {
-			l.WithError(err).Warn("log not shipped within upload_timeout; left in the spool for retry")
-			return
-		}
-		time.Sleep(wait)
+// handOver lets go of the finished entry and tells brisk-logd, which
+// ships it (step 8).
+func (t *taskExit) handOver(ctx context.Context) {
+	t.steps.releaseEntry()
+	if err := t.steps.handOver(ctx); err != nil {
+		log.G(ctx).WithError(err).WithField("id", t.id).Warn("brisk-logd did not take the log: it waits in the spool for brisk-logd (or briskctl flush)")
 	}
 }
 

@@ -11,9 +11,7 @@ import (
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/brisk-containers/brisk/internal/backoff"
 	"github.com/brisk-containers/brisk/internal/usage"
-	"github.com/brisk-containers/brisk/logs/ship"
 	"github.com/brisk-containers/brisk/logs/spool"
 	"github.com/brisk-containers/brisk/shim/taskstats"
 )
@@ -24,7 +22,7 @@ import (
 type fakeSteps struct {
 	waitErr   error
 	finishErr error
-	shipErrs  []error // one per attempt; nil once they run out
+	handErr   error // brisk-logd's answer to the hand-off
 
 	mu        sync.Mutex
 	events    []string
@@ -32,7 +30,7 @@ type fakeSteps struct {
 	held      map[string]chan struct{}
 	drainedIn time.Duration
 	finished  spool.ExitInfo
-	ships     int
+	handOvers int
 }
 
 func newFakeSteps(held ...string) *fakeSteps {
@@ -124,19 +122,13 @@ func (f *fakeSteps) finish(_ context.Context, x spool.ExitInfo) error {
 	return f.finishErr
 }
 
-func (f *fakeSteps) ship(ctx context.Context) error {
-	defer f.step("ship")()
+func (f *fakeSteps) handOver(ctx context.Context) error {
+	defer f.step("handOver")()
 	f.mu.Lock()
-	n := f.ships
-	f.ships++
+	f.handOvers++
 	f.mu.Unlock()
-	if n < len(f.shipErrs) {
-		return f.shipErrs[n]
-	}
-	return ctx.Err()
+	return f.handErr
 }
-
-func (f *fakeSteps) quarantine(string) error { defer f.step("quarantine")(); return nil }
 
 func (f *fakeSteps) releaseEntry() { defer f.step("releaseEntry")() }
 
@@ -162,7 +154,6 @@ func before(t *testing.T, events []string, a, b string) {
 // time, and checks what may and may not have happened meanwhile, then the
 // order of the whole run.
 func TestTaskExitOrder(t *testing.T) {
-	transient := errors.New("S3 unreachable")
 	for _, tc := range []struct {
 		name string
 		held string // the step held while whileHeld runs
@@ -171,18 +162,18 @@ func TestTaskExitOrder(t *testing.T) {
 		setup     func(te *taskExit, f *fakeSteps)
 		check     func(t *testing.T, te *taskExit, f *fakeSteps, events []string)
 	}{{
-		name: "an upload that hangs neither delays the exit status nor lets the shim leave",
-		held: "ship",
+		name: "a hand-off that hangs neither delays the exit status nor lets the shim leave",
+		held: "handOver",
 		whileHeld: func(t *testing.T, te *taskExit, f *fakeSteps) {
-			within(t, te.shown, "the exit is shown while the upload hangs")
+			within(t, te.shown, "the exit is shown while the hand-off hangs")
 			if !te.waitShown(context.Background()) {
-				t.Error("the exit gate gave up while only the upload was pending")
+				t.Error("the exit gate gave up while only the hand-off was pending")
 			}
 			if closed(te.over) {
-				t.Error("the shim may leave while the upload runs")
+				t.Error("the shim may leave while the hand-off runs")
 			}
-			if !slices.Contains(f.recorded(), "finish.") {
-				t.Error("the upload started before the entry was finished")
+			if !slices.Contains(f.recorded(), "releaseEntry.") {
+				t.Error("brisk-logd was told before the entry was let go of: it could not take it")
 			}
 		},
 	}, {
@@ -216,55 +207,34 @@ func TestTaskExitOrder(t *testing.T) {
 			}
 		},
 	}, {
-		name:  "a consumer that does not read: the exit shows after exitViewWait, the upload goes on, the shim stays",
+		name:  "a consumer that does not read: the exit shows after exitViewWait, the hand-off goes on, the shim stays",
 		held:  "flush",
 		setup: func(te *taskExit, f *fakeSteps) { te.viewWait = time.Millisecond },
 		whileHeld: func(t *testing.T, te *taskExit, f *fakeSteps) {
 			if te.waitShown(context.Background()) {
 				t.Error("the exit gate reports the consumer flushed while it is not")
 			}
-			within(t, f.reach("releaseEntry."), "the upload ends while the consumer does not read")
+			within(t, f.reach("handOver."), "the hand-off ends while the consumer does not read")
 			if closed(te.over) {
 				t.Error("the shim may leave while output is still owed to the consumer")
 			}
 		},
 	}, {
-		name: "a failing upload is retried with back-off until it ships",
+		name: "no brisk-logd answers: the entry is let go of once, and left in the spool",
 		setup: func(te *taskExit, f *fakeSteps) {
-			f.shipErrs = []error{transient, transient, nil}
-			te.backoff = backoff.Policy{Min: time.Microsecond, Max: time.Microsecond}
+			f.handErr = errors.New("dial unix /run/brisk/logd.sock: connection refused")
 		},
 		check: func(t *testing.T, te *taskExit, f *fakeSteps, events []string) {
-			if f.ships != 3 || slices.Contains(events, "quarantine") {
-				t.Errorf("%d attempts, events %v: want 3 attempts, no quarantine", f.ships, events)
+			if f.handOvers != 1 {
+				t.Errorf("%d hand-offs; want 1: the entry is safe in the spool, brisk-logd finds it", f.handOvers)
 			}
 		},
 	}, {
-		name:  "an upload no retry can cure is quarantined at once",
-		setup: func(te *taskExit, f *fakeSteps) { f.shipErrs = []error{ship.Permanent(errors.New("access denied"))} },
-		check: func(t *testing.T, te *taskExit, f *fakeSteps, events []string) {
-			if f.ships != 1 {
-				t.Errorf("%d attempts after a permanent failure, want 1", f.ships)
-			}
-			before(t, events, "quarantine.", "releaseEntry")
-		},
-	}, {
-		name: "an upload failing until upload_timeout leaves the entry for the retrier",
-		setup: func(te *taskExit, f *fakeSteps) {
-			f.shipErrs = slices.Repeat([]error{transient}, 1000)
-			te.uploadTimeout, te.backoff = 20*time.Millisecond, backoff.Policy{Min: time.Millisecond, Max: 4 * time.Millisecond}
-		},
-		check: func(t *testing.T, te *taskExit, f *fakeSteps, events []string) {
-			if f.ships < 1 || f.ships >= 1000 || slices.Contains(events, "quarantine") {
-				t.Errorf("%d attempts, events %v: want a few, then given up, no quarantine", f.ships, events)
-			}
-		},
-	}, {
-		name:  "an entry that cannot be finished is not shipped, and released",
+		name:  "an entry that cannot be finished is not handed over, and released",
 		setup: func(te *taskExit, f *fakeSteps) { f.finishErr = errors.New("disk full") },
 		check: func(t *testing.T, te *taskExit, f *fakeSteps, events []string) {
-			if slices.Contains(events, "ship") {
-				t.Errorf("shipped an entry that was not finished: %v", events)
+			if slices.Contains(events, "handOver") {
+				t.Errorf("handed over an entry that was not finished: %v", events)
 			}
 		},
 	}, {
@@ -282,7 +252,7 @@ func TestTaskExitOrder(t *testing.T) {
 				held = append(held, tc.held)
 			}
 			f := newFakeSteps(held...)
-			te := newTaskExit("t", f, time.Minute)
+			te := newTaskExit("t", f)
 			if tc.setup != nil {
 				tc.setup(te, f)
 			}
@@ -304,12 +274,13 @@ func TestTaskExitOrder(t *testing.T) {
 			for _, step := range []string{"drain.", "readStats.", "measure.", "publishUsage."} {
 				before(t, events, step, "finish")
 			}
-			before(t, events, "finish.", "ship")
-			// Over waits for the consumers' flush and the entry's release.
+			before(t, events, "finish.", "releaseEntry")
+			before(t, events, "releaseEntry.", "handOver")
+			// Over waits for the consumers' flush and the hand-off.
 			before(t, events, "flush.", "")
 			before(t, events, "releaseEntry.", "")
-			if last := events[len(events)-1]; last != "releaseEntry." && last != "flush." {
-				t.Errorf("last step %q: the entry's release and the consumers' flush end a task's life: %v", last, events)
+			if last := events[len(events)-1]; last != "releaseEntry." && last != "flush." && last != "handOver." {
+				t.Errorf("last step %q: the hand-off and the consumers' flush end a task's life: %v", last, events)
 			}
 			if n := slices.Index(events, "releaseEntry"); n < 0 || slices.Index(events[n+1:], "releaseEntry") >= 0 {
 				t.Errorf("the entry is released %d times, want once: %v", countOf(events, "releaseEntry"), events)

@@ -1,7 +1,7 @@
 // Package shim is containerd-shim-brisk-v2's task service: containerd's runc
 // v2 task service, unchanged for every call, with each container's init
-// output captured to a spool on fast local storage and shipped as one object
-// when the task exits.
+// output captured to a spool on fast local storage and, when the task exits,
+// handed to the node's log daemon (brisk-logd), which ships it as one object.
 package shim
 
 import (
@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/task"
@@ -25,8 +24,7 @@ import (
 
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/internal/usage"
-	"github.com/brisk-containers/brisk/logs/retrier"
-	"github.com/brisk-containers/brisk/logs/ship"
+	"github.com/brisk-containers/brisk/logs/handoff"
 	"github.com/brisk-containers/brisk/logs/spool"
 )
 
@@ -42,7 +40,7 @@ type Service struct {
 	cfg       config.Logs
 	cfgErr    error
 	fsync     spool.FsyncPolicy
-	shipper   *ship.Shipper
+	handoff   *handoff.Client
 	node      string
 
 	mu    sync.Mutex
@@ -83,16 +81,10 @@ func New(ctx context.Context, publisher shim.Publisher, sd shutdown.Service, opt
 		log.G(ctx).WithError(s.cfgErr).Error("brisk configuration is invalid; tasks will be refused")
 	} else {
 		s.fsync = fsyncPolicy(s.cfg)
-		if s.shipper, err = ship.New(ctx, s.cfg); err != nil {
-			s.cfgErr = err
-		} else {
-			// Entries left by shims that died or could not upload are
-			// the node retrier's (brisk-snapshotter); while none runs,
-			// the shims share its work under its lease.
-			go retrier.New(s.shipper, s.cfg.SpoolDir, retrier.WithPoll(shimRetryPoll)).Fallback(ctx)
-		}
+		// brisk-logd ships every finished log, and what dead shims left.
+		s.handoff = handoff.New(s.cfg.API.Socket)
 	}
-	sd.RegisterCallback(s.waitUploads)
+	sd.RegisterCallback(s.waitExits)
 	return s, nil
 }
 
@@ -148,7 +140,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		c.abort()
 		return nil, err
 	}
-	c.exit = newTaskExit(r.ID, captureSteps{s: s, c: c}, time.Duration(s.cfg.UploadTimeout))
+	c.exit = newTaskExit(r.ID, captureSteps{s: s, c: c})
 	s.mu.Lock()
 	s.tasks[r.ID] = c
 	s.mu.Unlock()
@@ -206,10 +198,10 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 	return s.TTRPCTaskService.Delete(ctx, r)
 }
 
-// waitUploads keeps the shim process alive, after containerd's Shutdown
+// waitExits keeps the shim process alive, after containerd's Shutdown
 // returned, until the end of every task is over (step 9 in lifecycle.go):
-// uploads done or given up at upload_timeout, consumers flushed.
-func (s *Service) waitUploads(ctx context.Context) error {
+// entries handed over, consumers flushed.
+func (s *Service) waitExits(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { s.exits.Wait(); close(done) }()
 	select {
