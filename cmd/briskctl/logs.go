@@ -19,13 +19,14 @@ import (
 	"github.com/docker/go-units"
 	"github.com/urfave/cli/v2"
 
+	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/logs/ship"
 	"github.com/brisk-containers/brisk/logs/spool"
 )
 
 var logsCommand = &cli.Command{
 	Name:      "logs",
-	Usage:     "print a task's log: live from this node's spool, or from S3 (local_dir) after it exited; the latest run unless told",
+	Usage:     "print a task's log: live from this node's spool, or from S3 (local_dir) after it exited, or through a brisk-logd (--server) from anywhere; the latest run unless told",
 	ArgsUsage: "TASK-ID",
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "namespace", Aliases: []string{"n"}, Value: "default", EnvVars: []string{"CONTAINERD_NAMESPACE"}, Usage: "containerd namespace (k8s.io under Kubernetes)"},
@@ -35,6 +36,9 @@ var logsCommand = &cli.Command{
 		&cli.BoolFlag{Name: "metadata", Usage: "print the stored object's metadata (exit code, byte counts, usage) instead of the log, values decoded (RFC 2047); a value with a control character or invalid UTF-8 is printed Go-quoted"},
 		&cli.IntFlag{Name: "run", Usage: "the Nth run of the ID, 1 being the oldest (default: the latest)"},
 		&cli.BoolFlag{Name: "all-runs", Usage: "every run of the ID, oldest first, each after a header on stderr"},
+		&cli.StringFlag{Name: "server", Usage: "read through this brisk-logd (https://HOST:7717, or unix:///run/brisk/logd.sock on a node) instead of this machine's spool and store; \"\" for none (default: briskctl.server)"},
+		&cli.StringFlag{Name: "token-file", Usage: "file holding the bearer token for --server (default: briskctl.token_file)"},
+		&cli.StringFlag{Name: "ca-file", Usage: "PEM CA that signed an https --server's certificate (default: briskctl.ca_file, else the system's roots)"},
 	},
 	Action: func(c *cli.Context) error {
 		id := c.Args().First()
@@ -56,6 +60,9 @@ var logsCommand = &cli.Command{
 			stderr = os.Stderr
 		}
 		ns := c.String("namespace")
+		if server := fromFlagOrConfig(c, "server", "briskctl.server", cfg.Briskctl.Server); server.value != "" {
+			return logsThroughServer(ctx, c, cfg, server, ns, id, stream, stderr)
+		}
 		shipper, err := ship.New(ctx, cfg.Logs)
 		if err != nil {
 			return err
@@ -116,6 +123,38 @@ var logsCommand = &cli.Command{
 		}
 		return nil
 	},
+}
+
+// fromFlagOrConfig is flag's value when given, else the config's key.
+func fromFlagOrConfig(c *cli.Context, flag, key, configured string) setting {
+	if c.IsSet(flag) {
+		return setting{value: c.String(flag), name: "--" + flag}
+	}
+	return setting{value: configured, name: key}
+}
+
+// logsThroughServer is briskctl logs --server: the same output, read
+// through a brisk-logd's node log API.
+func logsThroughServer(ctx context.Context, c *cli.Context, cfg config.Config, server setting, ns, id string, stream spool.Stream, stderr io.Writer) error {
+	for _, f := range []string{"all-runs", "metadata"} {
+		if c.Bool(f) {
+			return fmt.Errorf("--%s: not over %s %q yet: run briskctl on the node, or give --server \"\" where the store can be read", f, server.name, server.value)
+		}
+	}
+	s, err := newLogServer(server,
+		fromFlagOrConfig(c, "token-file", "briskctl.token_file", cfg.Briskctl.TokenFile),
+		fromFlagOrConfig(c, "ca-file", "briskctl.ca_file", cfg.Briskctl.CAFile), stderr)
+	if err != nil {
+		return err
+	}
+	rq := remoteQuery{follow: c.Bool("follow"), stream: stream}
+	if c.IsSet("run") {
+		if rq.run = c.Int("run"); rq.run < 1 {
+			return fmt.Errorf("--run %d: 1 is the oldest run", rq.run)
+		}
+	}
+	p := &printer{stdout: c.App.Writer, stderr: stderr, only: stream, timestamps: c.Bool("timestamps")}
+	return s.printLogs(ctx, ns, id, rq, p, stderr)
 }
 
 func where(r ship.Run) string {
