@@ -41,10 +41,14 @@ var logsCommand = &cli.Command{
 		&cli.StringFlag{Name: "ca-file", Usage: "PEM CA that signed an https --server's certificate (default: briskctl.ca_file, else the system's roots)"},
 	},
 	Action: func(c *cli.Context) error {
-		id := c.Args().First()
-		if id == "" || c.NArg() > 1 {
-			return fmt.Errorf("usage: briskctl logs [-n NAMESPACE] [-f] [--run N | --all-runs] TASK-ID")
+		args, err := trailingFlags(c)
+		if err != nil {
+			return err
 		}
+		if len(args) != 1 || args[0] == "" {
+			return fmt.Errorf("usage: briskctl logs [-n NAMESPACE] [-f] [--run N | --all-runs] TASK-ID [--server URL [--token-file FILE] [--ca-file FILE]]")
+		}
+		id := args[0]
 		stream := spool.Stream(c.String("stream"))
 		if stream != "" && stream != spool.Stdout && stream != spool.Stderr {
 			return fmt.Errorf("--stream %q: want stdout or stderr", stream)

@@ -441,3 +441,33 @@ func TestLogsTokenFileReadableByOthers(t *testing.T) {
 		}
 	}
 }
+
+// TestLogsFlagsAfterTheID: the flags may follow the task ID, as in
+// `briskctl logs -f ID --server URL --token-file FILE`.
+func TestLogsFlagsAfterTheID(t *testing.T) {
+	n := newLogNode(t, nil).serve()
+	e := n.open("default", "t")
+	printSome(t, e, "after")
+	n.finish(e, 0)
+	want, wantErr, err := n.local("--timestamps", "--stream", "stdout", "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, gotErr, err := runLogs(nil, n.laptop, "-f", "t", "--server", n.http.URL, "--token-file="+n.tokenFile, "--timestamps", "--stream", "stdout")
+	if err != nil || got != want || gotErr != wantErr {
+		t.Errorf("flags after the ID: %v, stderr %q; stdout %s", err, gotErr, firstDifference(got, want))
+	}
+	for _, tc := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"t", "--sever", n.http.URL}, "flag provided but not defined: --sever"},
+		{[]string{"t", "--server"}, "flag needs an argument: --server"},
+		{[]string{"t", "--run", "two"}, `invalid value "two" for flag --run`},
+		{[]string{"t", "u", "--server", n.http.URL}, "usage: briskctl logs"},
+	} {
+		if _, _, err := runLogs(nil, n.laptop, tc.args...); err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%q: %v; want an error with %q", tc.args, err, tc.err)
+		}
+	}
+}
