@@ -169,8 +169,10 @@ func where(r ship.Run) string {
 }
 
 // showRun prints one run: from the spool while it is there, from the store
-// once it was shipped (also when shipping ends it while we follow).
+// once it was shipped (also when shipping ends it while we follow, or
+// before the follow could open it).
 func showRun(ctx context.Context, c *cli.Context, shipper *ship.Shipper, r ship.Run, p *printer) error {
+	var offset int64 // bytes of the stored object already printed from the spool
 	if r.Dir != "" && !c.Bool("metadata") {
 		if !c.Bool("follow") {
 			f, err := os.Open(spool.LogPath(r.Dir))
@@ -179,11 +181,14 @@ func showRun(ctx context.Context, c *cli.Context, shipper *ship.Shipper, r ship.
 				return spool.Decode(f, p.print)
 			}
 		} else {
-			finished, err := spool.Follow(ctx, r.Dir, p.print)
-			if err != nil || finished {
+			res, err := spool.FollowLog(ctx, r.Dir, 0, p.printLine)
+			if err != nil || res.End == spool.Finished {
 				return err
 			}
-			// Shipped while we followed: the rest is in the store.
+			// Shipped while we followed, or before: the spool passed on
+			// a prefix of the stored object, and the rest is in the
+			// store from there on.
+			offset = res.Offset
 		}
 	}
 	body, meta, err := shipper.Store().Get(ctx, r.Key)
@@ -205,9 +210,10 @@ func showRun(ctx context.Context, c *cli.Context, shipper *ship.Shipper, r ship.
 		}
 		return nil
 	}
-	p.skip = p.printed // a follow cut short by shipping already printed these
-	p.printed = 0
-	return spool.Decode(bytes.NewReader(body), p.print)
+	if offset > int64(len(body)) {
+		return fmt.Errorf("%s in %s holds %d bytes, fewer than the %d read from the spool entry %s", r.Key, shipper.Store(), len(body), offset, r.Dir)
+	}
+	return spool.Decode(bytes.NewReader(body[offset:]), p.print)
 }
 
 // printer writes records back as the task wrote them: stdout to stdout,
@@ -217,14 +223,22 @@ type printer struct {
 	only           spool.Stream
 	timestamps     bool
 	midLine        map[spool.Stream]bool
-	printed, skip  int
+}
+
+// printLine prints a raw CRI record (spool.FollowLog's), and nothing for
+// the nil that says the follower caught up.
+func (p *printer) printLine(line []byte) error {
+	if line == nil {
+		return nil
+	}
+	r, err := spool.ParseRecord(line[:len(line)-1])
+	if err != nil {
+		return err
+	}
+	return p.print(r)
 }
 
 func (p *printer) print(r spool.Record) error {
-	p.printed++
-	if p.printed <= p.skip {
-		return nil
-	}
 	if p.only != "" && r.Stream != p.only {
 		return nil
 	}

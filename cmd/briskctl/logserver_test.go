@@ -93,9 +93,9 @@ func (n *logNode) write(name, content string, mode os.FileMode) string {
 }
 
 // open starts a run of (ns, id) in the node's spool.
-func (n *logNode) open(ns, id string) *spool.Entry {
+func (n *logNode) open(ns, id string, opts ...spool.Opt) *spool.Entry {
 	n.t.Helper()
-	e, err := spool.Open(n.logs.SpoolDir, spool.Meta{Namespace: ns, ID: id, Run: spool.NewRun(time.Now(), ""), Node: "n1", Started: time.Now()})
+	e, err := spool.Open(n.logs.SpoolDir, spool.Meta{Namespace: ns, ID: id, Run: spool.NewRun(time.Now(), ""), Node: "n1", Started: time.Now()}, opts...)
 	if err != nil {
 		n.t.Fatal(err)
 	}
