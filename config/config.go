@@ -1,8 +1,9 @@
 // Package config reads /etc/brisk/config.toml, the one file that configures
-// brisk-snapshotter ([snapshotter]), containerd-shim-brisk-v2 ([logs]) and
-// briskctl. Every key is checked when the file is read: an unknown key or a
-// bad value is an error that names the key and the value, so a typo never
-// turns into a silently ignored setting.
+// brisk-snapshotter ([snapshotter]), containerd-shim-brisk-v2 and
+// brisk-logd ([logs]), and briskctl ([briskctl], for use off the node).
+// Every key is checked when the file is read: an unknown key or a bad value
+// is an error that names the key and the value, so a typo never turns into
+// a silently ignored setting.
 package config
 
 import (
@@ -27,6 +28,7 @@ const EnvPath = "BRISK_CONFIG"
 type Config struct {
 	Snapshotter Snapshotter `toml:"snapshotter"`
 	Logs        Logs        `toml:"logs"`
+	Briskctl    Briskctl    `toml:"briskctl"`
 }
 
 // Default returns the configuration used for every key the file leaves out.
@@ -70,7 +72,10 @@ func (c *Config) Validate() error {
 	if err := c.Snapshotter.Validate(); err != nil {
 		return err
 	}
-	return c.Logs.Validate()
+	if err := c.Logs.Validate(); err != nil {
+		return err
+	}
+	return c.Briskctl.Validate()
 }
 
 // Warnings lists settings that are valid but likely not what was meant.

@@ -81,6 +81,25 @@ func TestParse(t *testing.T) {
 		{name: "fsync interval below the minimum", toml: "[logs]\nfsync = \"1ns\"\n", wantErr: []string{"logs.fsync", "1ns", "at least 10ms"}},
 		{name: "fsync interval at the minimum", toml: "[logs]\nfsync = \"10ms\"\n", check: func(t *testing.T, c Config) {}},
 		{name: "upload_timeout below the minimum", toml: "[logs]\nupload_timeout = \"1ns\"\n", wantErr: []string{"logs.upload_timeout", "1ns", "at least 1s"}},
+		{name: "briskctl server, token and CA", toml: "[briskctl]\nserver = \"https://logs.example:7717\"\ntoken_file = \"/home/me/.brisk/token\"\nca_file = \"/home/me/.brisk/ca.pem\"\n", check: func(t *testing.T, c Config) {
+			if c.Briskctl.Server != "https://logs.example:7717" || c.Briskctl.TokenFile != "/home/me/.brisk/token" || c.Briskctl.CAFile != "/home/me/.brisk/ca.pem" {
+				t.Fatalf("briskctl %+v", c.Briskctl)
+			}
+		}},
+		{name: "briskctl on the node's socket", toml: "[briskctl]\nserver = \"unix:///run/brisk/logd.sock\"\n", check: func(t *testing.T, c Config) {}},
+		{name: "briskctl defaults to no server", toml: "", check: func(t *testing.T, c Config) {
+			if c.Briskctl != (Briskctl{}) {
+				t.Fatalf("briskctl %+v", c.Briskctl)
+			}
+		}},
+		{name: "briskctl server without a scheme", toml: "[briskctl]\nserver = \"logs.example:7717\"\n", wantErr: []string{"briskctl.server", `"logs.example:7717"`, "https://HOST:PORT"}},
+		{name: "briskctl server with a query", toml: "[briskctl]\nserver = \"https://logs.example:7717/?x=1\"\n", wantErr: []string{"briskctl.server", `"https://logs.example:7717/?x=1"`, "no user, query"}},
+		{name: "briskctl server on a relative socket", toml: "[briskctl]\nserver = \"unix://run/brisk/logd.sock\"\n", wantErr: []string{"briskctl.server", `"unix://run/brisk/logd.sock"`, "absolute socket path"}},
+		{name: "briskctl relative token file", toml: "[briskctl]\ntoken_file = \"token\"\n", wantErr: []string{"briskctl.token_file", `"token"`, "absolute"}},
+		{name: "briskctl relative CA file", toml: "[briskctl]\nca_file = \"ca.pem\"\n", wantErr: []string{"briskctl.ca_file", `"ca.pem"`, "absolute"}},
+		{name: "briskctl CA for an http server", toml: "[briskctl]\nserver = \"http://127.0.0.1:7717\"\nca_file = \"/ca.pem\"\n", wantErr: []string{"briskctl.ca_file", `"/ca.pem"`, `briskctl.server = "http://127.0.0.1:7717"`}},
+		{name: "briskctl unknown key", toml: "[briskctl]\ntoken = \"secret\"\n", wantErr: []string{"unknown key", "briskctl.token"}},
+		{name: "briskctl server not a string", toml: "[briskctl]\nserver = 7717\n", wantErr: []string{"briskctl.server", "7717"}},
 		{name: "largest size", toml: "[logs]\nmax_bytes = \"7Ei\"\n", check: func(t *testing.T, c Config) {
 			if c.Logs.MaxBytes != 7<<60 {
 				t.Fatalf("max_bytes %d", c.Logs.MaxBytes)

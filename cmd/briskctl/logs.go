@@ -19,13 +19,14 @@ import (
 	"github.com/docker/go-units"
 	"github.com/urfave/cli/v2"
 
+	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/logs/ship"
 	"github.com/brisk-containers/brisk/logs/spool"
 )
 
 var logsCommand = &cli.Command{
 	Name:      "logs",
-	Usage:     "print a task's log: live from this node's spool, or from S3 (local_dir) after it exited; the latest run unless told",
+	Usage:     "print a task's log: live from this node's spool, or from S3 (local_dir) after it exited, or through a brisk-logd (--server) from anywhere; the latest run unless told",
 	ArgsUsage: "TASK-ID",
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "namespace", Aliases: []string{"n"}, Value: "default", EnvVars: []string{"CONTAINERD_NAMESPACE"}, Usage: "containerd namespace (k8s.io under Kubernetes)"},
@@ -35,12 +36,19 @@ var logsCommand = &cli.Command{
 		&cli.BoolFlag{Name: "metadata", Usage: "print the stored object's metadata (exit code, byte counts, usage) instead of the log, values decoded (RFC 2047); a value with a control character or invalid UTF-8 is printed Go-quoted"},
 		&cli.IntFlag{Name: "run", Usage: "the Nth run of the ID, 1 being the oldest (default: the latest)"},
 		&cli.BoolFlag{Name: "all-runs", Usage: "every run of the ID, oldest first, each after a header on stderr"},
+		&cli.StringFlag{Name: "server", Usage: "read through this brisk-logd (https://HOST:7717, or unix:///run/brisk/logd.sock on a node) instead of this machine's spool and store; \"\" for none (default: briskctl.server)"},
+		&cli.StringFlag{Name: "token-file", Usage: "file holding the bearer token for --server (default: briskctl.token_file)"},
+		&cli.StringFlag{Name: "ca-file", Usage: "PEM CA that signed an https --server's certificate (default: briskctl.ca_file, else the system's roots)"},
 	},
 	Action: func(c *cli.Context) error {
-		id := c.Args().First()
-		if id == "" || c.NArg() > 1 {
-			return fmt.Errorf("usage: briskctl logs [-n NAMESPACE] [-f] [--run N | --all-runs] TASK-ID")
+		args, err := trailingFlags(c)
+		if err != nil {
+			return err
 		}
+		if len(args) != 1 || args[0] == "" {
+			return fmt.Errorf("usage: briskctl logs [-n NAMESPACE] [-f] [--run N | --all-runs] TASK-ID [--server URL [--token-file FILE] [--ca-file FILE]]")
+		}
+		id := args[0]
 		stream := spool.Stream(c.String("stream"))
 		if stream != "" && stream != spool.Stdout && stream != spool.Stderr {
 			return fmt.Errorf("--stream %q: want stdout or stderr", stream)
@@ -56,6 +64,9 @@ var logsCommand = &cli.Command{
 			stderr = os.Stderr
 		}
 		ns := c.String("namespace")
+		if server := fromFlagOrConfig(c, "server", "briskctl.server", cfg.Briskctl.Server); server.value != "" {
+			return logsThroughServer(ctx, c, cfg, server, ns, id, stream, stderr)
+		}
 		shipper, err := ship.New(ctx, cfg.Logs)
 		if err != nil {
 			return err
@@ -118,6 +129,38 @@ var logsCommand = &cli.Command{
 	},
 }
 
+// fromFlagOrConfig is flag's value when given, else the config's key.
+func fromFlagOrConfig(c *cli.Context, flag, key, configured string) setting {
+	if c.IsSet(flag) {
+		return setting{value: c.String(flag), name: "--" + flag}
+	}
+	return setting{value: configured, name: key}
+}
+
+// logsThroughServer is briskctl logs --server: the same output, read
+// through a brisk-logd's node log API.
+func logsThroughServer(ctx context.Context, c *cli.Context, cfg config.Config, server setting, ns, id string, stream spool.Stream, stderr io.Writer) error {
+	for _, f := range []string{"all-runs", "metadata"} {
+		if c.Bool(f) {
+			return fmt.Errorf("--%s: not over %s %q yet: run briskctl on the node, or give --server \"\" where the store can be read", f, server.name, server.value)
+		}
+	}
+	s, err := newLogServer(server,
+		fromFlagOrConfig(c, "token-file", "briskctl.token_file", cfg.Briskctl.TokenFile),
+		fromFlagOrConfig(c, "ca-file", "briskctl.ca_file", cfg.Briskctl.CAFile), stderr)
+	if err != nil {
+		return err
+	}
+	rq := remoteQuery{follow: c.Bool("follow"), stream: stream}
+	if c.IsSet("run") {
+		if rq.run = c.Int("run"); rq.run < 1 {
+			return fmt.Errorf("--run %d: 1 is the oldest run", rq.run)
+		}
+	}
+	p := &printer{stdout: c.App.Writer, stderr: stderr, only: stream, timestamps: c.Bool("timestamps")}
+	return s.printLogs(ctx, ns, id, rq, p, stderr)
+}
+
 func where(r ship.Run) string {
 	if r.Dir != "" {
 		return "in this node's spool"
@@ -126,8 +169,10 @@ func where(r ship.Run) string {
 }
 
 // showRun prints one run: from the spool while it is there, from the store
-// once it was shipped (also when shipping ends it while we follow).
+// once it was shipped (also when shipping ends it while we follow, or
+// before the follow could open it).
 func showRun(ctx context.Context, c *cli.Context, shipper *ship.Shipper, r ship.Run, p *printer) error {
+	var offset int64 // bytes of the stored object already printed from the spool
 	if r.Dir != "" && !c.Bool("metadata") {
 		if !c.Bool("follow") {
 			f, err := os.Open(spool.LogPath(r.Dir))
@@ -136,11 +181,14 @@ func showRun(ctx context.Context, c *cli.Context, shipper *ship.Shipper, r ship.
 				return spool.Decode(f, p.print)
 			}
 		} else {
-			finished, err := spool.Follow(ctx, r.Dir, p.print)
-			if err != nil || finished {
+			res, err := spool.FollowLog(ctx, r.Dir, 0, p.printLine)
+			if err != nil || res.End == spool.Finished {
 				return err
 			}
-			// Shipped while we followed: the rest is in the store.
+			// Shipped while we followed, or before: the spool passed on
+			// a prefix of the stored object, and the rest is in the
+			// store from there on.
+			offset = res.Offset
 		}
 	}
 	body, meta, err := shipper.Store().Get(ctx, r.Key)
@@ -162,9 +210,10 @@ func showRun(ctx context.Context, c *cli.Context, shipper *ship.Shipper, r ship.
 		}
 		return nil
 	}
-	p.skip = p.printed // a follow cut short by shipping already printed these
-	p.printed = 0
-	return spool.Decode(bytes.NewReader(body), p.print)
+	if offset > int64(len(body)) {
+		return fmt.Errorf("%s in %s holds %d bytes, fewer than the %d read from the spool entry %s", r.Key, shipper.Store(), len(body), offset, r.Dir)
+	}
+	return spool.Decode(bytes.NewReader(body[offset:]), p.print)
 }
 
 // printer writes records back as the task wrote them: stdout to stdout,
@@ -174,14 +223,22 @@ type printer struct {
 	only           spool.Stream
 	timestamps     bool
 	midLine        map[spool.Stream]bool
-	printed, skip  int
+}
+
+// printLine prints a raw CRI record (spool.FollowLog's), and nothing for
+// the nil that says the follower caught up.
+func (p *printer) printLine(line []byte) error {
+	if line == nil {
+		return nil
+	}
+	r, err := spool.ParseRecord(line[:len(line)-1])
+	if err != nil {
+		return err
+	}
+	return p.print(r)
 }
 
 func (p *printer) print(r spool.Record) error {
-	p.printed++
-	if p.printed <= p.skip {
-		return nil
-	}
 	if p.only != "" && r.Stream != p.only {
 		return nil
 	}

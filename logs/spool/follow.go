@@ -64,7 +64,18 @@ func FollowLog(ctx context.Context, dir string, offset int64, fn func(record []b
 	defer f.Close()
 	var pending []byte
 	buf := make([]byte, 64<<10)
+	// How far the log may be read is known before the first read: an
+	// entry whose shim died in Finish holds bytes past what it ships as,
+	// and a follower that arrives then must not pass them on.
+	m, err := ReadMeta(dir)
+	if err != nil {
+		res.End = Gone
+		return res, nil
+	}
 	limit := int64(-1) // no limit: the log may be read to its end
+	if m.State != StateDone {
+		limit = liveLimit(m)
+	}
 	for {
 		var n int
 		var rerr error
