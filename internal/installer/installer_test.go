@@ -464,6 +464,7 @@ func TestUnitsMatchContrib(t *testing.T) {
 		edit    func(string) string
 	}{
 		{"brisk-snapshotter.service", SnapshotterUnitFile(l), func(s string) string { return s }},
+		{"brisk-logd.service", LogdUnitFile(l), func(s string) string { return s }},
 		{"containerd.service.d/brisk.conf", ContainerdEnvFile(l), func(s string) string { return s }},
 	} {
 		want, err := os.ReadFile(filepath.Join("../../contrib/systemd", tc.contrib))
