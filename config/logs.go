@@ -47,8 +47,9 @@ type Logs struct {
 	// LocalDir receives logs when no bucket is configured.
 	LocalDir string `toml:"local_dir"`
 	// SlowConsumer is "wait" (runc's backpressure) or "drop".
-	SlowConsumer string `toml:"slow_consumer"`
-	S3           S3     `toml:"s3"`
+	SlowConsumer string  `toml:"slow_consumer"`
+	S3           S3      `toml:"s3"`
+	API          LogsAPI `toml:"api"`
 }
 
 // S3 is the [logs.s3] section. Credentials are deliberately absent: they come
@@ -90,6 +91,7 @@ func DefaultLogs() Logs {
 		UploadTimeout: Duration(30 * time.Second),
 		LocalDir:      "/var/lib/brisk/logs",
 		SlowConsumer:  SlowConsumerWait,
+		API:           DefaultLogsAPI(),
 		S3: S3{
 			Region:      "us-east-1",
 			Compression: CompressionNone,
@@ -139,6 +141,9 @@ func (l *Logs) Validate() error {
 	case SlowConsumerWait, SlowConsumerDrop:
 	default:
 		return invalid("logs.slow_consumer", l.SlowConsumer, `must be "wait" (the task waits for its consumer, as under runc) or "drop"`)
+	}
+	if err := l.API.Validate(); err != nil {
+		return err
 	}
 	return l.S3.Validate()
 }

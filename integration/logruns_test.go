@@ -59,7 +59,7 @@ func (s *shimStack) storedRuns(t *testing.T, id string) ([]string, []map[string]
 func TestLogRunsUnderOneID(t *testing.T) {
 	s := newShimStack(t, config.CompressionNone)
 	ns := s.ctd.Namespace
-	var sn *harness.Snapshotter // the node retrier, from the first subtest on
+	var sn *harness.Snapshotter // the spool's metrics, from the second subtest on
 
 	t.Run("a run is not refused while an earlier run of its ID is uploading", func(t *testing.T) {
 		// Shims read the config when they start: these keep trying to
@@ -113,8 +113,9 @@ func TestLogRunsUnderOneID(t *testing.T) {
 			t.Fatalf("spool holds %d runs of t1 after S3 refused both; want 2", len(runs))
 		}
 		s.minio.Start()
-		// The node retrier (brisk-snapshotter) ships both, no command run.
+		// The node retrier (brisk-logd) ships both, no command run.
 		sn = s.env.StartSnapshotter(s.logsTOML)
+		s.env.StartLogd("node", s.logsTOML, nil)
 		var outs []string
 		if !harness.WaitFor(60*time.Second, func() bool { outs, _ = s.storedRuns(t, "t1"); return len(outs) == 2 }) {
 			t.Fatalf("stored runs of t1: %q; want both", outs)

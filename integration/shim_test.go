@@ -429,9 +429,10 @@ func TestShimLosesNothing(t *testing.T) {
 	})
 
 	t.Run("S3 down at exit: the log arrives once it is back, no command run", func(t *testing.T) {
-		// The node daemon exports the spool's backlog: what an SRE alerts on.
-		// It is also the node's log retrier: it reads the shims' [logs].
+		// The snapshotter exports the spool's backlog: what an SRE alerts
+		// on. brisk-logd is the node's log retrier: it reads the shims' [logs].
 		sn := s.env.StartSnapshotter(s.logsTOML)
+		s.env.StartLogd("node", s.logsTOML, nil)
 		metric := func(name string) float64 {
 			re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`)
 			m := re.FindStringSubmatch(httpGet(t, "http://"+sn.MetricsAddress+"/metrics"))

@@ -61,7 +61,6 @@ func run() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	go serveLogRetrier(ctx, cfg.Logs)
 	err = serve(ctx, cfg.Snapshotter, cfg.Logs.SpoolDir)
 	if errors.Is(err, context.Canceled) {
 		return nil

@@ -1,0 +1,72 @@
+// Command brisk-logd is Brisk's node log daemon: the node's log retrier,
+// shipping what the spool holds after its shims gave up or died, and the
+// node log API, by which any task's log is read by its ID, live or after
+// it exited, from this node or through it from any other.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/containerd/log"
+
+	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/logd"
+	"github.com/brisk-containers/brisk/logs/retrier"
+	"github.com/brisk-containers/brisk/logs/ship"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintf(os.Stderr, "brisk-logd: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var (
+		configPath = flag.String("config", config.DefaultPath, "configuration file (the same as the other Brisk binaries')")
+		logLevel   = flag.String("log-level", "info", "log level: trace, debug, info, warn, error")
+	)
+	flag.Parse()
+	if flag.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", flag.Args())
+	}
+	if err := log.SetLevel(*logLevel); err != nil {
+		return fmt.Errorf("--log-level %q: %w", *logLevel, err)
+	}
+	if err := log.SetFormat(log.TextFormat); err != nil {
+		return err
+	}
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
+	cfg, err := config.Load(*configPath, !explicit)
+	if err != nil {
+		return err
+	}
+	for _, w := range cfg.Warnings() {
+		log.L.Warn(w)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	shipper, err := ship.New(ctx, cfg.Logs)
+	if err != nil {
+		return err
+	}
+	srv, err := logd.New(ctx, cfg.Logs, shipper, logd.WithPage(page()))
+	if err != nil {
+		return err
+	}
+	go func() { _ = retrier.New(shipper, cfg.Logs.SpoolDir).Serve(ctx) }()
+	err = srv.Serve(ctx)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,211 @@
+// Package logd is the node's log daemon, brisk-logd: it ships what the
+// spool holds (the node's log retrier) and serves the node log API, by
+// which any task's log is read by its ID, live from the spool of the node
+// that runs it or from the object store once it left, from any node.
+package logd
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/containerd/log"
+	"golang.org/x/net/netutil"
+
+	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/logs/ship"
+)
+
+// Server serves the node log API of one node.
+type Server struct {
+	logs     config.Logs
+	api      config.LogsAPI
+	node     string
+	shipper  *ship.Shipper
+	tokens   *Tokens // nil: no tokens file, so TCP requests are refused
+	peers    *Peers
+	follows  chan struct{} // a slot per follower (max_followers)
+	page     http.Handler
+	tlsConf  *tls.Config
+	peerHTTP *http.Client
+}
+
+// Opt configures a Server.
+type Opt func(*Server)
+
+// WithPage serves the log viewer page at / and /t/{namespace}/{id}.
+func WithPage(h http.Handler) Opt { return func(s *Server) { s.page = h } }
+
+// New returns the server of the node whose spool and store logs names.
+func New(ctx context.Context, logs config.Logs, shipper *ship.Shipper, opts ...Opt) (*Server, error) {
+	api := logs.API
+	s := &Server{logs: logs, api: api, shipper: shipper, follows: make(chan struct{}, api.MaxFollowers)}
+	s.node = api.NodeName
+	if s.node == "" {
+		s.node, _ = os.Hostname()
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if api.TokensFile != "" {
+		t, err := LoadTokens(api.TokensFile)
+		if err != nil {
+			return nil, err
+		}
+		s.tokens = t
+	}
+	if api.TLS() {
+		c, err := s.serverTLS()
+		if err != nil {
+			return nil, err
+		}
+		s.tlsConf = c
+	}
+	pc, err := s.peerClient()
+	if err != nil {
+		return nil, err
+	}
+	s.peerHTTP = pc
+	s.peers = newPeers(api, pc)
+	return s, nil
+}
+
+// Node is the name this server answers as.
+func (s *Server) Node() string { return s.node }
+
+// Handler is the API's routes, authenticated as a request over TCP.
+func (s *Server) Handler() http.Handler { return s.routes(false) }
+
+func (s *Server) routes(trusted bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.Handle("GET /v1/logs/{namespace}/{id...}", s.authenticated(trusted, s.serveLogs))
+	mux.Handle("GET /v1/tasks", s.authenticated(trusted, s.serveTasks))
+	if s.page != nil {
+		mux.Handle("GET /{$}", s.page)
+		mux.Handle("GET /t/", s.page)
+	}
+	return mux
+}
+
+// Serve serves the API on the unix socket and the TCP listener until ctx
+// ends.
+func (s *Server) Serve(ctx context.Context) error {
+	errc := make(chan error, 2)
+	var servers []*http.Server
+	if s.api.Socket != "" {
+		l, err := listenSocket(s.api.Socket)
+		if err != nil {
+			return err
+		}
+		srv := s.httpServer(s.routes(true))
+		servers = append(servers, srv)
+		go func() { errc <- srv.Serve(l) }()
+		log.G(ctx).WithField("socket", s.api.Socket).Info("node log API on the unix socket")
+	}
+	if s.api.Listen != "" {
+		l, err := net.Listen("tcp", s.api.Listen)
+		if err != nil {
+			return fmt.Errorf("logs.api.listen = %q: %w", s.api.Listen, err)
+		}
+		l = netutil.LimitListener(l, s.api.MaxConnections)
+		srv := s.httpServer(s.routes(false))
+		servers = append(servers, srv)
+		if s.tlsConf != nil {
+			srv.TLSConfig = s.tlsConf
+			go func() { errc <- srv.ServeTLS(l, "", "") }()
+		} else {
+			go func() { errc <- srv.Serve(l) }()
+		}
+		log.G(ctx).WithFields(log.Fields{"listen": l.Addr().String(), "tls": s.tlsConf != nil, "node": s.node}).Info("node log API listening")
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, srv := range servers {
+		if err := srv.Shutdown(shutdown); err != nil {
+			srv.Close() // followers do not end by themselves
+		}
+	}
+	return ctx.Err()
+}
+
+func (s *Server) httpServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler: h,
+		// No write timeout: a follow lasts as long as its task.
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+	}
+}
+
+// listenSocket listens on the unix socket at path, reachable by root only.
+func listenSocket(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("logs.api.socket = %q: %w", path, err)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("logs.api.socket = %q: another brisk-logd serves it", path)
+	}
+	_ = os.Remove(path)
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("logs.api.socket = %q: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("logs.api.socket = %q: %w", path, err)
+	}
+	return l, nil
+}
+
+// serverTLS is the TCP listener's TLS: the certificate re-read when its
+// files change (cert-manager rotates them), and with client_ca, clients'
+// certificates checked when they give one (peers do; a browser need not).
+func (s *Server) serverTLS() (*tls.Config, error) {
+	certs := &certFiles{cert: s.api.TLSCert, key: s.api.TLSKey}
+	if _, err := certs.get(); err != nil {
+		return nil, err
+	}
+	c := &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		NextProtos:     []string{"h2", "http/1.1"},
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return certs.get() },
+	}
+	if s.api.ClientCA != "" {
+		pool, err := loadCA(s.api.ClientCA)
+		if err != nil {
+			return nil, err
+		}
+		c.ClientCAs = pool
+		c.ClientAuth = tls.VerifyClientCertIfGiven
+	}
+	return c, nil
+}
+
+func loadCA(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("logs.api.client_ca = %q: %w", path, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("logs.api.client_ca = %q: no PEM certificate in it", path)
+	}
+	return pool, nil
+}
