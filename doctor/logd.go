@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/logs/spool"
 )
 
@@ -23,7 +22,7 @@ var logdCheck = Check{
 		if n.ConfigErr != nil {
 			return needConfig(n)
 		}
-		return logdResults(ctx, logdSocket(n.Config), n.Config.Logs.SpoolDir)
+		return logdResults(ctx, n.Config.Logs.API.Socket, n.Config.Logs.SpoolDir)
 	},
 }
 
@@ -50,10 +49,6 @@ func logdResults(ctx context.Context, sock, spoolDir string) []Result {
 	}
 	return one(Warn, found+": no node log API, and a log whose upload fails at exit waits for briskctl flush", fix)
 }
-
-// logdSocket is brisk-logd's unix socket, [logs.api] socket; "" when it
-// serves none.
-func logdSocket(config.Config) string { return "/run/brisk/logd.sock" }
 
 // logdHealthz is GET /healthz over the unix socket sock: nil when it
 // answers 200 "ok".

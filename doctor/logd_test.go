@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/logs/spool"
 )
 
@@ -97,5 +98,22 @@ func TestLogdCheck(t *testing.T) {
 				t.Errorf("the finding does not name the socket %s: %s", tc.sock, rs[0].Found)
 			}
 		})
+	}
+}
+
+// TestLogdCheckAsksTheConfiguredSocket: the check asks brisk-logd where
+// [logs.api] socket says it listens.
+func TestLogdCheckAsksTheConfiguredSocket(t *testing.T) {
+	cfg := config.Default()
+	cfg.Logs.API.Socket = serveLogd(t, http.StatusOK, "ok\n")
+	cfg.Logs.SpoolDir = spoolWith(t, 0, 1)
+	rs := logdCheck.Run(context.Background(), NewNode("/brisk.toml", cfg, nil))
+	if len(rs) != 1 || rs[0].Status != Pass || !strings.Contains(rs[0].Found, cfg.Logs.API.Socket) {
+		t.Fatalf("%+v, want PASS naming %s", rs, cfg.Logs.API.Socket)
+	}
+	cfg.Logs.API.Socket = filepath.Join(t.TempDir(), "none.sock")
+	rs = logdCheck.Run(context.Background(), NewNode("/brisk.toml", cfg, nil))
+	if len(rs) != 1 || rs[0].Status != Fail || !strings.Contains(rs[0].Found, "logs wait; briskctl flush ships them") {
+		t.Fatalf("%+v, want FAIL: a finished log waits and no brisk-logd answers", rs)
 	}
 }

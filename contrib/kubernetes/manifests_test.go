@@ -6,10 +6,12 @@ package kubernetes
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -265,8 +267,30 @@ func TestLogdManifests(t *testing.T) {
 			t.Errorf("Service brisk-logd selects %s=%s, which the DaemonSet's pods lack (%v)", k, v, ds.Spec.Template.Labels)
 		}
 	}
-	if p := svc.Spec.Ports; len(p) != 1 || p[0].Name != "logs" || p[0].Port != 7717 || p[0].TargetPort.IntValue() != 7717 {
-		t.Errorf("Service brisk-logd ports %+v, want one named logs on 7717", p)
+	// The ConfigMap's brisk-logd listens off loopback on the Service's
+	// port, with the tokens the installer installs from the Secret.
+	var api config.LogsAPI
+	for _, o := range objs["ConfigMap"] {
+		if cm := o.(*corev1.ConfigMap); cm.Name == "brisk-config" {
+			cfg, err := config.Parse([]byte(cm.Data["config.toml"]))
+			if err != nil {
+				t.Fatalf("ConfigMap brisk-config: %v", err)
+			}
+			api = cfg.Logs.API
+		}
+	}
+	_, port, _ := net.SplitHostPort(api.Listen)
+	if api.Loopback() || port != config.DefaultAPIPort {
+		t.Errorf("ConfigMap brisk-config: logs.api.listen = %q, want every address on port %s: peers and the Service reach it", api.Listen, config.DefaultAPIPort)
+	}
+	if want := installer.DefaultLayout().LogdTokensPath; api.TokensFile != want {
+		t.Errorf("ConfigMap brisk-config: logs.api.tokens_file = %q, want %s, where the installer puts the Secret", api.TokensFile, want)
+	}
+	if api.NodeName != "" || api.PeersDNS != "" {
+		t.Errorf("ConfigMap brisk-config sets node_name %q or peers_dns %q, which the installer writes per node", api.NodeName, api.PeersDNS)
+	}
+	if p := svc.Spec.Ports; len(p) != 1 || p[0].Name != "logs" || strconv.Itoa(int(p[0].Port)) != port || p[0].TargetPort.String() != port {
+		t.Errorf("Service brisk-logd ports %+v, want one named logs on %s (logs.api.listen)", p, port)
 	}
 
 	c := spec.Containers[0]

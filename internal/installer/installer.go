@@ -109,8 +109,8 @@ func (r *run) act(ctx context.Context, what string, fn func() error) error {
 // Install makes the host match the sources: it writes only what differs,
 // and restarts containerd only when its drop-in, its imports or its
 // environment changed, the snapshotter only when its binary, config or unit
-// changed, brisk-logd only when its binary, unit, [logs] section, S3
-// credentials or tokens changed.
+// changed, brisk-logd only when its binary, unit, [logs] section or S3
+// credentials changed.
 func (in *Installer) Install(ctx context.Context) (Result, error) {
 	src, err := os.ReadFile(in.Sources.Config)
 	if err != nil {
@@ -187,7 +187,7 @@ func (r *run) startOrRestart(ctx context.Context, unit string, u unitChange, inp
 // fileChanges says which daemons' inputs installFiles changed.
 type fileChanges struct {
 	snapshotter bool // its binary or the config
-	logd        bool // its binary, [logs], the S3 credentials or the tokens
+	logd        bool // its binary, [logs] or the S3 credentials
 	s3          bool // the S3 credentials, which shims get from containerd
 }
 
@@ -195,9 +195,10 @@ type fileChanges struct {
 // brisk-logd's tokens, and creates the daemons' directories. A new
 // snapshotter binary or config needs a snapshotter restart; brisk-logd
 // restarts for its binary, a change in [logs] (the only section it reads:
-// a profile's edit does not cut its followers off), the credentials its
-// unit reads and its tokens; shims and briskctl are started fresh for each
-// task; the credentials reach shims through containerd's environment.
+// a profile's edit does not cut its followers off) and the credentials its
+// unit reads, while it re-reads its tokens by itself; shims and briskctl
+// are started fresh for each task; the credentials reach shims through
+// containerd's environment.
 func (r *run) installFiles(cfg config.Config, cfgData []byte) (fileChanges, error) {
 	var f fileChanges
 	if err := r.st.mkdirAll(r.l, r.l.BinDir, 0o755); err != nil {
@@ -224,14 +225,16 @@ func (r *run) installFiles(cfg config.Config, cfgData []byte) (fileChanges, erro
 	if _, f.s3, err = r.writeOptional(r.Sources.S3Env, r.l.S3EnvPath); err != nil {
 		return f, err
 	}
-	tokens, tokensChanged, err := r.writeOptional(r.Sources.LogdTokens, r.l.LogdTokensPath)
+	tokens, _, err := r.writeOptional(r.Sources.LogdTokens, r.l.LogdTokensPath)
 	if err != nil {
 		return f, err
 	}
 	if tokens {
 		r.st.noteWritten(r.l.LogdTokensPath)
 	}
-	f.logd = f.logd || f.s3 || tokensChanged
+	// Not for the tokens: brisk-logd re-reads its tokens file when it
+	// changes, and a restart would cut its followers off.
+	f.logd = f.logd || f.s3
 	// Created here, so uninstall knows which were not there before, and
 	// what those that were there held then.
 	for _, dir := range dataDirs(cfg) {

@@ -5,17 +5,21 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/containerd/errdefs"
+
+	"github.com/brisk-containers/brisk/config"
 )
 
 // TestLogdRestartsOnlyForItsInputs: brisk-logd is installed and enabled
-// beside the snapshotter, and restarted for its binary, its unit, [logs],
-// the S3 credentials its unit reads and its tokens, never for a change only
-// the snapshotter reads (which would cut its followers off).
+// beside the snapshotter, and restarted for its binary, its unit, [logs]
+// and the S3 credentials its unit reads, never for a change only the
+// snapshotter reads nor for its tokens, which it re-reads (a restart would
+// cut its followers off).
 func TestLogdRestartsOnlyForItsInputs(t *testing.T) {
 	h := newTestHost(t)
 	root := h.in.Layout.HostRoot
@@ -50,9 +54,8 @@ func TestLogdRestartsOnlyForItsInputs(t *testing.T) {
 		{"a snapshotter key", func(t *testing.T) { h.setConfig(t, `tmpfs_size = "128Mi"`) }, []string{"restart brisk-snapshotter.service"}},
 		{"a [logs] key", func(t *testing.T) { h.setConfig(t, "tmpfs_size = \"128Mi\"\n[logs]\nupload_timeout = \"1m\"") },
 			[]string{"restart brisk-snapshotter.service", "restart brisk-logd.service"}},
-		{"tokens from the Secret", writeSrc("logd-tokens", "token-a *\n", 0o644), []string{"restart brisk-logd.service"}},
-		{"the same tokens", func(*testing.T) {}, nil},
-		{"new tokens", writeSrc("logd-tokens", "token-b team-a\n", 0o644), []string{"restart brisk-logd.service"}},
+		{"tokens from the Secret", writeSrc("logd-tokens", "token-a *\n", 0o644), nil},
+		{"new tokens", writeSrc("logd-tokens", "token-b team-a\n", 0o644), nil},
 		{"S3 credentials", writeSrc("s3.env", "AWS_ACCESS_KEY_ID=x\n", 0o600), []string{"restart brisk-logd.service", "restart containerd.service"}},
 		{"its unit edited on the host", func(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(root, "etc/systemd/system/brisk-logd.service"), []byte("[Service]\n"), 0o644); err != nil {
@@ -204,5 +207,87 @@ func TestWithNodeKeys(t *testing.T) {
 				t.Fatalf("got %q %v, want %q", got, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestContribConfigShowsLogsAPI: contrib/config/brisk.toml is a valid
+// config, and its commented [logs.api] section, uncommented, names every
+// key of the section with its default.
+func TestContribConfigShowsLogsAPI(t *testing.T) {
+	data, err := os.ReadFile("../../contrib/config/brisk.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Parse(data); err != nil {
+		t.Fatalf("contrib/config/brisk.toml: %v", err)
+	}
+	_, section, ok := strings.Cut(string(data), "\n# [logs.api]\n")
+	if !ok {
+		t.Fatal("contrib/config/brisk.toml has no commented [logs.api] section")
+	}
+	uncommented := "[logs.api]\n"
+	var keys []string
+	for _, line := range strings.Split(section, "\n") {
+		kv, ok := strings.CutPrefix(line, "# ")
+		if !ok || !strings.Contains(kv, " = ") {
+			continue
+		}
+		uncommented += kv + "\n"
+		keys = append(keys, strings.Fields(kv)[0])
+	}
+	cfg, err := config.Parse([]byte(uncommented))
+	if err != nil {
+		t.Fatalf("[logs.api] of contrib/config/brisk.toml, uncommented: %v\n%s", err, uncommented)
+	}
+	got, want := cfg.Logs.API, config.DefaultLogsAPI()
+	if len(got.Peers) == 0 && len(want.Peers) == 0 {
+		got.Peers, want.Peers = nil, nil // "peers = []" shows none
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("[logs.api] of contrib/config/brisk.toml shows %+v, the defaults are %+v", got, want)
+	}
+	typ := reflect.TypeOf(config.LogsAPI{})
+	for i := range typ.NumField() {
+		if key := typ.Field(i).Tag.Get("toml"); !slices.Contains(keys, key) {
+			t.Errorf("contrib/config/brisk.toml does not show logs.api.%s", key)
+		}
+	}
+}
+
+// TestInstallWritesNodeKeys: the node's name and the Service's DNS name
+// reach brisk-logd through the installed config's [logs.api]; a second
+// install changes nothing, a new name restarts brisk-logd, and a name the
+// ConfigMap sets itself wins.
+func TestInstallWritesNodeKeys(t *testing.T) {
+	h := newTestHost(t)
+	installed := func(t *testing.T) config.LogsAPI {
+		t.Helper()
+		cfg, err := config.Load(filepath.Join(h.in.Layout.HostRoot, "etc/brisk/config.toml"), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg.Logs.API
+	}
+	h.in.NodeKeys = NodeKeys{NodeName: "node-1", PeersDNS: "brisk-logd.brisk-system.svc.cluster.local"}
+	h.install(t)
+	if api := installed(t); api.NodeName != "node-1" || api.PeersDNS != "brisk-logd.brisk-system.svc.cluster.local" {
+		t.Errorf("installed [logs.api]: node_name %q, peers_dns %q", api.NodeName, api.PeersDNS)
+	}
+	if got := h.install(t); len(got) != 0 {
+		t.Errorf("second install: %q, want nothing", got)
+	}
+	h.in.NodeKeys.PeersDNS = "brisk-logd.other.svc.cluster.local"
+	if got, want := h.install(t), []string{"restart brisk-snapshotter.service", "restart brisk-logd.service"}; !slices.Equal(got, want) {
+		t.Errorf("new peers_dns: %q, want %q", got, want)
+	}
+	h.setConfig(t, "tmpfs_size = \"64Mi\"\n[logs.api]\nnode_name = \"the-operators\"")
+	h.install(t)
+	if api := installed(t); api.NodeName != "the-operators" || api.PeersDNS != "brisk-logd.other.svc.cluster.local" {
+		t.Errorf("installed [logs.api] under the ConfigMap's own node_name: node_name %q, peers_dns %q", api.NodeName, api.PeersDNS)
+	}
+	// A name that is no DNS name stops the install before it writes.
+	h.in.NodeKeys.NodeName = "a node"
+	if _, err := h.in.Install(context.Background()); !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), `logs.api.node_name = "a node"`) {
+		t.Errorf("install with node name %q: %v", h.in.NodeKeys.NodeName, err)
 	}
 }
