@@ -479,6 +479,10 @@ func TestInstallerImage(t *testing.T) {
 		if err != nil || !strings.HasPrefix(got, "hello from brisk\n") {
 			t.Errorf("briskctl logs %s: %q %v", id, got, err)
 		}
+		// brisk-logd, installed beside, serves it too.
+		if got, err := h.logdGet("/v1/logs/k8s.io/" + id + "?stream=stdout"); err != nil || !strings.HasPrefix(got, "hello from brisk\n") {
+			t.Errorf("brisk-logd's GET /v1/logs/k8s.io/%s: %q %v", id, got, err)
+		}
 	})
 
 	t.Run("a pod under a profile's RuntimeClass gets the profile's tmpfs", func(t *testing.T) {
@@ -502,6 +506,38 @@ func TestInstallerImage(t *testing.T) {
 			if !strings.Contains(tm[0].VFSOptions, want) {
 				t.Errorf("brisk-small's upper %s has %q, want %s", tm[0].Mountpoint, tm[0].VFSOptions, want)
 			}
+		}
+	})
+
+	t.Run("doctor fails while logs wait and brisk-logd is down, passes once it is back", func(t *testing.T) {
+		if err := h.logd.Stop(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		// A shim that gave up on its upload left a finished entry.
+		e, err := spool.Open(spoolDir, spool.Meta{Namespace: "k8s.io", ID: "left-by-a-shim"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Write(spool.Stdout, []byte("waiting for the retrier\n")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Finish(spool.ExitInfo{Exited: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		e.Release()
+		r := installedDoctor(t, env, briskConfig, h.ctd.Address)
+		if x, ok := finding(r, "logd/running", doctor.Fail); !ok || !strings.Contains(x.Found, "logs wait; briskctl flush ships them") {
+			t.Errorf("doctor with brisk-logd down and a log waiting:\n%s", dump(r))
+		}
+		// systemd's Restart=always brings it back; as the node's
+		// retrier it ships the entry.
+		h.startLogd()
+		if !harness.WaitFor(30*time.Second, func() bool { p, _ := spool.Pending(spoolDir); return len(p) == 0 }) {
+			t.Fatalf("brisk-logd did not ship the waiting log:\n%s", h.logd.LogTail())
+		}
+		r = installedDoctor(t, env, briskConfig, h.ctd.Address)
+		if _, ok := finding(r, "logd/running", doctor.Pass); !ok {
+			t.Errorf("doctor with brisk-logd back:\n%s", dump(r))
 		}
 	})
 
