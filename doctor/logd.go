@@ -2,10 +2,12 @@ package doctor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/brisk-containers/brisk/logs/spool"
@@ -67,6 +69,10 @@ func logdHealthz(ctx context.Context, sock string) error {
 		return err
 	}
 	resp, err := client.Do(req)
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err // the dial's error, without the made-up URL
+	}
 	if err != nil {
 		return err
 	}
