@@ -187,7 +187,7 @@ func (r *run) startOrRestart(ctx context.Context, unit string, u unitChange, inp
 // fileChanges says which daemons' inputs installFiles changed.
 type fileChanges struct {
 	snapshotter bool // its binary or the config
-	logd        bool // its binary, [logs] or the S3 credentials
+	logd        bool // its binary, [logs], the S3 credentials or a first tokens file
 	s3          bool // the S3 credentials, which shims get from containerd
 }
 
@@ -195,8 +195,9 @@ type fileChanges struct {
 // brisk-logd's tokens, and creates the daemons' directories. A new
 // snapshotter binary or config needs a snapshotter restart; brisk-logd
 // restarts for its binary, a change in [logs] (the only section it reads:
-// a profile's edit does not cut its followers off) and the credentials its
-// unit reads, while it re-reads its tokens by itself; shims and briskctl
+// a profile's edit does not cut its followers off), the credentials its
+// unit reads and a first tokens file, while it re-reads a changed one by
+// itself; shims and briskctl
 // are started fresh for each task; the credentials reach shims through
 // containerd's environment.
 func (r *run) installFiles(cfg config.Config, cfgData []byte) (fileChanges, error) {
@@ -225,16 +226,19 @@ func (r *run) installFiles(cfg config.Config, cfgData []byte) (fileChanges, erro
 	if _, f.s3, err = r.writeOptional(r.Sources.S3Env, r.l.S3EnvPath); err != nil {
 		return f, err
 	}
-	tokens, _, err := r.writeOptional(r.Sources.LogdTokens, r.l.LogdTokensPath)
+	_, statErr := os.Stat(r.l.host(r.l.LogdTokensPath))
+	tokens, tokensChanged, err := r.writeOptional(r.Sources.LogdTokens, r.l.LogdTokensPath)
 	if err != nil {
 		return f, err
 	}
 	if tokens {
 		r.st.noteWritten(r.l.LogdTokensPath)
 	}
-	// Not for the tokens: brisk-logd re-reads its tokens file when it
-	// changes, and a restart would cut its followers off.
-	f.logd = f.logd || f.s3
+	// brisk-logd re-reads its tokens file when it changes, and a restart
+	// would cut its followers off; but while the file named by
+	// tokens_file is missing it cannot start, and systemd gives up on it
+	// after a few tries: a first tokens file restarts it.
+	f.logd = f.logd || f.s3 || tokensChanged && errors.Is(statErr, fs.ErrNotExist)
 	// Created here, so uninstall knows which were not there before, and
 	// what those that were there held then.
 	for _, dir := range dataDirs(cfg) {
