@@ -36,6 +36,10 @@ type LogsAPI struct {
 	NodeName string `toml:"node_name"`
 	// PeerTimeout bounds the fan-out to peers when looking an ID up.
 	PeerTimeout Duration `toml:"peer_timeout"`
+	// MetricsAddress serves Prometheus metrics (shipping, the spool's
+	// backlog) over TCP, unauthenticated as Prometheus scrapes: they hold
+	// counts, never a log. "" serves them on the unix socket alone.
+	MetricsAddress string `toml:"metrics_address"`
 	// MaxConnections and MaxFollowers cap what clients can hold open.
 	MaxConnections int `toml:"max_connections"`
 	MaxFollowers   int `toml:"max_followers"`
@@ -80,6 +84,11 @@ func (a *LogsAPI) Validate() error {
 		}
 		if !a.Loopback() && a.TokensFile == "" {
 			return invalid("logs.api.listen", a.Listen, "is not loopback: set logs.api.tokens_file, so that every request over the network is authenticated")
+		}
+	}
+	if a.MetricsAddress != "" {
+		if _, port, err := net.SplitHostPort(a.MetricsAddress); err != nil || port == "" {
+			return invalid("logs.api.metrics_address", a.MetricsAddress, "must be HOST:PORT, or empty")
 		}
 	}
 	if a.Socket != "" && !filepath.IsAbs(a.Socket) {

@@ -14,15 +14,16 @@ say() {
 	printf '\n%s== [%3ds] %s%s\n' "$BOLD" "$((SECONDS - DEMO_START))" "$*" "$OFF"
 }
 
-echo "demo: under a minute once the tools are built: MinIO, brisk-snapshotter and containerd in $STACK, a few containers,"
-echo "demo: briskctl doctor and top on them, task logs to S3 and back. The host's containerd is not touched."
+echo "demo: under a minute once the tools are built: MinIO, brisk-snapshotter, brisk-logd and containerd in $STACK, a few containers,"
+echo "demo: briskctl doctor and top on them, task logs to S3 and back, a task followed live. The host's containerd is not touched."
 
-say "starting MinIO, brisk-snapshotter and a private containerd under $STACK"
+say "starting MinIO, brisk-snapshotter, brisk-logd and a private containerd under $STACK"
 start_minio
 start_snapshotter 'tmpfs_size = "64Mi"
 tmpfs_inodes = 4096
 tmpfs_budget = "1Gi"'
 write_logs_config brisk-demo-logs gzip
+start_logd
 start_containerd
 briskctl --config "$BRISK_CONFIG" bucket init
 import_image brisk
@@ -92,6 +93,19 @@ for t in build-1 build-2 build-3; do
 	briskctl --config "$BRISK_CONFIG" logs -n "$NS" --metadata "$t" | sed 's/^/    /'
 done
 
+say "a running task followed live through brisk-logd's node log API"
+ctr_ run -d --null-io --snapshotter brisk --runtime io.containerd.brisk.v2 --label brisk.io/task-id=ticker "$IMAGE" ticker \
+	sh -c 'for i in $(seq 1 10); do echo "tick $i"; [ $((i % 4)) -eq 0 ] && echo "tock $i on stderr" >&2; sleep 0.2; done; exit 4'
+for _ in $(seq 1 50); do [ -n "$(ls "$STACK/spool/$NS" 2>/dev/null | grep '^ticker@')" ] && break; sleep 0.1; done
+echo "curl -N -H 'Authorization: Bearer ...' '$LOGD_URL/v1/logs/$NS/ticker?follow=1&timestamps=1'  (each line as it arrives)"
+curl -sSN -H "Authorization: Bearer $LOGD_TOKEN" "$LOGD_URL/v1/logs/$NS/ticker?follow=1&timestamps=1" | sed 's/^/    /'
+echo "the end of the same log as the page reads it (format=ndjson, last record and the exit):"
+curl -sS -H "Authorization: Bearer $LOGD_TOKEN" "$LOGD_URL/v1/logs/$NS/ticker?format=ndjson&tail=1" | sed 's/^/    /'
+ctr_ tasks delete ticker >/dev/null 2>&1 || true
+ctr_ containers delete ticker >/dev/null 2>&1 || true
+echo "without a token: $(curl -s -o /dev/null -w '%{http_code}' "$LOGD_URL/v1/logs/$NS/ticker")"
+echo "the log viewer page (token: $LOGD_TOKEN): $LOGD_URL/t/$NS/ticker"
+
 say "S3 goes down: nothing is lost"
 kill "$MINIO_PID"; wait "$MINIO_PID" 2>/dev/null || true
 ctr_ run --rm --snapshotter brisk --runtime io.containerd.brisk.v2 "$IMAGE" while-s3-down echo "written while S3 was down"
@@ -99,9 +113,8 @@ echo "briskctl flush with S3 down:"
 sleep 11
 briskctl --config "$BRISK_CONFIG" flush || true
 start_minio
-echo "S3 is back; the next task's shim ships the pending log by itself:"
-ctr_ run --rm --runtime io.containerd.brisk.v2 "$IMAGE" next-task true
-for _ in $(seq 1 50); do briskctl --config "$BRISK_CONFIG" logs -n "$NS" while-s3-down 2>/dev/null && break; sleep 0.2; done
+echo "S3 is back; brisk-logd, the node's log retrier, ships the pending log by itself:"
+for _ in $(seq 1 300); do briskctl --config "$BRISK_CONFIG" logs -n "$NS" while-s3-down 2>/dev/null && break; sleep 0.2; done
 
 say "done"
 echo "demo done in $((SECONDS - DEMO_START)) s; the stack is torn down on exit."

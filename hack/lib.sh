@@ -123,6 +123,24 @@ EOT
 	export BRISK_CONFIG="$STACK/brisk.toml"
 }
 
+start_logd() { # brisk-logd on the stack's config, with a token for every namespace
+	LOGD_PORT=$(( 20000 + RANDOM % 20000 ))
+	LOGD_TOKEN=demo-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	echo "$LOGD_TOKEN *" >"$STACK/logd.tokens"
+	chmod 600 "$STACK/logd.tokens"
+	cat >>"$BRISK_CONFIG" <<EOT
+[logs.api]
+listen = "127.0.0.1:$LOGD_PORT"
+socket = "$STACK/logd.sock"
+tokens_file = "$STACK/logd.tokens"
+EOT
+	brisk-logd --config "$BRISK_CONFIG" >"$STACK/logd.log" 2>&1 &
+	LOGD_PID=$!
+	PIDS+=($LOGD_PID)
+	wait_sock "$STACK/logd.sock" "$STACK/logd.log"
+	LOGD_URL=http://127.0.0.1:$LOGD_PORT
+}
+
 upperdir_of() { # container id -> upperdir of its rootfs overlay
 	grep " $STACK/containerd/state/.*/$1/rootfs " /proc/self/mountinfo | grep -o 'upperdir=[^,]*' | cut -d= -f2
 }

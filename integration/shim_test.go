@@ -538,7 +538,11 @@ func TestShimLosesNothing(t *testing.T) {
 		// log stand where output is missing.
 		lost, _ := strconv.Atoi(meta["brisk-lost-bytes"])
 		markers := regexp.MustCompile(`\[brisk: \d+ bytes of output lost here: the spool could not take them: [^]]+\]`).FindAll(streams[spool.Stderr], -1)
-		if meta["brisk-complete"] != "false" || lost == 0 || len(streams[spool.Stdout])+lost != len(want) || len(markers) == 0 {
+		// A marker closes the line open where output was lost: the
+		// decoded stdout then holds one newline the task did not write
+		// for each marker that fell mid-line (CI saw 212001 of 212000).
+		sum := len(streams[spool.Stdout]) + lost
+		if meta["brisk-complete"] != "false" || lost == 0 || sum < len(want) || sum > len(want)+len(markers) || len(markers) == 0 {
 			t.Errorf("log shipped from a full spool: %d bytes kept, metadata %v, stderr %q", len(streams[spool.Stdout]), meta, streams[spool.Stderr])
 		}
 	})

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/logs/handoff"
 	"github.com/brisk-containers/brisk/logs/ship"
 )
 
@@ -35,6 +36,8 @@ type Server struct {
 	page     http.Handler
 	tlsConf  *tls.Config
 	peerHTTP *http.Client
+	shipping *Shipping
+	metrics  http.Handler
 }
 
 // Opt configures a Server.
@@ -42,6 +45,14 @@ type Opt func(*Server)
 
 // WithPage serves the log viewer page at / and /t/{namespace}/{id}.
 func WithPage(h http.Handler) Opt { return func(s *Server) { s.page = h } }
+
+// WithShipping has the server take shims' hand-offs (POST /v1/handoff)
+// and report shipping's health (GET /v1/status), on the unix socket.
+func WithShipping(sh *Shipping) Opt { return func(s *Server) { s.shipping = sh } }
+
+// WithMetrics serves h at /metrics on the unix socket and on
+// logs.api.metrics_address.
+func WithMetrics(h http.Handler) Opt { return func(s *Server) { s.metrics = h } }
 
 // New returns the server of the node whose spool and store logs names.
 func New(ctx context.Context, logs config.Logs, shipper *ship.Shipper, opts ...Opt) (*Server, error) {
@@ -88,6 +99,14 @@ func (s *Server) routes(trusted bool) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.Handle("GET /v1/logs/{namespace}/{id...}", s.authenticated(trusted, s.serveLogs))
 	mux.Handle("GET /v1/tasks", s.authenticated(trusted, s.serveTasks))
+	if trusted {
+		// The node's own: shims hand entries over, doctor asks.
+		mux.HandleFunc("POST "+handoff.Path, s.serveHandoff)
+		mux.HandleFunc("GET /v1/status", s.serveStatus)
+		if s.metrics != nil {
+			mux.Handle("GET /metrics", s.metrics)
+		}
+	}
 	if s.page != nil {
 		mux.Handle("GET /{$}", s.page)
 		mux.Handle("GET /t/", s.page)
@@ -98,7 +117,7 @@ func (s *Server) routes(trusted bool) http.Handler {
 // Serve serves the API on the unix socket and the TCP listener until ctx
 // ends.
 func (s *Server) Serve(ctx context.Context) error {
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	var servers []*http.Server
 	if s.api.Socket != "" {
 		l, err := listenSocket(s.api.Socket)
@@ -125,6 +144,17 @@ func (s *Server) Serve(ctx context.Context) error {
 			go func() { errc <- srv.Serve(l) }()
 		}
 		log.G(ctx).WithFields(log.Fields{"listen": l.Addr().String(), "tls": s.tlsConf != nil, "node": s.node}).Info("node log API listening")
+	}
+	if s.api.MetricsAddress != "" && s.metrics != nil {
+		l, err := net.Listen("tcp", s.api.MetricsAddress)
+		if err != nil {
+			return fmt.Errorf("logs.api.metrics_address = %q: %w", s.api.MetricsAddress, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", s.metrics)
+		srv := s.httpServer(mux)
+		servers = append(servers, srv)
+		go func() { errc <- srv.Serve(l) }()
 	}
 	select {
 	case <-ctx.Done():

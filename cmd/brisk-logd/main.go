@@ -14,10 +14,11 @@ import (
 	"syscall"
 
 	"github.com/containerd/log"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/logd"
-	"github.com/brisk-containers/brisk/logs/retrier"
 	"github.com/brisk-containers/brisk/logs/ship"
 )
 
@@ -59,11 +60,14 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	srv, err := logd.New(ctx, cfg.Logs, shipper, logd.WithPage(page()))
+	reg := prometheus.NewRegistry()
+	shipping := logd.NewShipping(cfg.Logs, shipper, reg)
+	srv, err := logd.New(ctx, cfg.Logs, shipper, logd.WithPage(page()), logd.WithShipping(shipping),
+		logd.WithMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	if err != nil {
 		return err
 	}
-	go func() { _ = retrier.New(shipper, cfg.Logs.SpoolDir).Serve(ctx) }()
+	go func() { _ = shipping.Serve(ctx) }()
 	err = srv.Serve(ctx)
 	if errors.Is(err, context.Canceled) {
 		return nil

@@ -1,6 +1,10 @@
 package main
 
-import "net/http"
+import (
+	"net/http"
 
-// page is the log viewer served at / (package logd/web once it lands).
-func page() http.Handler { return nil }
+	"github.com/brisk-containers/brisk/logd/web"
+)
+
+// page is the log viewer served at / and /t/{namespace}/{id}.
+func page() http.Handler { return web.Handler() }

@@ -1,5 +1,5 @@
 // Package layering holds the tests that keep Brisk's imports pointing down:
-// cmd -> features (shim, doctor, top) -> logs, snapshotter -> internal ->
+// cmd -> features (shim, doctor, top, logd) -> logs, snapshotter -> internal ->
 // config. They read the import graph with `go list`, as anyone can:
 //
 //	go list -f '{{.ImportPath}}: {{join .Imports " "}}' ./...
@@ -28,7 +28,7 @@ var layers = [][]string{
 	{"config"},
 	{"internal"},
 	{"logs", "snapshotter"},
-	{"shim", "doctor", "top"},
+	{"shim", "doctor", "top", "logd"},
 	{"cmd"},
 }
 
@@ -150,6 +150,8 @@ func TestViolation(t *testing.T) {
 		{"logs/spool", "shim/usage", true},
 		{"internal/installer", "logs/spool", true},
 		{"doctor", "shim", true},
+		{"logd", "shim", true},
+		{"cmd/brisk-logd", "logd", false},
 		{"snapshotter", "logs/spool", true},
 		{"config", "internal/usage", true},
 		{"top", "integration/harness", true},

@@ -1,0 +1,149 @@
+package logd
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/logs/retrier"
+	"github.com/brisk-containers/brisk/logs/ship"
+	"github.com/brisk-containers/brisk/logs/spoolmetrics"
+)
+
+// ShipWorkers is how many entries brisk-logd uploads at once: enough to
+// ship a burst of exits in parallel over kept-alive connections, few
+// enough to leave the node's cores to its tasks.
+const ShipWorkers = 8
+
+// Shipping is the node's shipping of finished logs: the retrier that
+// uploads what shims hand over or leave, and how well it goes, for
+// metrics, doctor and alerts. A shipper that cannot ship is loud.
+type Shipping struct {
+	retrier *retrier.Retrier
+	store   string
+
+	mu     sync.Mutex
+	health ShipHealth
+
+	ships       *prometheus.CounterVec
+	consecutive prometheus.Gauge
+	lastShipped prometheus.Gauge
+	duration    prometheus.Histogram
+}
+
+// ShipHealth is how shipping goes: GET /v1/status on the unix socket.
+type ShipHealth struct {
+	Store               string    `json:"store"`
+	Shipped             uint64    `json:"shipped"`
+	Failed              uint64    `json:"failed"`
+	Quarantined         uint64    `json:"quarantined"`
+	ConsecutiveFailures int       `json:"consecutive_failures"`
+	LastShipped         time.Time `json:"last_shipped,omitzero"`
+	LastFailure         time.Time `json:"last_failure,omitzero"`
+	LastError           string    `json:"last_error,omitempty"`
+	LastErrorKind       string    `json:"last_error_kind,omitempty"` // ship.FailureKind
+}
+
+// NewShipping is the shipping of logs' spool through shipper, its metrics
+// registered with reg.
+func NewShipping(logs config.Logs, shipper *ship.Shipper, reg prometheus.Registerer) *Shipping {
+	sh := &Shipping{
+		store: shipper.Store().String(),
+		ships: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "brisk_logd_ships_total",
+			Help: "Attempts to ship a finished log, by result (shipped, failed, quarantined) and kind of failure (credentials, access, bucket, network, timeout, throttled, entry, other).",
+		}, []string{"result", "kind"}),
+		consecutive: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "brisk_logd_ship_failures_consecutive",
+			Help: "Failed attempts to ship since the last success: above 0 for long, the store is unreachable or refuses this node's credentials.",
+		}),
+		lastShipped: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "brisk_logd_last_shipped_timestamp_seconds",
+			Help: "When a log was last shipped (Unix time).",
+		}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "brisk_logd_ship_duration_seconds",
+			Help:    "Time to upload one finished log.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+		}),
+	}
+	sh.health.Store = sh.store
+	if reg != nil {
+		reg.MustRegister(sh.ships, sh.consecutive, sh.lastShipped, sh.duration, spoolmetrics.NewCollector(logs.SpoolDir))
+	}
+	sh.retrier = retrier.New(shipper, logs.SpoolDir, retrier.WithWorkers(ShipWorkers),
+		retrier.WithAttemptTimeout(time.Duration(logs.UploadTimeout)), retrier.WithObserver(sh.observe))
+	return sh
+}
+
+// Serve ships until ctx ends.
+func (sh *Shipping) Serve(ctx context.Context) error { return sh.retrier.Serve(ctx) }
+
+// Kick ships what was handed over now.
+func (sh *Shipping) Kick() { sh.retrier.Kick() }
+
+// Health is how shipping goes now.
+func (sh *Shipping) Health() ShipHealth {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.health
+}
+
+func (sh *Shipping) observe(o retrier.Outcome) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	now := time.Now()
+	switch o.Status {
+	case ship.Shipped:
+		sh.health.Shipped++
+		sh.health.ConsecutiveFailures = 0
+		sh.health.LastShipped = now
+		sh.ships.WithLabelValues("shipped", "").Inc()
+		sh.lastShipped.Set(float64(now.Unix()))
+		sh.duration.Observe(o.Took.Seconds())
+	case ship.Failed:
+		kind := ship.FailureKind(o.Err)
+		sh.health.Failed++
+		sh.health.ConsecutiveFailures++
+		sh.health.LastFailure, sh.health.LastError, sh.health.LastErrorKind = now, o.Err.Error(), kind
+		sh.ships.WithLabelValues("failed", kind).Inc()
+	case ship.Quarantined:
+		sh.health.Quarantined++
+		sh.ships.WithLabelValues("quarantined", ship.FailEntry).Inc()
+	default:
+		return // owned by a live shim, or gone: not an attempt
+	}
+	sh.consecutive.Set(float64(sh.health.ConsecutiveFailures))
+}
+
+// serveHandoff is POST /v1/handoff, on the unix socket: a shim finished an
+// entry and let go of it.
+func (s *Server) serveHandoff(w http.ResponseWriter, _ *http.Request) {
+	if s.shipping == nil {
+		deny(w, http.StatusServiceUnavailable, "this brisk-logd does not ship")
+		return
+	}
+	s.shipping.Kick()
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// Status is GET /v1/status, on the unix socket.
+type Status struct {
+	Node     string      `json:"node"`
+	Shipping *ShipHealth `json:"shipping,omitempty"`
+}
+
+func (s *Server) serveStatus(w http.ResponseWriter, _ *http.Request) {
+	st := Status{Node: s.node}
+	if s.shipping != nil {
+		h := s.shipping.Health()
+		st.Shipping = &h
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(st)
+}

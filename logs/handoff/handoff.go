@@ -1,0 +1,60 @@
+// Package handoff is how a shim gives a finished spool entry to the node's
+// log daemon, brisk-logd, which ships it: one small request on the
+// daemon's unix socket. The shim then neither signs nor uploads anything,
+// and links no S3 client.
+package handoff
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Timeout bounds a hand-off: the daemon answers at once (it queues the
+// entry), so a daemon that does not answer in this time is not serving.
+const Timeout = 2 * time.Second
+
+// Path is the hand-off request's path on the daemon's socket.
+const Path = "/v1/handoff"
+
+// Client hands entries over to the daemon on one unix socket.
+type Client struct {
+	socket string
+	http   *http.Client
+}
+
+// New returns the client of the daemon listening on socket.
+func New(socket string) *Client {
+	return &Client{socket: socket, http: &http.Client{
+		Timeout: Timeout,
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "unix", socket)
+			},
+			MaxIdleConns:    1,
+			IdleConnTimeout: 30 * time.Second,
+		},
+	}}
+}
+
+// Notify tells the daemon that an entry was finished and let go of: it
+// ships what the spool holds now. The entry is already safe on the spool:
+// when no daemon answers, it waits there for one (or for briskctl flush).
+func (c *Client) Notify(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://brisk-logd"+Path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("hand the log over to brisk-logd on %s: %w", c.socket, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("hand the log over to brisk-logd on %s: %s", c.socket, resp.Status)
+	}
+	return nil
+}

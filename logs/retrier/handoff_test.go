@@ -1,0 +1,109 @@
+package retrier
+
+import (
+	"context"
+	"io"
+
+	"github.com/brisk-containers/brisk/logs/spool"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/brisk-containers/brisk/logs/ship"
+)
+
+// gateStore holds every upload until want of them are in flight at once,
+// then lets all go: it shows the uploads overlap.
+type gateStore struct {
+	want          int32
+	inFlight, max atomic.Int32
+	open          chan struct{}
+	puts          atomic.Int32
+}
+
+func (g *gateStore) Put(ctx context.Context, _ string, body io.Reader, _ map[string]string, _ string) error {
+	_, _ = io.Copy(io.Discard, body)
+	n := g.inFlight.Add(1)
+	defer g.inFlight.Add(-1)
+	for {
+		m := g.max.Load()
+		if n <= m || g.max.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	if n >= g.want {
+		select {
+		case <-g.open:
+		default:
+			close(g.open)
+		}
+	}
+	select {
+	case <-g.open:
+	case <-time.After(5 * time.Second):
+	case <-ctx.Done():
+	}
+	g.puts.Add(1)
+	return nil
+}
+func (g *gateStore) Get(context.Context, string) ([]byte, map[string]string, error) {
+	return nil, nil, ship.ErrNotFound
+}
+func (g *gateStore) List(context.Context, string, string, func([]string, bool) bool) error {
+	return nil
+}
+func (g *gateStore) String() string { return "s3://gate" }
+
+// A burst of hand-offs ships in parallel, up to the workers, and at once:
+// not at the next poll.
+func TestKickShipsABurstInParallel(t *testing.T) {
+	cfg, _, _ := pendingSpool(t)
+	store := &gateStore{want: entries, open: make(chan struct{})}
+	s, err := ship.New(context.Background(), cfg, ship.WithStore(store))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var observed atomic.Int32
+	r := New(s, cfg.SpoolDir, WithPoll(time.Hour), WithWorkers(entries), WithObserver(func(o Outcome) {
+		if o.Status == ship.Shipped {
+			observed.Add(1)
+		}
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = r.Serve(ctx) }()
+	// Serve's first pass ships what is pending; then it sleeps an hour.
+	deadline := time.Now().Add(30 * time.Second)
+	for store.puts.Load() < entries && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if store.max.Load() != entries {
+		t.Errorf("at most %d uploads at once; want %d (one worker per entry)", store.max.Load(), entries)
+	}
+	if observed.Load() != entries {
+		t.Errorf("observer saw %d shipped; want %d", observed.Load(), entries)
+	}
+	// A hand-off now: a pass before the hour's poll.
+	newDoneEntry(t, cfg.SpoolDir)
+	r.Kick()
+	deadline = time.Now().Add(30 * time.Second)
+	for store.puts.Load() < entries+1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if store.puts.Load() != entries+1 {
+		t.Errorf("after a kick: %d uploads; want %d: the hand-off waited for the poll", store.puts.Load(), entries+1)
+	}
+}
+
+// newDoneEntry is a finished entry its shim let go of.
+func newDoneEntry(t *testing.T, spoolDir string) {
+	t.Helper()
+	e, err := spool.Open(spoolDir, spool.Meta{Namespace: "ns", ID: "handed-over"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Finish(spool.ExitInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	e.Release()
+}
