@@ -324,12 +324,14 @@ func TestInstallerImage(t *testing.T) {
 	// brisk-logd: its socket on the "host", and a loopback listener whose
 	// tokens come from the Secret through the installer.
 	logdAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-	configMap := fmt.Sprintf("[snapshotter]\nroot = %q\naddress = %q\nmetrics_address = \"127.0.0.1:%d\"\n"+
+	// Every socket on the "host": another stack on this machine may
+	// serve on the defaults under /run/brisk.
+	configMap := fmt.Sprintf("[snapshotter]\nroot = %q\naddress = %q\nusage_socket = %q\nmetrics_address = \"127.0.0.1:%d\"\n"+
 		"[snapshotter.profiles.brisk-small]\ntmpfs_size = \"8Mi\"\ntmpfs_inodes = 2000\n"+
 		"[logs]\nspool_dir = %q\nlocal_dir = %q\n"+
 		"[logs.api]\nsocket = %q\nlisten = %q\ntokens_file = %q\n",
 		filepath.Join(h.root, "var/lib/brisk-snapshotter"), filepath.Join(h.root, "run/brisk/snapshotter.sock"),
-		harness.FreePort(t), filepath.Join(h.root, "run/brisk/spool"), logsDir,
+		filepath.Join(h.root, "run/brisk/usage.sock"), harness.FreePort(t), filepath.Join(h.root, "run/brisk/spool"), logsDir,
 		h.logdSocket(), logdAddr, filepath.Join(h.root, "etc/brisk/logd-tokens"))
 	writeFileAll(t, env.Path("configmap", "config.toml"), configMap)
 	const logdToken = "installer-test-token"
