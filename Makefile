@@ -51,6 +51,7 @@ demo: tools build
 
 install: build
 	install -D -m 0755 $(BIN)/brisk-snapshotter $(DESTDIR)$(PREFIX)/bin/brisk-snapshotter
+	install -D -m 0755 $(BIN)/brisk-logd $(DESTDIR)$(PREFIX)/bin/brisk-logd
 	install -D -m 0755 $(BIN)/briskctl $(DESTDIR)$(PREFIX)/bin/briskctl
 	@if [ -x $(BIN)/containerd-shim-brisk-v2 ]; then \
 		install -D -m 0755 $(BIN)/containerd-shim-brisk-v2 $(DESTDIR)$(PREFIX)/bin/containerd-shim-brisk-v2; fi
@@ -58,12 +59,14 @@ install: build
 		install -D -m 0644 contrib/config/brisk.toml $(DESTDIR)/etc/brisk/config.toml; \
 	else echo "keeping existing /etc/brisk/config.toml"; fi
 	install -D -m 0644 contrib/systemd/brisk-snapshotter.service $(DESTDIR)/etc/systemd/system/brisk-snapshotter.service
+	install -D -m 0644 contrib/systemd/brisk-logd.service $(DESTDIR)/etc/systemd/system/brisk-logd.service
 	install -D -m 0644 contrib/systemd/containerd.service.d/brisk.conf $(DESTDIR)/etc/systemd/system/containerd.service.d/brisk.conf
 	install -D -m 0644 contrib/systemd/brisk-logs-gc.service $(DESTDIR)/etc/systemd/system/brisk-logs-gc.service
 	install -D -m 0644 contrib/systemd/brisk-logs-gc.timer $(DESTDIR)/etc/systemd/system/brisk-logs-gc.timer
 	@echo "Next: merge contrib/containerd/config-v3.toml into /etc/containerd/config.toml, then"
-	@echo "  systemctl daemon-reload && systemctl enable --now brisk-snapshotter && systemctl restart containerd"
-	@echo "S3: set [logs.s3] bucket, put credentials in /etc/brisk/s3.env (0600) unless the node has a role, run briskctl bucket init."
+	@echo "  systemctl daemon-reload && systemctl enable --now brisk-snapshotter brisk-logd && systemctl restart containerd"
+	@echo "S3: set [logs.s3] bucket, put credentials in /etc/brisk/s3.env (0600; containerd's shims and brisk-logd read it) unless the node has a role, run briskctl bucket init."
+	@echo "Logs from other hosts: brisk-logd serves /run/brisk/logd.sock; set [logs.api] listen and tokens_file (and peers) to serve the network."
 	@echo "No bucket: systemctl enable --now brisk-logs-gc.timer keeps local_dir to 24 h."
 
 # Brisk's node image (binaries + brisk-installer) as an OCI archive, built by

@@ -135,6 +135,7 @@ func Checks() []Check {
 		tmpfsBudget,
 		spoolFS,
 		spoolPending,
+		logdCheck,
 		s3Check,
 		diskCheck,
 	}

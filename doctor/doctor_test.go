@@ -70,7 +70,7 @@ func TestConfigCheckGivesTheDaemonsError(t *testing.T) {
 		t.Fatalf("got %+v for %v", rs, err)
 	}
 	// Every check that needs the config says so instead of guessing.
-	for _, c := range []Check{upperMount, headroomCheck, tmpfsBudget, spoolFS, spoolPending, s3Check} {
+	for _, c := range []Check{upperMount, headroomCheck, tmpfsBudget, spoolFS, spoolPending, logdCheck, s3Check} {
 		for _, r := range c.Run(context.Background(), NewNode(path, cfg, err)) {
 			if r.Status != Skip {
 				t.Errorf("%s with a bad config: %+v", c.Name, r)

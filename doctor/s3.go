@@ -39,7 +39,7 @@ var s3Check = Check{
 		}
 		client, creds, err := n.s3Client(ctx, c)
 		if err != nil {
-			return one(Fail, err.Error(), "give the node S3 credentials: an instance role, or /etc/brisk/s3.env read by containerd")
+			return one(Fail, err.Error(), "give the node S3 credentials: an instance role, or /etc/brisk/s3.env read by containerd and brisk-logd")
 		}
 		where := c.Bucket
 		if c.Endpoint != "" {

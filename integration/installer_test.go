@@ -1,9 +1,14 @@
 package integration
 
 import (
+	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/doctor"
 	"github.com/brisk-containers/brisk/integration/harness"
 	"github.com/brisk-containers/brisk/internal/briskimage"
 	"github.com/brisk-containers/brisk/internal/installer"
@@ -35,7 +41,9 @@ type installerHost struct {
 	ctd      *harness.Containerd
 	root     string // the host's tree, seen from the host
 	requests string
+	nodeName string           // what the DaemonSet passes as NODE_NAME
 	sn       *harness.Process // the snapshotter started as "systemd" would
+	logd     *harness.Process // brisk-logd, likewise
 	runs     int
 	served   int
 }
@@ -55,12 +63,15 @@ func (h *installerHost) run(command string) (output string, actions []string, er
 		"--bin-dir", filepath.Join(h.root, "usr/local/bin"),
 		"--config", filepath.Join(h.root, "etc/brisk/config.toml"),
 		"--s3-env", filepath.Join(h.root, "etc/brisk/s3.env"),
+		"--logd-tokens", filepath.Join(h.root, "etc/brisk/logd-tokens"),
 		"--containerd-config", h.ctd.Config,
 		"--containerd-dropin-dir", filepath.Join(h.root, "etc/containerd/conf.d"),
 		"--containerd-address", h.ctd.Address,
 		"--systemd-dir", filepath.Join(h.root, "etc/systemd/system"),
 		"--state-dir", filepath.Join(h.root, "var/lib/brisk-installer"),
 		"--source-config", "/host" + h.env.Path("configmap", "config.toml"),
+		"--source-logd-tokens", "/host" + h.env.Path("secret", "tokens"),
+		"--logs-node-name", h.nodeName,
 		"--service-manager", "requests",
 		"--request-dir", "/host" + h.requests,
 	}
@@ -130,6 +141,12 @@ func (h *installerHost) serve() []string {
 			if err := h.sn.Stop(10 * time.Second); err != nil {
 				h.t.Errorf("stop snapshotter: %v", err)
 			}
+		case "enable-now brisk-logd.service", "restart brisk-logd.service":
+			h.startLogd()
+		case "disable-now brisk-logd.service":
+			if err := h.logd.Stop(10 * time.Second); err != nil {
+				h.t.Errorf("stop brisk-logd: %v", err)
+			}
 		case "restart containerd.service":
 			// containerd restarted on a config that lost the test's
 			// private paths would use the host's own: refuse.
@@ -151,28 +168,78 @@ func (h *installerHost) serve() []string {
 	}
 }
 
-// startSnapshotter runs the ExecStart of the unit the installer wrote.
-func (h *installerHost) startSnapshotter() {
+// execStart is the ExecStart of the unit the installer wrote.
+func (h *installerHost) execStart(unit string) []string {
 	h.t.Helper()
-	unit, err := os.ReadFile(filepath.Join(h.root, "etc/systemd/system/brisk-snapshotter.service"))
+	data, err := os.ReadFile(filepath.Join(h.root, "etc/systemd/system", unit))
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	var argv []string
-	for _, line := range strings.Split(string(unit), "\n") {
+	for _, line := range strings.Split(string(data), "\n") {
 		if cmd, ok := strings.CutPrefix(line, "ExecStart="); ok {
 			argv = strings.Fields(cmd)
 		}
 	}
 	if len(argv) == 0 {
-		h.t.Fatalf("unit has no ExecStart:\n%s", unit)
+		h.t.Fatalf("%s has no ExecStart:\n%s", unit, data)
 	}
+	return argv
+}
+
+// startSnapshotter runs the ExecStart of the unit the installer wrote.
+func (h *installerHost) startSnapshotter() {
+	h.t.Helper()
+	argv := h.execStart("brisk-snapshotter.service")
 	if h.sn == nil {
 		h.sn = h.env.Start("brisk-snapshotter", nil, argv...)
 	} else {
 		h.env.Restart(h.sn)
 	}
 	h.env.WaitSnapshotter(&harness.Snapshotter{Proc: h.sn, Address: filepath.Join(h.root, "run/brisk/snapshotter.sock")})
+}
+
+// startLogd runs the ExecStart of brisk-logd's unit and waits for it to
+// answer on its socket, as systemd's start job would (the unit is
+// Type=simple: the test waits where systemd would not).
+func (h *installerHost) startLogd() {
+	h.t.Helper()
+	argv := h.execStart("brisk-logd.service")
+	if h.logd == nil {
+		h.logd = h.env.Start("brisk-logd", nil, argv...)
+	} else {
+		h.logd.Args = argv
+		h.env.Restart(h.logd)
+	}
+	if !harness.WaitFor(30*time.Second, func() bool { _, err := h.logdGet("/healthz"); return err == nil }) {
+		h.t.Fatalf("brisk-logd does not answer on %s:\n%s", h.logdSocket(), h.logd.LogTail())
+	}
+}
+
+func (h *installerHost) logdSocket() string { return filepath.Join(h.root, "run/brisk/logd.sock") }
+
+// logdGet is GET path on brisk-logd's unix socket, as briskctl on the node
+// asks it: no token.
+func (h *installerHost) logdGet(path string) (string, error) {
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", h.logdSocket())
+		},
+	}}
+	resp, err := client.Get("http://brisk-logd" + path)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return string(body), fmt.Errorf("GET %s: %s: %s", path, resp.Status, body)
+	}
+	return string(body), nil
 }
 
 // hostTreeListing lists every path under dir with its mode and, for files,
@@ -232,11 +299,11 @@ func sha256File(t *testing.T, path string) string {
 // so what is checked is which restarts the installer asks for, not systemd.
 func TestInstallerImage(t *testing.T) {
 	env := harness.New(t)
-	for _, b := range []string{"brisk-installer", "brisk-snapshotter", "briskctl", "containerd-shim-brisk-v2"} {
+	for _, b := range []string{"brisk-installer", "brisk-snapshotter", "brisk-logd", "briskctl", "containerd-shim-brisk-v2"} {
 		env.Require(filepath.Join(env.BriskBin, b))
 	}
 	env.Require(filepath.Join(env.ToolsBin, "crictl"))
-	h := &installerHost{t: t, env: env, root: env.Path("host"), requests: env.Path("requests")}
+	h := &installerHost{t: t, env: env, root: env.Path("host"), requests: env.Path("requests"), nodeName: "brisk-node-1"}
 	// The node before Brisk: the usual directories, and containerd (its
 	// config is the harness's, outside the tree, compared on its own).
 	for _, d := range []string{"usr/local/bin", "etc/systemd/system", "run", "var/lib"} {
@@ -254,17 +321,21 @@ func TestInstallerImage(t *testing.T) {
 	logsDir := env.Path("logs")
 	// brisk-small is a profile: the installer declares it to containerd
 	// as a proxy plugin and runtime handler of that name.
-	configMap := fmt.Sprintf("[snapshotter]\nroot = %q\naddress = %q\nmetrics_address = \"127.0.0.1:%d\"\n"+
+	// brisk-logd: its socket on the "host", and a loopback listener whose
+	// tokens come from the Secret through the installer.
+	logdAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	// Every socket on the "host": another stack on this machine may
+	// serve on the defaults under /run/brisk.
+	configMap := fmt.Sprintf("[snapshotter]\nroot = %q\naddress = %q\nusage_socket = %q\nmetrics_address = \"127.0.0.1:%d\"\n"+
 		"[snapshotter.profiles.brisk-small]\ntmpfs_size = \"8Mi\"\ntmpfs_inodes = 2000\n"+
-		"[logs]\nspool_dir = %q\nlocal_dir = %q\n",
+		"[logs]\nspool_dir = %q\nlocal_dir = %q\n"+
+		"[logs.api]\nsocket = %q\nlisten = %q\ntokens_file = %q\n",
 		filepath.Join(h.root, "var/lib/brisk-snapshotter"), filepath.Join(h.root, "run/brisk/snapshotter.sock"),
-		harness.FreePort(t), filepath.Join(h.root, "run/brisk/spool"), logsDir)
-	if err := os.MkdirAll(env.Path("configmap"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(env.Path("configmap", "config.toml"), []byte(configMap), 0o644); err != nil {
-		t.Fatal(err)
-	}
+		filepath.Join(h.root, "run/brisk/usage.sock"), harness.FreePort(t), filepath.Join(h.root, "run/brisk/spool"), logsDir,
+		h.logdSocket(), logdAddr, filepath.Join(h.root, "etc/brisk/logd-tokens"))
+	writeFileAll(t, env.Path("configmap", "config.toml"), configMap)
+	const logdToken = "installer-test-token"
+	writeFileAll(t, env.Path("secret", "tokens"), logdToken+" k8s.io\n")
 
 	// The image, as make image builds it.
 	archive := env.Path("brisk-image.tar")
@@ -298,10 +369,10 @@ func TestInstallerImage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("install: %v\n%s", err, out)
 	}
-	if want := []string{"daemon-reload", "enable-now brisk-snapshotter.service", "restart containerd.service"}; !slices.Equal(actions, want) {
+	if want := []string{"daemon-reload", "enable-now brisk-snapshotter.service", "enable-now brisk-logd.service", "restart containerd.service"}; !slices.Equal(actions, want) {
 		t.Fatalf("install asked for %q, want %q\n%s", actions, want, out)
 	}
-	for _, b := range []string{"brisk-snapshotter", "briskctl", "containerd-shim-brisk-v2"} {
+	for _, b := range []string{"brisk-snapshotter", "brisk-logd", "briskctl", "containerd-shim-brisk-v2"} {
 		if sha256File(t, filepath.Join(h.root, "usr/local/bin", b)) != sha256File(t, filepath.Join(env.BriskBin, b)) {
 			t.Errorf("%s on the host differs from the image's", b)
 		}
@@ -313,6 +384,45 @@ func TestInstallerImage(t *testing.T) {
 	if got := testutil.AttrsOf(t, managed); got != managedAttrs {
 		t.Errorf("containerd config's target: %+v after install, want %+v kept", got, managedAttrs)
 	}
+
+	t.Run("brisk-logd runs on the installed node", func(t *testing.T) {
+		// The installer wrote the node's name into [logs.api], and
+		// brisk-logd answers with it.
+		body, err := h.logdGet("/v1/tasks?namespace=k8s.io")
+		if err != nil {
+			t.Fatalf("brisk-logd on its socket: %v\n%s", err, h.logd.LogTail())
+		}
+		var tasks struct {
+			Node string `json:"node"`
+		}
+		if err := json.Unmarshal([]byte(body), &tasks); err != nil || tasks.Node != h.nodeName {
+			t.Errorf("GET /v1/tasks: node %q (%v), want %q, the installer's --logs-node-name:\n%s", tasks.Node, err, h.nodeName, body)
+		}
+		// The Secret's token, installed as tokens_file, opens the
+		// listener; no token does not.
+		for _, tc := range []struct {
+			token string
+			want  int
+		}{{logdToken, http.StatusOK}, {"", http.StatusUnauthorized}} {
+			req, _ := http.NewRequest(http.MethodGet, "http://"+logdAddr+"/v1/tasks?namespace=k8s.io", nil)
+			if tc.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tc.token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("brisk-logd at %s: %v", logdAddr, err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("GET /v1/tasks with token %q: %s, want %d", tc.token, resp.Status, tc.want)
+			}
+		}
+		// doctor finds it.
+		r := installedDoctor(t, env, briskConfig, h.ctd.Address)
+		if x, ok := finding(r, "logd/running", doctor.Pass); !ok || !strings.Contains(x.Found, h.logdSocket()) {
+			t.Errorf("doctor on the installed node:\n%s", dump(r))
+		}
+	})
 
 	var podIDs []string
 	// runPod runs a pod under handler whose container prints its root
@@ -371,6 +481,10 @@ func TestInstallerImage(t *testing.T) {
 		if err != nil || !strings.HasPrefix(got, "hello from brisk\n") {
 			t.Errorf("briskctl logs %s: %q %v", id, got, err)
 		}
+		// brisk-logd, installed beside, serves it too.
+		if got, err := h.logdGet("/v1/logs/k8s.io/" + id + "?stream=stdout"); err != nil || !strings.HasPrefix(got, "hello from brisk\n") {
+			t.Errorf("brisk-logd's GET /v1/logs/k8s.io/%s: %q %v", id, got, err)
+		}
 	})
 
 	t.Run("a pod under a profile's RuntimeClass gets the profile's tmpfs", func(t *testing.T) {
@@ -394,6 +508,38 @@ func TestInstallerImage(t *testing.T) {
 			if !strings.Contains(tm[0].VFSOptions, want) {
 				t.Errorf("brisk-small's upper %s has %q, want %s", tm[0].Mountpoint, tm[0].VFSOptions, want)
 			}
+		}
+	})
+
+	t.Run("doctor fails while logs wait and brisk-logd is down, passes once it is back", func(t *testing.T) {
+		if err := h.logd.Stop(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		// A shim that gave up on its upload left a finished entry.
+		e, err := spool.Open(spoolDir, spool.Meta{Namespace: "k8s.io", ID: "left-by-a-shim"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Write(spool.Stdout, []byte("waiting for the retrier\n")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Finish(spool.ExitInfo{Exited: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		e.Release()
+		r := installedDoctor(t, env, briskConfig, h.ctd.Address)
+		if x, ok := finding(r, "logd/running", doctor.Fail); !ok || !strings.Contains(x.Found, "logs wait; briskctl flush ships them") {
+			t.Errorf("doctor with brisk-logd down and a log waiting:\n%s", dump(r))
+		}
+		// systemd's Restart=always brings it back; as the node's
+		// retrier it ships the entry.
+		h.startLogd()
+		if !harness.WaitFor(30*time.Second, func() bool { p, _ := spool.Pending(spoolDir); return len(p) == 0 }) {
+			t.Fatalf("brisk-logd did not ship the waiting log:\n%s", h.logd.LogTail())
+		}
+		r = installedDoctor(t, env, briskConfig, h.ctd.Address)
+		if _, ok := finding(r, "logd/running", doctor.Pass); !ok {
+			t.Errorf("doctor with brisk-logd back:\n%s", dump(r))
 		}
 	})
 
@@ -438,8 +584,11 @@ func TestInstallerImage(t *testing.T) {
 		if err != nil {
 			t.Fatalf("uninstall: %v\n%s", err, out)
 		}
-		if want := []string{"daemon-reload", "restart containerd.service", "disable-now brisk-snapshotter.service", "daemon-reload"}; !slices.Equal(actions, want) {
+		if want := []string{"daemon-reload", "restart containerd.service", "disable-now brisk-snapshotter.service", "disable-now brisk-logd.service", "daemon-reload"}; !slices.Equal(actions, want) {
 			t.Errorf("uninstall asked for %q, want %q", actions, want)
+		}
+		if h.logd.Running() {
+			t.Errorf("brisk-logd still runs after uninstall")
 		}
 		// Both quarantined logs stay, and uninstall says where.
 		for _, dir := range []string{earlierLog, newLog} {
@@ -565,4 +714,17 @@ func diffLines(a, b []string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// installedDoctor runs briskctl doctor with the installed config against
+// containerd at address and returns its findings.
+func installedDoctor(t *testing.T, env *harness.Env, cfgPath, address string) doctor.Report {
+	t.Helper()
+	out, _, err := env.Run(filepath.Join(env.BriskBin, "briskctl"), "--config", cfgPath, "doctor", "--address", address, "--json",
+		"--sample", "500ms", "--timeout", "20s", "--kubelet-config", env.Path("no-kubelet.yaml"))
+	var r doctor.Report
+	if jerr := json.Unmarshal([]byte(out), &r); jerr != nil {
+		t.Fatalf("doctor --json: %v (%v)\n%s", jerr, err, out)
+	}
+	return r
 }

@@ -2,7 +2,7 @@
 // takes it off again. It runs as the DaemonSet in contrib/kubernetes with the
 // host's / at /host, and also works run on the host itself (--host-root /).
 //
-//	brisk-installer install   [--wait] [FLAGS]  binaries, config, snapshotter unit, containerd drop-in
+//	brisk-installer install   [--wait] [FLAGS]  binaries, config, snapshotter and brisk-logd units, containerd drop-in
 //	brisk-installer uninstall [--wait] [FLAGS]  all of it, refused while containers use brisk
 package main
 
@@ -33,6 +33,7 @@ func main() {
 		&cli.StringFlag{Name: "bin-dir", Value: def.BinDir, Usage: "host directory for the binaries, on containerd's PATH"},
 		&cli.StringFlag{Name: "config", Value: def.ConfigPath, Usage: "host path of Brisk's config"},
 		&cli.StringFlag{Name: "s3-env", Value: def.S3EnvPath, Usage: "host path of the S3 credentials file"},
+		&cli.StringFlag{Name: "logd-tokens", Value: def.LogdTokensPath, Usage: "host path of brisk-logd's tokens file (the ConfigMap's logs.api.tokens_file)"},
 		&cli.StringFlag{Name: "containerd-config", Value: def.ContainerdConfig, Usage: "host path of containerd's config.toml"},
 		&cli.StringFlag{Name: "containerd-dropin-dir", Value: def.DropinDir, Usage: "host directory for brisk.toml, loaded through imports"},
 		&cli.StringFlag{Name: "containerd-address", Value: "/run/containerd/containerd.sock", Usage: "host path of containerd's socket (uninstall checks for brisk containers)"},
@@ -42,6 +43,9 @@ func main() {
 		&cli.StringFlag{Name: "source-bin-dir", Value: filepath.Dir(self), Usage: "directory of the binaries to install"},
 		&cli.StringFlag{Name: "source-config", Value: "/etc/brisk-config/config.toml", Usage: "Brisk config to install (the ConfigMap)"},
 		&cli.StringFlag{Name: "source-s3-env", Value: "/etc/brisk-secret/s3.env", Usage: "S3 credentials to install when the file exists (an optional Secret)"},
+		&cli.StringFlag{Name: "source-logd-tokens", Value: "/etc/brisk-logd-tokens/tokens", Usage: "brisk-logd's tokens to install when the file exists (an optional Secret)"},
+		&cli.StringFlag{Name: "logs-node-name", EnvVars: []string{"NODE_NAME"}, Usage: "[logs.api] node_name written into the installed config unless it sets one (empty: brisk-logd uses the hostname)"},
+		&cli.StringFlag{Name: "logs-peers-dns", EnvVars: []string{"BRISK_LOGS_PEERS_DNS"}, Usage: "[logs.api] peers_dns written into the installed config unless it sets one: the headless Service in front of the DaemonSet"},
 		&cli.StringFlag{Name: "service-manager", Value: "systemd", Usage: `"systemd" (over /run/systemd/private) or "requests" (files in --request-dir, answered by someone else)`},
 		&cli.StringFlag{Name: "request-dir", Usage: "directory for --service-manager requests (inside this container)"},
 		&cli.StringFlag{Name: "node-name", EnvVars: []string{"NODE_NAME"}, Usage: "node to label " + installer.InstalledLabel + "=true once installed (in a pod; empty: no label)"},
@@ -51,7 +55,7 @@ func main() {
 	}
 	app := &cli.App{
 		Name:  "brisk-installer",
-		Usage: "install Brisk on this node (binaries, /etc/brisk, brisk-snapshotter unit, containerd drop-in), or remove it",
+		Usage: "install Brisk on this node (binaries, /etc/brisk, brisk-snapshotter and brisk-logd units, containerd drop-in), or remove it",
 		Commands: []*cli.Command{
 			{Name: "install", Usage: "install or update Brisk; changes nothing when it is up to date", Flags: flags, Action: func(c *cli.Context) error {
 				return run(c, func(ctx context.Context, in *installer.Installer, label *installer.NodeLabel) (installer.Result, error) {
@@ -158,12 +162,13 @@ func newInstaller(ctx context.Context, c *cli.Context) (*installer.Installer, fu
 		BinDir:           c.String("bin-dir"),
 		ConfigPath:       c.String("config"),
 		S3EnvPath:        c.String("s3-env"),
+		LogdTokensPath:   c.String("logd-tokens"),
 		ContainerdConfig: c.String("containerd-config"),
 		DropinDir:        c.String("containerd-dropin-dir"),
 		SystemdDir:       c.String("systemd-dir"),
 		StateDir:         c.String("state-dir"),
 	}
-	for name, p := range map[string]string{"bin-dir": l.BinDir, "config": l.ConfigPath, "s3-env": l.S3EnvPath,
+	for name, p := range map[string]string{"bin-dir": l.BinDir, "config": l.ConfigPath, "s3-env": l.S3EnvPath, "logd-tokens": l.LogdTokensPath,
 		"containerd-config": l.ContainerdConfig, "containerd-dropin-dir": l.DropinDir, "systemd-dir": l.SystemdDir, "state-dir": l.StateDir} {
 		if !filepath.IsAbs(p) {
 			return nil, nil, fmt.Errorf("--%s %q: want an absolute host path: %w", name, p, errdefs.ErrInvalidArgument)
@@ -172,9 +177,14 @@ func newInstaller(ctx context.Context, c *cli.Context) (*installer.Installer, fu
 	in := &installer.Installer{
 		Layout: l,
 		Sources: installer.Sources{
-			BinDir: c.String("source-bin-dir"),
-			Config: c.String("source-config"),
-			S3Env:  c.String("source-s3-env"),
+			BinDir:     c.String("source-bin-dir"),
+			Config:     c.String("source-config"),
+			S3Env:      c.String("source-s3-env"),
+			LogdTokens: c.String("source-logd-tokens"),
+		},
+		NodeKeys: installer.NodeKeys{
+			NodeName: c.String("logs-node-name"),
+			PeersDNS: c.String("logs-peers-dns"),
 		},
 		Users:            installer.ContainerdUsers(filepath.Join(l.HostRoot, c.String("containerd-address"))),
 		PendingLogs:      spool.Pending,

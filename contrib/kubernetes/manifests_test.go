@@ -6,10 +6,12 @@ package kubernetes
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -28,12 +30,14 @@ import (
 
 // kinds are the objects the manifests may hold.
 var kinds = map[string]func() any{
-	"v1/Namespace":                                    func() any { return &corev1.Namespace{} },
-	"v1/ServiceAccount":                               func() any { return &corev1.ServiceAccount{} },
-	"v1/ConfigMap":                                    func() any { return &corev1.ConfigMap{} },
-	"apps/v1/DaemonSet":                               func() any { return &appsv1.DaemonSet{} },
-	"batch/v1/Job":                                    func() any { return &batchv1.Job{} },
-	"node.k8s.io/v1/RuntimeClass":                     func() any { return &nodev1.RuntimeClass{} },
+	"v1/Namespace":                func() any { return &corev1.Namespace{} },
+	"v1/ServiceAccount":           func() any { return &corev1.ServiceAccount{} },
+	"v1/ConfigMap":                func() any { return &corev1.ConfigMap{} },
+	"v1/Service":                  func() any { return &corev1.Service{} },
+	"v1/Secret":                   func() any { return &corev1.Secret{} },
+	"apps/v1/DaemonSet":           func() any { return &appsv1.DaemonSet{} },
+	"batch/v1/Job":                func() any { return &batchv1.Job{} },
+	"node.k8s.io/v1/RuntimeClass": func() any { return &nodev1.RuntimeClass{} },
 	"rbac.authorization.k8s.io/v1/ClusterRole":        func() any { return &rbacv1.ClusterRole{} },
 	"rbac.authorization.k8s.io/v1/ClusterRoleBinding": func() any { return &rbacv1.ClusterRoleBinding{} },
 }
@@ -219,6 +223,133 @@ func TestManifests(t *testing.T) {
 	}
 	if ds := daemonSets["brisk-uninstaller"]; ds == nil || ds.Spec.Template.Spec.Containers[0].Args[0] != "uninstall" {
 		t.Errorf("no DaemonSet brisk-uninstaller running uninstall")
+	}
+}
+
+// TestLogdManifests: the headless Service brisk-logd names every node's
+// brisk-logd (the installer's pods, in the host's network), the DaemonSet
+// passes the installer the node's name and the Service's DNS name for
+// [logs.api], and the tokens Secret reaches the installer as it expects,
+// shipped without a live token.
+func TestLogdManifests(t *testing.T) {
+	objs := decodeAll(t)
+	var ds *appsv1.DaemonSet
+	for _, o := range objs["DaemonSet"] {
+		if d := o.(*appsv1.DaemonSet); d.Name == "brisk-installer" {
+			ds = d
+		}
+	}
+	if ds == nil {
+		t.Fatal("no DaemonSet brisk-installer")
+	}
+	spec := ds.Spec.Template.Spec
+	if !spec.HostNetwork {
+		t.Errorf("DaemonSet brisk-installer: not hostNetwork: the Service's addresses would not be the nodes' brisk-logd")
+	}
+
+	var svc *corev1.Service
+	for _, o := range objs["Service"] {
+		if s := o.(*corev1.Service); s.Name == "brisk-logd" {
+			svc = s
+		}
+	}
+	if svc == nil {
+		t.Fatal("no Service brisk-logd")
+	}
+	if svc.Spec.ClusterIP != corev1.ClusterIPNone || svc.Namespace != ds.Namespace {
+		t.Errorf("Service brisk-logd: clusterIP %q in %s, want None (headless) in %s", svc.Spec.ClusterIP, svc.Namespace, ds.Namespace)
+	}
+	if len(svc.Spec.Selector) == 0 {
+		t.Errorf("Service brisk-logd selects nothing")
+	}
+	for k, v := range svc.Spec.Selector {
+		if ds.Spec.Template.Labels[k] != v {
+			t.Errorf("Service brisk-logd selects %s=%s, which the DaemonSet's pods lack (%v)", k, v, ds.Spec.Template.Labels)
+		}
+	}
+	// The ConfigMap's brisk-logd listens off loopback on the Service's
+	// port, with the tokens the installer installs from the Secret.
+	var api config.LogsAPI
+	for _, o := range objs["ConfigMap"] {
+		if cm := o.(*corev1.ConfigMap); cm.Name == "brisk-config" {
+			cfg, err := config.Parse([]byte(cm.Data["config.toml"]))
+			if err != nil {
+				t.Fatalf("ConfigMap brisk-config: %v", err)
+			}
+			api = cfg.Logs.API
+		}
+	}
+	_, port, _ := net.SplitHostPort(api.Listen)
+	if api.Loopback() || port != config.DefaultAPIPort {
+		t.Errorf("ConfigMap brisk-config: logs.api.listen = %q, want every address on port %s: peers and the Service reach it", api.Listen, config.DefaultAPIPort)
+	}
+	if want := installer.DefaultLayout().LogdTokensPath; api.TokensFile != want {
+		t.Errorf("ConfigMap brisk-config: logs.api.tokens_file = %q, want %s, where the installer puts the Secret", api.TokensFile, want)
+	}
+	if api.NodeName != "" || api.PeersDNS != "" {
+		t.Errorf("ConfigMap brisk-config sets node_name %q or peers_dns %q, which the installer writes per node", api.NodeName, api.PeersDNS)
+	}
+	if p := svc.Spec.Ports; len(p) != 1 || p[0].Name != "logs" || strconv.Itoa(int(p[0].Port)) != port || p[0].TargetPort.String() != port {
+		t.Errorf("Service brisk-logd ports %+v, want one named logs on %s (logs.api.listen)", p, port)
+	}
+
+	c := spec.Containers[0]
+	env := map[string]corev1.EnvVar{}
+	for _, e := range c.Env {
+		env[e.Name] = e
+	}
+	fieldRef := func(name string) string {
+		if e := env[name]; e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
+			return e.ValueFrom.FieldRef.FieldPath
+		}
+		return ""
+	}
+	if fieldRef("NODE_NAME") != "spec.nodeName" {
+		t.Errorf("NODE_NAME (the installer's --logs-node-name) is not the pod's spec.nodeName: %+v", env["NODE_NAME"])
+	}
+	// $(POD_NAMESPACE) expands only when defined before its use.
+	wantDNS := svc.Name + ".$(POD_NAMESPACE).svc.cluster.local"
+	if fieldRef("POD_NAMESPACE") != "metadata.namespace" || env["BRISK_LOGS_PEERS_DNS"].Value != wantDNS ||
+		slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "POD_NAMESPACE" }) > slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "BRISK_LOGS_PEERS_DNS" }) {
+		t.Errorf("BRISK_LOGS_PEERS_DNS (the installer's --logs-peers-dns) is %+v, want %s after POD_NAMESPACE from metadata.namespace", env["BRISK_LOGS_PEERS_DNS"], wantDNS)
+	}
+
+	// The Secret's key tokens at the installer's --source-logd-tokens.
+	mounts := map[string]string{}
+	for _, m := range c.VolumeMounts {
+		mounts[m.Name] = m.MountPath
+	}
+	var secretName string
+	for _, v := range spec.Volumes {
+		if v.Secret != nil && mounts[v.Name] == "/etc/brisk-logd-tokens" {
+			secretName = v.Secret.SecretName
+			if v.Secret.Optional == nil || !*v.Secret.Optional {
+				t.Errorf("volume %s: the tokens Secret is not optional: the installer would not start without it", v.Name)
+			}
+		}
+	}
+	if secretName == "" {
+		t.Fatalf("no Secret mounted at /etc/brisk-logd-tokens (the installer's --source-logd-tokens /etc/brisk-logd-tokens/tokens)")
+	}
+	var secrets int
+	for _, o := range objs["Secret"] {
+		s := o.(*corev1.Secret)
+		if s.Name != secretName {
+			continue
+		}
+		secrets++
+		tokens, ok := s.StringData["tokens"]
+		if !ok {
+			t.Errorf("Secret %s has no key tokens", s.Name)
+		}
+		for _, line := range strings.Split(tokens, "\n") {
+			if l := strings.TrimSpace(line); l != "" && !strings.HasPrefix(l, "#") {
+				t.Errorf("Secret %s ships a live token line %q: applying it would open the API to whoever reads this repository", s.Name, l)
+			}
+		}
+	}
+	if secrets != 1 {
+		t.Errorf("%d example Secrets %s, want 1", secrets, secretName)
 	}
 }
 

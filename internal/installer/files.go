@@ -37,6 +37,18 @@ type state struct {
 	// root, spool_dir) that was there before the first install, the names
 	// it held then: uninstall removes only what came after.
 	PreExisting map[string][]string `json:"pre_existing,omitempty"`
+	// Written lists the files installed from optional sources that are
+	// not Brisk's own by their path (brisk-logd's tokens): uninstall
+	// removes them only when the installer wrote them, and leaves an
+	// operator's own file there.
+	Written []string `json:"written,omitempty"`
+}
+
+// noteWritten records host path p as written by the installer.
+func (st *state) noteWritten(p string) {
+	if !slices.Contains(st.Written, p) {
+		st.Written = append(st.Written, p)
+	}
 }
 
 func loadState(l Layout) (state, error) {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"github.com/containerd/errdefs"
@@ -36,6 +37,8 @@ type Installer struct {
 	// NewConfigVersion is the version of a containerd config created where
 	// there is none: 3 (containerd 2.x, the default) or 2 (1.7).
 	NewConfigVersion int64
+	// NodeKeys go into the installed config's [logs.api].
+	NodeKeys NodeKeys
 }
 
 // Result says what a run changed on the host and which service actions it
@@ -106,11 +109,16 @@ func (r *run) act(ctx context.Context, what string, fn func() error) error {
 // Install makes the host match the sources: it writes only what differs,
 // and restarts containerd only when its drop-in, its imports or its
 // environment changed, the snapshotter only when its binary, config or unit
-// changed.
+// changed, brisk-logd only when its binary, unit, [logs] section or S3
+// credentials changed.
 func (in *Installer) Install(ctx context.Context) (Result, error) {
-	cfgData, err := os.ReadFile(in.Sources.Config)
+	src, err := os.ReadFile(in.Sources.Config)
 	if err != nil {
 		return Result{}, fmt.Errorf("brisk config: %w", err)
+	}
+	cfgData, err := withNodeKeys(src, in.NodeKeys)
+	if err != nil {
+		return Result{}, fmt.Errorf("brisk config %s: %w", in.Sources.Config, err)
 	}
 	cfg, err := config.Parse(cfgData)
 	if err != nil {
@@ -128,11 +136,11 @@ func (in *Installer) Install(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	snapshotterChanged, s3Changed, err := r.installFiles(cfg, cfgData)
+	files, err := r.installFiles(cfg, cfgData)
 	if err != nil {
 		return r.res, err
 	}
-	unitExisted, unitChanged, envChanged, err := r.installUnits()
+	units, err := r.installUnits()
 	if err != nil {
 		return r.res, err
 	}
@@ -147,85 +155,158 @@ func (in *Installer) Install(ctx context.Context) (Result, error) {
 	}
 
 	// The snapshotter serves before containerd restarts and dials it.
-	if unitChanged || envChanged {
+	if units.snapshotter.changed || units.logd.changed || units.env {
 		if err := r.act(ctx, "daemon-reload", func() error { return in.Services.Reload(ctx) }); err != nil {
 			return r.res, err
 		}
 	}
-	switch {
-	case !unitExisted:
-		err = r.act(ctx, "enable --now "+SnapshotterUnit, func() error { return in.Services.EnableNow(ctx, SnapshotterUnit) })
-	case unitChanged || snapshotterChanged:
-		err = r.act(ctx, "restart "+SnapshotterUnit, func() error { return in.Services.Restart(ctx, SnapshotterUnit) })
-	}
-	if err != nil {
+	if err := r.startOrRestart(ctx, SnapshotterUnit, units.snapshotter, files.snapshotter); err != nil {
 		return r.res, err
 	}
-	if containerdChanged || envChanged || s3Changed {
+	if err := r.startOrRestart(ctx, LogdUnit, units.logd, files.logd); err != nil {
+		return r.res, err
+	}
+	if containerdChanged || units.env || files.s3 {
 		err = r.act(ctx, "restart "+ContainerdUnit, func() error { return in.Services.Restart(ctx, ContainerdUnit) })
 	}
 	return r.res, err
 }
 
-// installFiles installs the binaries, the config and the S3 credentials,
-// and creates the daemons' directories. A new snapshotter binary or config
-// needs a snapshotter restart; shims and briskctl are started fresh for
-// each task; the credentials reach shims through containerd's environment.
-func (r *run) installFiles(cfg config.Config, cfgData []byte) (snapshotterChanged, s3Changed bool, err error) {
+// startOrRestart enables and starts a unit that was not installed, and
+// restarts one whose unit file or inputs changed.
+func (r *run) startOrRestart(ctx context.Context, unit string, u unitChange, inputsChanged bool) error {
+	switch {
+	case !u.existed:
+		return r.act(ctx, "enable --now "+unit, func() error { return r.Services.EnableNow(ctx, unit) })
+	case u.changed || inputsChanged:
+		return r.act(ctx, "restart "+unit, func() error { return r.Services.Restart(ctx, unit) })
+	}
+	return nil
+}
+
+// fileChanges says which daemons' inputs installFiles changed.
+type fileChanges struct {
+	snapshotter bool // its binary or the config
+	logd        bool // its binary, [logs], the S3 credentials or a first tokens file
+	s3          bool // the S3 credentials, which shims get from containerd
+}
+
+// installFiles installs the binaries, the config, the S3 credentials and
+// brisk-logd's tokens, and creates the daemons' directories. A new
+// snapshotter binary or config needs a snapshotter restart; brisk-logd
+// restarts for its binary, a change in [logs] (the only section it reads:
+// a profile's edit does not cut its followers off), the credentials its
+// unit reads and a first tokens file, while it re-reads a changed one by
+// itself; shims and briskctl
+// are started fresh for each task; the credentials reach shims through
+// containerd's environment.
+func (r *run) installFiles(cfg config.Config, cfgData []byte) (fileChanges, error) {
+	var f fileChanges
 	if err := r.st.mkdirAll(r.l, r.l.BinDir, 0o755); err != nil {
-		return false, false, err
+		return f, err
 	}
 	for _, name := range Binaries {
 		dst := filepath.Join(r.l.BinDir, name)
 		changed, err := copyFile(filepath.Join(r.Sources.BinDir, name), r.l.host(dst), 0o755)
 		if err != nil {
-			return false, false, fmt.Errorf("install %s: %w", dst, err)
+			return f, fmt.Errorf("install %s: %w", dst, err)
 		}
-		if r.changed(dst, changed) && name == "brisk-snapshotter" {
-			snapshotterChanged = true
+		if r.changed(dst, changed) {
+			f.snapshotter = f.snapshotter || name == "brisk-snapshotter"
+			f.logd = f.logd || name == "brisk-logd"
 		}
 	}
+	installed, installedErr := config.Load(r.l.host(r.l.ConfigPath), false)
 	changed, err := r.write(r.l.ConfigPath, cfgData, 0o644)
 	if err != nil {
-		return false, false, err
+		return f, err
 	}
-	snapshotterChanged = snapshotterChanged || changed
-	if r.Sources.S3Env != "" {
-		data, err := os.ReadFile(r.Sources.S3Env)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-		case err != nil:
-			return false, false, err
-		default:
-			if s3Changed, err = r.write(r.l.S3EnvPath, data, 0o600); err != nil {
-				return false, false, err
-			}
-		}
+	f.snapshotter = f.snapshotter || changed
+	f.logd = f.logd || changed && (installedErr != nil || !reflect.DeepEqual(installed.Logs, cfg.Logs))
+	if _, f.s3, err = r.writeOptional(r.Sources.S3Env, r.l.S3EnvPath); err != nil {
+		return f, err
 	}
+	_, statErr := os.Stat(r.l.host(r.l.LogdTokensPath))
+	tokens, tokensChanged, err := r.writeOptional(r.Sources.LogdTokens, r.l.LogdTokensPath)
+	if err != nil {
+		return f, err
+	}
+	if tokens {
+		r.st.noteWritten(r.l.LogdTokensPath)
+	}
+	// brisk-logd re-reads its tokens file when it changes, and a restart
+	// would cut its followers off; but while the file named by
+	// tokens_file is missing it cannot start, and systemd gives up on it
+	// after a few tries: a first tokens file restarts it.
+	f.logd = f.logd || f.s3 || tokensChanged && errors.Is(statErr, fs.ErrNotExist)
 	// Created here, so uninstall knows which were not there before, and
 	// what those that were there held then.
 	for _, dir := range dataDirs(cfg) {
 		if err := r.st.notePreExisting(r.l, dir); err != nil {
-			return false, false, err
+			return f, err
 		}
 	}
-	for _, dir := range []string{cfg.Snapshotter.Root, filepath.Dir(cfg.Snapshotter.Address), cfg.Logs.SpoolDir, cfg.Logs.LocalDir} {
+	dirs := []string{cfg.Snapshotter.Root, filepath.Dir(cfg.Snapshotter.Address), cfg.Logs.SpoolDir, cfg.Logs.LocalDir}
+	if sock := logdSocket(cfg); sock != "" {
+		dirs = append(dirs, filepath.Dir(sock))
+	}
+	for _, dir := range dirs {
 		if err := r.st.mkdirAll(r.l, dir, 0o755); err != nil {
-			return false, false, err
+			return f, err
 		}
 	}
-	return snapshotterChanged, s3Changed, nil
+	return f, nil
 }
 
-// installUnits writes the snapshotter's unit and containerd's environment.
-func (r *run) installUnits() (unitExisted, unitChanged, envChanged bool, err error) {
-	_, err = os.Stat(r.l.host(r.l.UnitPath()))
-	unitExisted = err == nil
-	if unitChanged, err = r.write(r.l.UnitPath(), SnapshotterUnitFile(r.l), 0o644); err != nil {
-		return
+// writeOptional installs source file src (an optional Secret's key) at
+// host path dst, mode 0600, when src exists (written), and says whether dst
+// changed.
+func (r *run) writeOptional(src, dst string) (written, changed bool, err error) {
+	if src == "" {
+		return false, false, nil
 	}
-	envChanged, err = r.write(r.l.ContainerdEnvPath(), ContainerdEnvFile(r.l), 0o644)
-	return
+	data, err := os.ReadFile(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, err
+	}
+	changed, err = r.write(dst, data, 0o600)
+	return err == nil, changed, err
+}
+
+// unitChange says whether a unit file was there before this run and
+// whether this run changed it.
+type unitChange struct{ existed, changed bool }
+
+// unitChanges are the units installUnits wrote.
+type unitChanges struct {
+	snapshotter, logd unitChange
+	env               bool // containerd's environment drop-in
+}
+
+// installUnits writes the snapshotter's and brisk-logd's units and
+// containerd's environment.
+func (r *run) installUnits() (unitChanges, error) {
+	var u unitChanges
+	for _, unit := range []struct {
+		path string
+		data []byte
+		ch   *unitChange
+	}{
+		{r.l.UnitPath(), SnapshotterUnitFile(r.l), &u.snapshotter},
+		{r.l.LogdUnitPath(), LogdUnitFile(r.l), &u.logd},
+	} {
+		_, err := os.Stat(r.l.host(unit.path))
+		unit.ch.existed = err == nil
+		if unit.ch.changed, err = r.write(unit.path, unit.data, 0o644); err != nil {
+			return u, err
+		}
+	}
+	var err error
+	u.env, err = r.write(r.l.ContainerdEnvPath(), ContainerdEnvFile(r.l), 0o644)
+	return u, err
 }
 
 // installContainerdConfig writes the drop-in and the imports line that
@@ -267,7 +348,7 @@ func (in *Installer) Uninstall(ctx context.Context) (Result, error) {
 	if err := r.uninstallContainerdConfig(ctx); err != nil {
 		return r.res, err
 	}
-	if err := r.uninstallSnapshotter(ctx); err != nil {
+	if err := r.uninstallUnits(ctx); err != nil {
 		return r.res, err
 	}
 	return r.res, r.removeFiles(cfg)
@@ -337,26 +418,38 @@ func (r *run) uninstallContainerdConfig(ctx context.Context) error {
 	return nil
 }
 
-// uninstallSnapshotter stops and disables the snapshotter's unit and
-// removes it.
-func (r *run) uninstallSnapshotter(ctx context.Context) error {
-	if _, err := os.Stat(r.l.host(r.l.UnitPath())); err != nil {
+// uninstallUnits stops and disables the snapshotter's and brisk-logd's
+// units and removes them: the snapshotter once containerd no longer dials
+// it, brisk-logd once no log waits for it to ship (checkUnused).
+func (r *run) uninstallUnits(ctx context.Context) error {
+	removed := false
+	for _, u := range []struct{ unit, path string }{
+		{SnapshotterUnit, r.l.UnitPath()},
+		{LogdUnit, r.l.LogdUnitPath()},
+	} {
+		if _, err := os.Stat(r.l.host(u.path)); err != nil {
+			continue
+		}
+		if err := r.act(ctx, "disable --now "+u.unit, func() error { return r.Services.DisableNow(ctx, u.unit) }); err != nil {
+			return err
+		}
+		if _, err := r.remove(u.path); err != nil {
+			return err
+		}
+		removed = true
+	}
+	if !removed {
 		return nil
-	}
-	if err := r.act(ctx, "disable --now "+SnapshotterUnit, func() error { return r.Services.DisableNow(ctx, SnapshotterUnit) }); err != nil {
-		return err
-	}
-	if _, err := r.remove(r.l.UnitPath()); err != nil {
-		return err
 	}
 	return r.act(ctx, "daemon-reload", func() error { return r.Services.Reload(ctx) })
 }
 
 // removeFiles removes the binaries, the config, the snapshotter's data
 // (its layers: containerd keeps the images and unpacks them again if brisk
-// comes back), the socket and the spool but for quarantined logs, the
-// state, and every directory the installs created that is now empty. Of a
-// data directory that was there before, only what came after goes.
+// comes back), the sockets and the spool but for quarantined logs,
+// brisk-logd's tokens if the installer wrote them, the state, and every
+// directory the installs created that is now empty. Of a data directory
+// that was there before, only what came after goes.
 func (r *run) removeFiles(cfg config.Config) error {
 	for _, name := range Binaries {
 		if _, err := r.remove(filepath.Join(r.l.BinDir, name)); err != nil {
@@ -375,7 +468,12 @@ func (r *run) removeFiles(cfg config.Config) error {
 			return err
 		}
 	}
-	for _, p := range []string{cfg.Snapshotter.Address, r.l.ConfigPath, r.l.statePath()} {
+	files := []string{cfg.Snapshotter.Address, r.l.ConfigPath}
+	if sock := logdSocket(cfg); sock != "" {
+		files = append(files, sock)
+	}
+	files = append(files, r.st.Written...)
+	for _, p := range append(files, r.l.statePath()) {
 		if _, err := r.remove(p); err != nil {
 			return err
 		}

@@ -90,7 +90,7 @@ func newTestHost(t *testing.T) *testHost {
 	l.HostRoot = root
 	h.in = &Installer{
 		Layout:   l,
-		Sources:  Sources{BinDir: src, Config: h.cfg, S3Env: filepath.Join(src, "s3.env")},
+		Sources:  Sources{BinDir: src, Config: h.cfg, S3Env: filepath.Join(src, "s3.env"), LogdTokens: filepath.Join(src, "logd-tokens")},
 		Services: h.svc,
 		Users:    func(context.Context, []string) ([]string, error) { return h.users, nil },
 	}
@@ -243,7 +243,7 @@ func TestInstallRestartsOnlyWhatChanged(t *testing.T) {
 	root := h.in.Layout.HostRoot
 	before := hostTree(t, root)
 
-	if got, want := h.install(t), []string{"daemon-reload", "enable-now brisk-snapshotter.service", "restart containerd.service"}; !slices.Equal(got, want) {
+	if got, want := h.install(t), []string{"daemon-reload", "enable-now brisk-snapshotter.service", "enable-now brisk-logd.service", "restart containerd.service"}; !slices.Equal(got, want) {
 		t.Fatalf("first install: %q, want %q", got, want)
 	}
 	// The drop-in: runc's type and the shim's path, the operator's runc
@@ -279,7 +279,7 @@ func TestInstallRestartsOnlyWhatChanged(t *testing.T) {
 	}
 	// A new shim or briskctl needs no restart; a new snapshotter config
 	// restarts the snapshotter only; S3 credentials reach shims through
-	// containerd's environment.
+	// containerd's environment, and brisk-logd through its unit's.
 	if err := os.WriteFile(filepath.Join(h.src, "containerd-shim-brisk-v2"), []byte("shim v2"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +293,7 @@ func TestInstallRestartsOnlyWhatChanged(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(h.src, "s3.env"), []byte("AWS_ACCESS_KEY_ID=x\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := h.install(t), []string{"restart containerd.service"}; !slices.Equal(got, want) {
+	if got, want := h.install(t), []string{"restart brisk-logd.service", "restart containerd.service"}; !slices.Equal(got, want) {
 		t.Errorf("new credentials: %q, want %q", got, want)
 	}
 	if fi, err := os.Stat(filepath.Join(root, "etc/brisk/s3.env")); err != nil || fi.Mode().Perm() != 0o600 {
@@ -329,7 +329,7 @@ func TestInstallRestartsOnlyWhatChanged(t *testing.T) {
 	if _, err := h.in.Uninstall(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"daemon-reload", "restart containerd.service", "disable-now brisk-snapshotter.service", "daemon-reload"}; !slices.Equal(h.svc.actions, want) {
+	if want := []string{"daemon-reload", "restart containerd.service", "disable-now brisk-snapshotter.service", "disable-now brisk-logd.service", "daemon-reload"}; !slices.Equal(h.svc.actions, want) {
 		t.Errorf("uninstall: %q, want %q", h.svc.actions, want)
 	}
 	if after := hostTree(t, root); !slices.Equal(after, before) {
@@ -464,6 +464,7 @@ func TestUnitsMatchContrib(t *testing.T) {
 		edit    func(string) string
 	}{
 		{"brisk-snapshotter.service", SnapshotterUnitFile(l), func(s string) string { return s }},
+		{"brisk-logd.service", LogdUnitFile(l), func(s string) string { return s }},
 		{"containerd.service.d/brisk.conf", ContainerdEnvFile(l), func(s string) string { return s }},
 	} {
 		want, err := os.ReadFile(filepath.Join("../../contrib/systemd", tc.contrib))

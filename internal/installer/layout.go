@@ -1,5 +1,6 @@
 // Package installer puts Brisk on a node and takes it off again: binaries,
-// /etc/brisk, a systemd unit for brisk-snapshotter, and a containerd drop-in
+// /etc/brisk, systemd units for brisk-snapshotter and brisk-logd, and a
+// containerd drop-in
 // loaded through the main config's `imports`. It runs in a privileged
 // DaemonSet pod with the host's / mounted at HostRoot, so every path it is
 // given is a host path; what it writes into files (unit, drop-in) is a host
@@ -9,11 +10,13 @@ package installer
 import "path/filepath"
 
 // Binaries are the programs installed into Layout.BinDir.
-var Binaries = []string{"brisk-snapshotter", "briskctl", "containerd-shim-brisk-v2"}
+var Binaries = []string{"brisk-snapshotter", "brisk-logd", "briskctl", "containerd-shim-brisk-v2"}
 
-// Units systemd manages for Brisk (snapshotter) and around it (containerd).
+// Units systemd manages for Brisk (snapshotter, log daemon) and around it
+// (containerd).
 const (
 	SnapshotterUnit = "brisk-snapshotter.service"
+	LogdUnit        = "brisk-logd.service"
 	ContainerdUnit  = "containerd.service"
 )
 
@@ -27,15 +30,19 @@ type Layout struct {
 	BinDir string
 	// ConfigPath is Brisk's config (the ConfigMap's copy).
 	ConfigPath string
-	// S3EnvPath holds S3 credentials for the shim, mode 0600.
+	// S3EnvPath holds S3 credentials for the shims and brisk-logd, mode
+	// 0600.
 	S3EnvPath string
+	// LogdTokensPath holds brisk-logd's bearer tokens ([logs.api]
+	// tokens_file), mode 0600.
+	LogdTokensPath string
 	// ContainerdConfig is the operator's config.toml; only an `imports`
 	// line is ever added to it.
 	ContainerdConfig string
 	// DropinDir gets brisk.toml, the containerd drop-in.
 	DropinDir string
-	// SystemdDir gets the snapshotter's unit and containerd's environment
-	// drop-in.
+	// SystemdDir gets the snapshotter's and brisk-logd's units and
+	// containerd's environment drop-in.
 	SystemdDir string
 	// StateDir records what the installer created, for uninstall.
 	StateDir string
@@ -48,6 +55,7 @@ func DefaultLayout() Layout {
 		BinDir:           "/usr/local/bin",
 		ConfigPath:       "/etc/brisk/config.toml",
 		S3EnvPath:        "/etc/brisk/s3.env",
+		LogdTokensPath:   "/etc/brisk/logd-tokens",
 		ContainerdConfig: "/etc/containerd/config.toml",
 		DropinDir:        "/etc/containerd/conf.d",
 		SystemdDir:       "/etc/systemd/system",
@@ -63,6 +71,9 @@ func (l Layout) DropinPath() string { return filepath.Join(l.DropinDir, "brisk.t
 
 // UnitPath is the snapshotter's systemd unit.
 func (l Layout) UnitPath() string { return filepath.Join(l.SystemdDir, SnapshotterUnit) }
+
+// LogdUnitPath is brisk-logd's systemd unit.
+func (l Layout) LogdUnitPath() string { return filepath.Join(l.SystemdDir, LogdUnit) }
 
 // ContainerdEnvPath is containerd's systemd drop-in giving the shim its
 // environment (BRISK_CONFIG, S3 credentials).
@@ -80,4 +91,7 @@ type Sources struct {
 	Config string
 	// S3Env, when the file exists (an optional Secret), becomes S3EnvPath.
 	S3Env string
+	// LogdTokens, when the file exists (an optional Secret), becomes
+	// LogdTokensPath.
+	LogdTokens string
 }

@@ -16,9 +16,8 @@ After=local-fs.target
 [Service]
 Type=notify
 ExecStart=@BIN@/brisk-snapshotter --config @CONFIG@
-# It is also the node's log retrier: the shims' S3 credentials, if the node
-# has no instance role (see containerd.service.d/brisk.conf).
-EnvironmentFile=-@S3ENV@
+# No S3 credentials: brisk-logd is the node's log retrier, this daemon never
+# talks to S3.
 Restart=always
 RestartSec=1
 # Running containers keep their tmpfs mounts when we stop: kill only the daemon.
@@ -34,6 +33,30 @@ WantedBy=multi-user.target
 # upgrade, a new config) would restart containerd, and stopping it would stop
 # containerd.
 WantedBy=containerd.service
+`
+
+// logdUnit is contrib/systemd/brisk-logd.service with the layout's paths.
+const logdUnit = `[Unit]
+Description=Brisk log daemon (the node log API, and the node's log retrier)
+Documentation=https://github.com/brisk-containers/brisk
+# Peers and S3 are reached over the network; the spool is read where the
+# shims write it, whether containerd runs or not.
+After=network-online.target local-fs.target
+Wants=network-online.target
+
+[Service]
+ExecStart=@BIN@/brisk-logd --config @CONFIG@
+# It is the node's log retrier: the shims' S3 credentials, if the node has no
+# instance role (see containerd.service.d/brisk.conf).
+EnvironmentFile=-@S3ENV@
+Restart=always
+RestartSec=1
+# Every follower and every proxied peer stream holds descriptors.
+LimitNOFILE=65536
+NoNewPrivileges=yes
+
+[Install]
+WantedBy=multi-user.target
 `
 
 // containerdEnv is contrib/systemd/containerd.service.d/brisk.conf with the
@@ -55,6 +78,9 @@ func render(tmpl string, l Layout) []byte {
 
 // SnapshotterUnitFile is the unit for l.
 func SnapshotterUnitFile(l Layout) []byte { return render(snapshotterUnit, l) }
+
+// LogdUnitFile is brisk-logd's unit for l.
+func LogdUnitFile(l Layout) []byte { return render(logdUnit, l) }
 
 // ContainerdEnvFile is containerd's environment drop-in for l.
 func ContainerdEnvFile(l Layout) []byte { return render(containerdEnv, l) }
