@@ -32,6 +32,7 @@ func main() {
 	containers := flag.String("containers", "", "fsyncbench JSON lines")
 	shims := flag.String("shim", "", "shimbench JSON lines")
 	profiles := flag.String("profiles", "", "layer-sharing JSON lines (bench.sh part profiles)")
+	logd := flag.String("logd", "", "node log API JSON lines (bench.sh part logd)")
 	machine := flag.String("machine", "", "machine description")
 	out := flag.String("out", "docs/benchmarks.md", "report to write")
 	flag.Parse()
@@ -49,6 +50,9 @@ func main() {
 	}
 	if *profiles != "" {
 		writeProfiles(&b, *profiles)
+	}
+	if *logd != "" {
+		writeLogd(&b, *logd, *machine)
 	}
 	b.WriteString(`## Reading these numbers
 
