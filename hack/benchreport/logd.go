@@ -164,7 +164,7 @@ func writeLogd(b *strings.Builder, path, machine string) {
 		ten := sel("follow", func(r logdRow) bool { return r.f("followers") == 10 })
 		if len(none) > 0 && len(ten) > 0 {
 			fmt.Fprintf(b, "**The shim under followers**: a real task (containerd 2.2.1, runc, the brisk shim) writing %.0f MB to stdout as fast as it can, its client reading it through FIFOs as `ctr run` does, with 10 followers on `brisk-logd`'s `follow=1` attached from its create to its exit, against none; the two alternate, %d rounds each. `max_bytes` is above twice the log, so the followers read all of it while it is written; each must get every byte and the exit code. Shim CPU is utime+stime from `/proc/PID/stat` (10 ms ticks), through the shim's own exit (its upload included), and at the task's exit.\n\n", ten[0].f("mb"), len(ten))
-			b.WriteString("| followers | shim CPU per MB, through its exit | shim CPU at the task's exit | task's output | brisk-logd CPU |\n|---|---:|---:|---:|---:|\n")
+			b.WriteString("| followers | shim CPU per MB, through its exit | shim CPU at the task's exit | task's output | brisk-logd CPU | brisk-logd CPU per MB and follower |\n|---|---:|---:|---:|---:|---:|\n")
 			for _, side := range []struct {
 				n  string
 				rs []logdRow
@@ -173,7 +173,12 @@ func writeLogd(b *strings.Builder, path, machine string) {
 				c, clo, chi := stat(side.rs, key("shim_cpu_s"))
 				t, tlo, thi := stat(side.rs, key("mb_per_s"))
 				l, llo, lhi := stat(side.rs, key("logd_cpu_s"))
-				fmt.Fprintf(b, "| %s | %.2f ms (%.2f–%.2f) | %.2f s (%.2f–%.2f) | %.0f MB/s (%.0f–%.0f) | %.2f s (%.2f–%.2f) |\n", side.n, m, lo, hi, c, clo, chi, t, tlo, thi, l, llo, lhi)
+				per := "–"
+				if side.n != "0" {
+					pm, plo, phi := stat(side.rs, func(r logdRow) float64 { return 1000 * r.f("logd_cpu_s") / (r.f("mb") * r.f("followers")) })
+					per = fmt.Sprintf("%.1f ms (%.1f–%.1f)", pm, plo, phi)
+				}
+				fmt.Fprintf(b, "| %s | %.2f ms (%.2f–%.2f) | %.2f s (%.2f–%.2f) | %.0f MB/s (%.0f–%.0f) | %.2f s (%.2f–%.2f) | %s |\n", side.n, m, lo, hi, c, clo, chi, t, tlo, thi, l, llo, lhi, per)
 			}
 			// Ratios round by round (the k-th run of each side ran one
 			// after the other), then their median.
