@@ -225,7 +225,7 @@ followed() { # followers
 	"$STACK/shimbench" -address "$STACK/c.sock" -namespace "$NS" -fifo-dir "$STACK/fifo" "${BRISK[@]}" -mode follow -rounds 1 -mb "${FOLLOW_MB:-50}" \
 		-followers "$1" -logd "http://$LOGD_ADDR" -logd-token-file "$STACK/logd-tokens" -logd-pid "$LOGD_PID" | tee -a "$OUT/logd.jsonl" >&2
 }
-for round in $(seq 1 "${FOLLOW_ROUNDS:-5}"); do
+for round in $(seq 1 "${FOLLOW_ROUNDS:-7}"); do
 	# Alternate which goes first, so that a slow spell of the machine
 	# does not land on one side only.
 	if [ $((round % 2)) = 1 ]; then followed 0; followed 10; else followed 10; followed 0; fi

@@ -127,7 +127,7 @@ func writeLogd(b *strings.Builder, path, machine string) {
 
 	if fo := sel("logd-fanout", nil); len(fo) > 0 {
 		fmt.Fprintf(b, "**Lookup by ID over 100 peers**: a brisk-logd whose `peers` are 100 simulated nodes (HTTP servers in one process answering `GET /v1/tasks`), each lookup a new ID (a found ID's node is cached, and the cache is not what is measured), timed to the end of the answer, %.0f lookups of each kind per round, interleaved. An ID nobody has is asked of every peer, then listed in the store (MinIO), and answered 404; an ID one peer has is answered from it (`Brisk-Source: peer`). Each peer is checked to have been asked once per lookup, and the down and hung ones to be named in `Brisk-Unreachable-Peers`.\n\n", fo[0].f("n"))
-		b.WriteString("| peers | lookup | p50 | p99 | first lookup (new connections) | lookups naming an answering peer unreachable | target (p99) | |\n|---|---|---:|---:|---:|---:|---:|---|\n")
+		b.WriteString("| peers | lookup | p50 | p99 | first lookup (new connections) | lookups naming an answering peer unreachable | held IDs not found | target (p99) | |\n|---|---|---:|---:|---:|---:|---:|---:|---|\n")
 		setups := []struct{ name, what string }{
 			{"no-peers", "none: the store's part alone"},
 			{"fast", "100, all answering at once"},
@@ -148,15 +148,20 @@ func writeLogd(b *strings.Builder, path, machine string) {
 					what = fmt.Sprintf("100: as above, and %.0f that never answer; peer_timeout %.0f ms", rs[0].f("hung"), rs[0].f("peer_timeout_ms"))
 				}
 				spurious, _, hi := stat(rs, key("spurious_unreachable"))
+				notFound := "–"
+				if kind.path == "held" {
+					m, _, mhi := stat(rs, key("missed"))
+					notFound = fmt.Sprintf("%.0f (max %.0f)", m, mhi)
+				}
 				target, v := "–", ""
 				if s.name != "no-peers" {
 					target = fmt.Sprintf("≤ %d ms", targetFanout)
 					v = verdict(fmt.Sprintf("lookup over 100 peers (%s, %s)", s.name, kind.path), rs, "p99_ms", targetFanout)
 				}
-				fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %.0f (max %.0f) | %s | %s |\n", what, kind.what, msCell(rs, "p50_ms"), msCell(rs, "p99_ms"), msCell(rs, "first_ms"), spurious, hi, target, v)
+				fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %.0f (max %.0f) | %s | %s | %s |\n", what, kind.what, msCell(rs, "p50_ms"), msCell(rs, "p99_ms"), msCell(rs, "first_ms"), spurious, hi, notFound, target, v)
 			}
 		}
-		b.WriteString("\nA lookup waits for every peer's answer, or for `peer_timeout` (1 s by default): it is as slow as the\nslowest peer that answers, and a hung peer holds every lookup for the whole timeout.\n\n")
+		b.WriteString("\nA lookup waits for every peer's answer, or for `peer_timeout` (1 s by default): it is as slow as the\nslowest peer that answers, and a hung peer holds every lookup for the whole timeout. A peer_timeout\nclose to what loaded peers take to answer names answering peers unreachable, and a task on one of\nthem is then not found (the last two counts, per round).\n\n")
 	}
 
 	if fw := sel("follow", nil); len(fw) > 0 {
@@ -182,11 +187,18 @@ func writeLogd(b *strings.Builder, path, machine string) {
 			}
 			// Ratios round by round (the k-th run of each side ran one
 			// after the other), then their median.
-			var ratios []logdRow
+			var ratios, rates []logdRow
 			for k := 0; k < min(len(none), len(ten)); k++ {
 				if none[k].f("shim_cpu_ms_per_mb") > 0 {
 					ratios = append(ratios, logdRow{"r": ten[k].f("shim_cpu_ms_per_mb") / none[k].f("shim_cpu_ms_per_mb")})
 				}
+				if none[k].f("mb_per_s") > 0 {
+					rates = append(rates, logdRow{"r": ten[k].f("mb_per_s") / none[k].f("mb_per_s")})
+				}
+			}
+			if len(rates) > 0 {
+				m, lo, hi := stat(rates, key("r"))
+				fmt.Fprintf(b, "\nThe task's output rate with 10 followers, over none's, per round: %.2f× (%.2f–%.2f). Followers hold nothing the shim waits for (they read the spool file; the shim writes it whoever reads), but their CPU, in brisk-logd, competes for the same cores as the task.\n", m, lo, hi)
 			}
 			if len(ratios) > 0 {
 				m, lo, hi := stat(ratios, key("r"))
