@@ -15,10 +15,12 @@ BENCHTIME=${BENCHTIME:-300x}
 FSYNCS=${FSYNCS:-20000}
 FILES=${FILES:-5000}
 
-# BENCH_ONLY=snapshotter|containers|shim|throughput|logs|profiles, or a comma
-# list, runs those parts (for iterating); shim includes throughput.
+# BENCH_ONLY=snapshotter|containers|shim|throughput|logs|profiles|logd, or a
+# comma list, runs those parts (for iterating); shim includes throughput.
+# Parts named as arguments (./hack/bench.sh logd) are the same.
+[ $# -eq 0 ] || BENCH_ONLY=$(IFS=,; echo "$*")
 part() { [ -z "${BENCH_ONLY:-}" ] || [[ ",$BENCH_ONLY," == *",$1,"* ]]; }
-touch "$OUT/go-bench.txt" "$OUT/containers.jsonl" "$OUT/shim.jsonl" "$OUT/profiles.jsonl"
+touch "$OUT/go-bench.txt" "$OUT/containers.jsonl" "$OUT/shim.jsonl" "$OUT/profiles.jsonl" "$OUT/logd.jsonl"
 
 if part snapshotter; then
 echo "== snapshotter operations (go test -bench, $BENCHTIME)" >&2
@@ -192,12 +194,51 @@ for round in $(seq 1 "${PROFILE_ROUNDS:-5}"); do
 done
 fi
 
+if part logd; then
+echo "== the node log API (brisk-logd): first byte, a printed line to a follower, lookups over 100 peers, the shim under followers" >&2
+(cd "$REPO" && CGO_ENABLED=0 go build -o "$STACK/logdbench" ./hack/logdbench)
+# Three brisk-logd processes stand for three nodes (and, for the lookups,
+# one whose peers are 100 simulated nodes), each with its own config, port,
+# spool and tokens file; their store is the MinIO above. The spools on a
+# tmpfs, as /run/brisk/spool is.
+mkdir -p "$STACK/logd" "$STACK/logd-spools"
+mount -t tmpfs -o size=256m,mode=0700 brisk-bench-logd "$STACK/logd-spools"
+LOGDBENCH=(-logd "$BIN/brisk-logd" -spool-root "$STACK/logd-spools" -s3-endpoint "http://127.0.0.1:$MINIO_PORT" -bucket brisk-bench)
+for round in $(seq 1 "${LOGD_ROUNDS:-3}"); do
+	"$STACK/logdbench" api "${LOGDBENCH[@]}" -dir "$STACK/logd/api-$round" -label "round-$round" | tee -a "$OUT/logd.jsonl" >&2
+	"$STACK/logdbench" fanout "${LOGDBENCH[@]}" -dir "$STACK/logd/fanout-$round" -label "round-$round" | tee -a "$OUT/logd.jsonl" >&2
+done
+# The shim under followers: a brisk-logd over the shims' own spool (their
+# config plus [logs.api]), 10 followers on one task against none. The whole
+# log stays in the spool's head (max_bytes above twice it), so that the
+# followers read all of it while the task writes.
+LOGD_ADDR=127.0.0.1:$(( 20000 + RANDOM % 20000 ))
+echo "logdbench-shim-0123456789abcdef *" >"$STACK/logd-tokens"
+{ cat "$BRISK_CONFIG"; printf '[logs.api]\nlisten = "%s"\nsocket = "%s"\ntokens_file = "%s"\nnode_name = "bench"\n' "$LOGD_ADDR" "$STACK/logd.sock" "$STACK/logd-tokens"; } >"$STACK/logd.toml"
+brisk-logd --config "$STACK/logd.toml" --log-level warn >"$STACK/logd.log" 2>&1 &
+LOGD_PID=$!
+PIDS+=($LOGD_PID)
+for _ in $(seq 1 100); do curl -fs "http://$LOGD_ADDR/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -fs "http://$LOGD_ADDR/healthz" >/dev/null || { echo "brisk-logd did not answer" >&2; cat "$STACK/logd.log" >&2; exit 1; }
+max_bytes 128Mi
+followed() { # followers
+	"$STACK/shimbench" -address "$STACK/c.sock" -namespace "$NS" -fifo-dir "$STACK/fifo" "${BRISK[@]}" -mode follow -rounds 1 -mb "${FOLLOW_MB:-50}" \
+		-followers "$1" -logd "http://$LOGD_ADDR" -logd-token-file "$STACK/logd-tokens" -logd-pid "$LOGD_PID" | tee -a "$OUT/logd.jsonl" >&2
+}
+for round in $(seq 1 "${FOLLOW_ROUNDS:-7}"); do
+	# Alternate which goes first, so that a slow spell of the machine
+	# does not land on one side only.
+	if [ $((round % 2)) = 1 ]; then followed 0; followed 10; else followed 10; followed 0; fi
+done
+max_bytes ""
+fi
+
 # A partial run (BENCH_ONLY) reports beside itself, never over the full
 # report in docs/.
 REPORT_DIR=$REPO/docs
 [ -z "${BENCH_ONLY:-}" ] || REPORT_DIR=${BENCH_PARTIAL_DIR:-$STACK_PARENT/brisk-bench-partial}
 mkdir -p "$REPORT_DIR"
-(cd "$REPO" && go run ./hack/benchreport -go "$OUT/go-bench.txt" -containers "$OUT/containers.jsonl" -shim "$OUT/shim.jsonl" -profiles "$OUT/profiles.jsonl" \
+(cd "$REPO" && go run ./hack/benchreport -go "$OUT/go-bench.txt" -containers "$OUT/containers.jsonl" -shim "$OUT/shim.jsonl" -profiles "$OUT/profiles.jsonl" -logd "$OUT/logd.jsonl" \
 	-machine "$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r), disk baseline under $STACK_PARENT on $(findmnt -no FSTYPE -T "$STACK_PARENT")" \
 	-out "$REPORT_DIR/benchmarks.md")
 # The raw measurements stay beside the report, so every figure can be traced.

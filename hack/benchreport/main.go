@@ -32,6 +32,7 @@ func main() {
 	containers := flag.String("containers", "", "fsyncbench JSON lines")
 	shims := flag.String("shim", "", "shimbench JSON lines")
 	profiles := flag.String("profiles", "", "layer-sharing JSON lines (bench.sh part profiles)")
+	logd := flag.String("logd", "", "node log API JSON lines (bench.sh part logd)")
 	machine := flag.String("machine", "", "machine description")
 	out := flag.String("out", "docs/benchmarks.md", "report to write")
 	flag.Parse()
@@ -49,6 +50,9 @@ func main() {
 	}
 	if *profiles != "" {
 		writeProfiles(&b, *profiles)
+	}
+	if *logd != "" {
+		writeLogd(&b, *logd, *machine)
 	}
 	b.WriteString(`## Reading these numbers
 
@@ -78,6 +82,11 @@ func main() {
   The overlay itself costs about 0.6 µs per write+fsync and halves the file-creation rate, on the
   host as in a container (docs/write-path-latency.md). Against tmpfs and the host's overlay the
   ratios are at or below 1×: those are limits brisk approaches, not baselines it beats.
+- **Node log API**: a follower polls the spool entry (every 50 ms) and reads its file, never the
+  shim: a printed line reaches it in about half a poll, and the shim's CPU does not move with the
+  number of followers. What followers cost lands on brisk-logd (its own column), and on a node whose
+  cores are busy that CPU slows the task as any other process's would. A lookup by ID asks every
+  peer and waits for all of them or for peer_timeout: it is as slow as the slowest peer that answers.
 `)
 	if err := os.WriteFile(*out, []byte(b.String()), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -45,6 +45,9 @@ type bench struct {
 	fifoDir     string
 	label       string
 	namespace   string
+	// afterCreate, when set, is called with a task's ID once its shim
+	// created it, before it starts (mode follow attaches followers then).
+	afterCreate func(id string)
 }
 
 type result map[string]any
@@ -58,7 +61,7 @@ func main() {
 		snapshotter = flag.String("snapshotter", "overlayfs", "snapshotter for every task")
 		fifoDir     = flag.String("fifo-dir", "", "where client FIFOs are created")
 		label       = flag.String("label", "", "label of this runtime in the report")
-		mode        = flag.String("mode", "", "throughput | start | burst | ship | shape | metrics")
+		mode        = flag.String("mode", "", "throughput | start | burst | ship | shape | metrics | follow")
 		rounds      = flag.Int("rounds", 5, "sequential rounds (throughput, start)")
 		mb          = flag.Int("mb", 200, "MB written to stdout per throughput round")
 		tasks       = flag.Int("tasks", 100, "tasks started at once (burst)")
@@ -67,6 +70,10 @@ func main() {
 		minioPid    = flag.Int("minio-pid", 0, "MinIO's pid, to measure the CPU it spends on the burst (it shares the machine)")
 		shape       = flag.String("shape", "", "output shape (mode shape): "+strings.Join(shapeNames(), ", "))
 		spoolDir    = flag.String("spool-dir", "", "the brisk shim's spool_dir, watched while a shape task runs")
+		followers   = flag.Int("followers", 0, "followers of the task on brisk-logd (mode follow)")
+		logdURL     = flag.String("logd", "", "brisk-logd's API URL (mode follow)")
+		logdToken   = flag.String("logd-token-file", "", "a tokens file of brisk-logd: its first line's token is used (mode follow)")
+		logdPid     = flag.Int("logd-pid", 0, "brisk-logd's pid, to measure the CPU the followers cost it (mode follow)")
 	)
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
@@ -132,8 +139,20 @@ func main() {
 			fatal(err)
 		}
 		emit(r)
+	case "follow":
+		tok, err := readToken(*logdToken)
+		if err != nil {
+			fatal(err)
+		}
+		for i := 0; i < *rounds; i++ {
+			r, err := b.followed(ctx, fmt.Sprintf("%s-follow%d-%d-%d", b.label, *followers, i, time.Now().UnixNano()), *mb, *followers, *logdURL, tok, *logdPid)
+			if err != nil {
+				fatal(err)
+			}
+			emit(r)
+		}
 	default:
-		fatal(fmt.Errorf("-mode %q: want throughput, start, burst, ship, shape or metrics", *mode))
+		fatal(fmt.Errorf("-mode %q: want throughput, start, burst, ship, shape, metrics or follow", *mode))
 	}
 }
 
@@ -182,6 +201,9 @@ func (b *bench) run(ctx context.Context, id string, args ...string) (run, error)
 	}
 	defer task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)
 	r.created = time.Since(t0)
+	if b.afterCreate != nil {
+		b.afterCreate(id)
+	}
 	shimPid := parentPid(int(task.Pid()))
 	r.shimPid, r.shimWatch = shimPid, follow(shimPid)
 	statusC, err := task.Wait(ctx)
