@@ -61,7 +61,7 @@ func (s *Server) locate(ctx context.Context, ns, id string, local bool, c caller
 		runs[r.Run] = &located{Run: ship.Run{Run: r.Run, Key: s.shipper.KeyFor(ns, id, r.Run), Dir: r.Dir}}
 	}
 	if !local && (len(runs) == 0 || wantAll) && c.token != "" && s.peers.Configured() {
-		hits, unreachable, asked, perr := s.peers.find(ctx, ns, id, c.token, s.node)
+		hits, unreachable, asked, perr := s.peers.find(ctx, ns, id, c.token, s.node, wantAll)
 		l.unreachable, l.askedPeers = unreachable, asked
 		if perr != nil && len(hits) == 0 {
 			l.unreachable = append(l.unreachable, perr.Error())

@@ -114,6 +114,8 @@ type ndRecord struct {
 	Log     string       `json:"log"`
 }
 
+var newline = []byte{'\n'}
+
 // output writes records to an HTTP answer in the chosen format, filtered
 // as asked. Records come as raw CRI lines; a nil record means the reader
 // caught up with the writer, which flushes (and, under tail=N, prints the
@@ -144,6 +146,13 @@ func newOutput(w http.ResponseWriter, q logQuery) *output {
 func (o *output) record(line []byte) error {
 	if line == nil {
 		return o.catchUp()
+	}
+	if o.q.format == FormatCRI && o.q.stream == "" && o.q.since.IsZero() && (o.q.tail < 0 || o.caught) {
+		// The records as stored, unfiltered: nothing to parse (the spool
+		// wrote them, the store holds what it wrote).
+		o.dirty = true
+		_, err := o.w.Write(line)
+		return err
 	}
 	r, err := spool.ParseRecord(line[:len(line)-1])
 	if err != nil {
@@ -201,7 +210,9 @@ func (o *output) write(line []byte, r spool.Record) error {
 			}
 		}
 		o.midLine[r.Stream] = r.Partial
-		_, err = o.w.Write(r.Bytes())
+		if _, err = o.w.Write(r.Content); err == nil && !r.Partial {
+			_, err = o.w.Write(newline)
+		}
 	}
 	return err
 }

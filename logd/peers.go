@@ -99,9 +99,11 @@ func (p *Peers) urls(ctx context.Context) ([]string, error) {
 
 // find asks the peers, within the fan-out deadline, which of them holds
 // (ns, id) in its spool; a peer that does not answer in time is named in
-// unreachable, and fails nothing. The peer a live ID was found on is asked
-// alone first, the next time.
-func (p *Peers) find(ctx context.Context, ns, id, token, self string) (hits []peerTask, unreachable []string, asked []string, err error) {
+// unreachable, and fails nothing. Unless every run is wanted (all), the
+// first peer that holds the ID ends the wait: a task runs on one node, and
+// slow peers must not hold up its follower. The peer a live ID was found
+// on is asked alone first, the next time.
+func (p *Peers) find(ctx context.Context, ns, id, token, self string, all bool) (hits []peerTask, unreachable []string, asked []string, err error) {
 	key := ns + "/" + id
 	p.mu.Lock()
 	c, cached := p.where[key]
@@ -131,6 +133,9 @@ func (p *Peers) find(ctx context.Context, ns, id, token, self string) (hits []pe
 		}()
 	}
 	for range urls {
+		if len(hits) > 0 && !all {
+			break // the others are cancelled with ctx
+		}
 		a := <-answers
 		switch {
 		case a.err != nil:
@@ -202,6 +207,10 @@ func peerName(u string) string {
 // cluster's CA) and giving this node's own as its client certificate.
 func (s *Server) peerClient() (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	// Kept-alive connections to every peer: the fan-out asks them all
+	// at once, and a new connection per peer and lookup (a TLS handshake
+	// each) cost more than the lookup (the default keeps 100 in all).
+	tr.MaxIdleConns = 0
 	tr.MaxIdleConnsPerHost = 4
 	tr.ResponseHeaderTimeout = 0
 	if s.api.TLS() {

@@ -56,7 +56,7 @@ func TestPeersFromDNS(t *testing.T) {
 		t.Fatalf("peers from DNS: %v %v", urls, err)
 	}
 	p.client = &http.Client{Transport: rewrite{byHost}}
-	hits, unreachable, asked, err := p.find(context.Background(), "default", "x", "token", "me")
+	hits, unreachable, asked, err := p.find(context.Background(), "default", "x", "token", "me", true)
 	if err != nil || len(hits) != 1 || hits[0].node != "holder" {
 		t.Errorf("hits %+v, %v; want the holder's run alone (not this node's own)", hits, err)
 	}
@@ -95,7 +95,7 @@ func TestWhereALiveIDWasFoundIsAskedFirst(t *testing.T) {
 	api.PeerTimeout = config.Duration(2 * time.Second)
 	p := newPeers(api, http.DefaultClient)
 	for round := 1; round <= 3; round++ {
-		hits, _, _, err := p.find(context.Background(), "default", "x", "token", "me")
+		hits, _, _, err := p.find(context.Background(), "default", "x", "token", "me", true)
 		if err != nil || len(hits) != 1 || hits[0].node != "p7" {
 			t.Fatalf("round %d: %+v %v", round, hits, err)
 		}
@@ -108,5 +108,30 @@ func TestWhereALiveIDWasFoundIsAskedFirst(t *testing.T) {
 		if c.Load() != want {
 			t.Errorf("peer p%d asked %d times in 3 lookups; want %d (the fan-out once, then the peer that holds it)", i, c.Load(), want)
 		}
+	}
+}
+
+// The latest run's lookup ends with the first peer that holds the ID: a
+// slow peer does not hold up the follower.
+func TestFirstPeerHoldingTheIDEndsTheWait(t *testing.T) {
+	holder, _ := fakePeer(t, "holder", "x")
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	defer slow.Close()
+	api := config.DefaultLogsAPI()
+	api.Peers = []string{slow.URL, holder.URL}
+	api.PeerTimeout = config.Duration(5 * time.Second)
+	p := newPeers(api, http.DefaultClient)
+	start := time.Now()
+	hits, _, _, err := p.find(context.Background(), "default", "x", "token", "me", false)
+	if err != nil || len(hits) != 1 {
+		t.Fatalf("hits %+v, %v", hits, err)
+	}
+	if took := time.Since(start); took >= 5*time.Second {
+		t.Errorf("the lookup waited %v, for the slow peer's deadline; the holder had answered", took)
 	}
 }
