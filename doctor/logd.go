@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/brisk-containers/brisk/logs/spool"
 )
@@ -37,7 +39,7 @@ func logdResults(ctx context.Context, sock, spoolDir string) []Result {
 	}
 	err := logdHealthz(ctx, sock)
 	if err == nil {
-		return pass("brisk-logd answers on %s", sock)
+		return shippingResults(ctx, sock)
 	}
 	found := fmt.Sprintf("no brisk-logd answers on %s (%v)", sock, err)
 	fix := "systemctl enable --now brisk-logd (its log says why it stopped), with the config briskctl reads"
@@ -52,27 +54,57 @@ func logdResults(ctx context.Context, sock, spoolDir string) []Result {
 	return one(Warn, found+": no node log API, and a log whose upload fails at exit waits for briskctl flush", fix)
 }
 
+// logdShipping is the part of brisk-logd's GET /v1/status that doctor
+// grades (logd.ShipHealth).
+type logdShipping struct {
+	Store               string    `json:"store"`
+	Shipped             uint64    `json:"shipped"`
+	ConsecutiveFailures int       `json:"consecutive_failures"`
+	LastShipped         time.Time `json:"last_shipped"`
+	LastError           string    `json:"last_error"`
+	LastErrorKind       string    `json:"last_error_kind"`
+}
+
+// shippingResults grades how brisk-logd ships: a shipper that cannot ship
+// (no credentials, refused, no bucket, unreachable) is a FAIL naming why.
+func shippingResults(ctx context.Context, sock string) []Result {
+	var st struct {
+		Shipping *logdShipping `json:"shipping"`
+	}
+	resp, err := logdGet(ctx, sock, "/v1/status")
+	if err == nil {
+		defer resp.Body.Close()
+		err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st)
+	}
+	if err != nil || st.Shipping == nil {
+		return pass("brisk-logd answers on %s (its shipping status not read: %v)", sock, err)
+	}
+	sh := st.Shipping
+	if sh.ConsecutiveFailures == 0 {
+		return pass("brisk-logd answers on %s and ships to %s (%d shipped since it started)", sock, sh.Store, sh.Shipped)
+	}
+	since := "since it started"
+	if !sh.LastShipped.IsZero() {
+		since = "since its last success at " + sh.LastShipped.UTC().Format(time.RFC3339)
+	}
+	fix := map[string]string{
+		"credentials": "give brisk-logd S3 credentials: the node's instance role, or /etc/brisk/s3.env (mode 0600) read by its unit; then systemctl restart brisk-logd",
+		"access":      "the store refuses brisk-logd's credentials: check the key in /etc/brisk/s3.env or the role's policy (s3:PutObject on the bucket)",
+		"bucket":      "create the bucket: briskctl bucket init",
+		"network":     "brisk-logd cannot reach logs.s3.endpoint: check the endpoint, DNS and the network path",
+		"timeout":     "the store does not answer within logs.s3.request_timeout: check the link and the store",
+	}[sh.LastErrorKind]
+	if fix == "" {
+		fix = "read brisk-logd's log (journalctl -u brisk-logd); briskctl flush shows the same error"
+	}
+	return one(Fail, fmt.Sprintf("brisk-logd cannot ship to %s: %d failed attempts in a row %s; last (%s): %s: finished logs wait in the spool",
+		sh.Store, sh.ConsecutiveFailures, since, sh.LastErrorKind, sh.LastError), fix)
+}
+
 // logdHealthz is GET /healthz over the unix socket sock: nil when it
 // answers 200 "ok".
 func logdHealthz(ctx context.Context, sock string) error {
-	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
-	defer cancel()
-	client := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
-		},
-		DisableKeepAlives: true,
-	}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://brisk-logd/healthz", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := client.Do(req)
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err // the dial's error, without the made-up URL
-	}
+	resp, err := logdGet(ctx, sock, "/healthz")
 	if err != nil {
 		return err
 	}
@@ -83,3 +115,40 @@ func logdHealthz(ctx context.Context, sock string) error {
 	}
 	return nil
 }
+
+// logdGet is GET path on brisk-logd's unix socket sock.
+func logdGet(ctx context.Context, sock, path string) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	client := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+		DisableKeepAlives: true,
+	}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://brisk-logd"+path, nil)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		cancel()
+		return nil, ue.Err // the dial's error, without the made-up URL
+	}
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = cancelOnClose{resp.Body, cancel}
+	return resp, nil
+}
+
+// cancelOnClose ends a request's context once its body is read.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c cancelOnClose) Close() error { defer c.cancel(); return c.ReadCloser.Close() }

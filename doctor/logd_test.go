@@ -117,3 +117,49 @@ func TestLogdCheckAsksTheConfiguredSocket(t *testing.T) {
 		t.Fatalf("%+v, want FAIL: a finished log waits and no brisk-logd answers", rs)
 	}
 }
+
+// serveLogdStatus answers /healthz with "ok" and /v1/status with status.
+func serveLogdStatus(t *testing.T, status string) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "logd.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		switch req.URL.Path {
+		case "/healthz":
+			w.Write([]byte("ok\n"))
+		case "/v1/status":
+			w.Write([]byte(status))
+		default:
+			http.NotFound(w, req)
+		}
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return sock
+}
+
+// A brisk-logd that runs but cannot ship is a FAIL that says why.
+func TestLogdThatCannotShipFails(t *testing.T) {
+	for _, tc := range []struct {
+		name, status string
+		want         Status
+		has, fixes   string
+	}{
+		{"ships", `{"node":"n","shipping":{"store":"s3://logs","shipped":12,"consecutive_failures":0}}`, Pass, "ships to s3://logs (12 shipped", ""},
+		{"no credentials", `{"node":"n","shipping":{"store":"s3://logs","consecutive_failures":3,"last_error":"failed to retrieve credentials: no EC2 IMDS role found","last_error_kind":"credentials"}}`,
+			Fail, "brisk-logd cannot ship to s3://logs: 3 failed attempts in a row since it started; last (credentials): failed to retrieve credentials", "/etc/brisk/s3.env"},
+		{"refused", `{"node":"n","shipping":{"store":"s3://logs","consecutive_failures":1,"last_shipped":"2026-12-07T10:00:00Z","last_error":"InvalidAccessKeyId","last_error_kind":"access"}}`,
+			Fail, "since its last success at 2026-12-07T10:00:00Z", "refuses brisk-logd's credentials"},
+		{"no bucket", `{"node":"n","shipping":{"store":"s3://logs","consecutive_failures":1,"last_error":"NoSuchBucket","last_error_kind":"bucket"}}`, Fail, "NoSuchBucket", "briskctl bucket init"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rs := logdResults(context.Background(), serveLogdStatus(t, tc.status), t.TempDir())
+			if len(rs) != 1 || rs[0].Status != tc.want || !strings.Contains(rs[0].Found, tc.has) || !strings.Contains(rs[0].Fix, tc.fixes) {
+				t.Errorf("got %+v; want %v with %q, fix with %q", rs, tc.want, tc.has, tc.fixes)
+			}
+		})
+	}
+}
