@@ -37,16 +37,26 @@ func (e *Env) StartMinIO() *MinIO {
 	return m
 }
 
-// WaitLive waits for MinIO's liveness endpoint.
+// WaitLive waits until MinIO serves S3 requests: its readiness endpoint
+// says so, and an S3 request (an unsigned listing, refused) is not answered
+// 503 XMinioServerNotInitialized, which CI saw a CreateBucket get after the
+// liveness endpoint answered.
 func (m *MinIO) WaitLive() {
 	m.env.T.Helper()
-	ok := WaitFor(60*time.Second, func() bool {
-		resp, err := http.Get(m.Endpoint + "/minio/health/live")
+	status := func(path string) int {
+		resp, err := http.Get(m.Endpoint + path)
 		if err != nil {
-			return false
+			return 0
 		}
 		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
+		return resp.StatusCode
+	}
+	ok := WaitFor(60*time.Second, func() bool {
+		if status("/minio/health/ready") != http.StatusOK {
+			return false
+		}
+		s := status("/")
+		return s != 0 && s != http.StatusServiceUnavailable
 	})
 	if !ok {
 		m.env.T.Fatalf("minio not live:\n%s", m.Proc.LogTail())
