@@ -28,7 +28,7 @@ var pageTicker = []string{"sh", "-c", `for i in $(seq 1 30); do echo "out $i"; e
 func TestLogdPage(t *testing.T) {
 	s := newShimStack(t, config.CompressionNone)
 	ns := s.ctd.Namespace
-	l := s.env.StartLogd("page", s.logsTOML, []string{ns})
+	l := s.logd // the node's brisk-logd serves the page
 	token := harness.LogdTokenFor(ns)
 
 	resp, err := http.Get(l.URL + "/")
@@ -141,7 +141,7 @@ func TestLogdPage(t *testing.T) {
 	if d := text("duration"); !strings.HasPrefix(d, "ran ") {
 		t.Errorf("the duration shows %q", d)
 	}
-	if src, want := text("source"), "node page · from "+logd.SourceSpool; src != want {
+	if src, want := text("source"), "node "+l.Name+" · from "+logd.SourceSpool; src != want {
 		t.Errorf("the source shows %q, want %q", src, want)
 	}
 	tab.Screenshot(t, "logd-page-e2e-exited.png")
@@ -155,7 +155,7 @@ func TestLogdPage(t *testing.T) {
 	waitFor("the stored log's exit code", `document.getElementById('exit').textContent === 'exit code 3' &&
 		document.querySelectorAll('#log .line').length === 60`, time.Minute)
 	checkLines("from the store")
-	if src, want := text("source"), "node page · from "+logd.SourceStore; src != want {
+	if src, want := text("source"), "node "+l.Name+" · from "+logd.SourceStore; src != want {
 		t.Errorf("the source shows %q, want %q", src, want)
 	}
 	tab.Screenshot(t, "logd-page-e2e-stored.png")

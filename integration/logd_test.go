@@ -37,13 +37,20 @@ type logdNodes struct {
 }
 
 func startLogdNodes(t *testing.T, s *shimStack, opts ...harness.LogdOpt) logdNodes {
-	other := strings.Replace(s.logsTOML, s.cfg.SpoolDir, s.env.Path("spool-b"), 1)
-	third := strings.Replace(s.logsTOML, s.cfg.SpoolDir, s.env.Path("spool-c"), 1)
+	other := s.otherNode("b")
+	third := s.otherNode("c")
 	var n logdNodes
 	n.a = s.logd
 	n.c = s.env.StartLogd("c", third, nil, append(opts, harness.WithAPI(fmt.Sprintf("peers = [%q]", n.a.URL)))...)
 	n.b = s.env.StartLogd("b", other, nil, append(opts, harness.WithAPI(fmt.Sprintf("peers = [%q, %q]", n.a.URL, n.c.URL)))...)
 	return n
+}
+
+// otherNode is the stack's [logs] sections for a node named name: a spool
+// and a socket of its own, the same store.
+func (s *shimStack) otherNode(name string) string {
+	toml := strings.Replace(s.logsTOML, s.cfg.SpoolDir, s.env.Path("spool-"+name), 1)
+	return strings.Replace(toml, s.logd.Socket, s.env.Path("logd-"+name+".sock"), 1)
 }
 
 // followed is one follow of a task's log through the API.
@@ -215,8 +222,9 @@ func TestLogdOverMutualTLS(t *testing.T) {
 	ns := s.ctd.Namespace
 	pki := newTestPKI(t, s.env.Path("pki"))
 	tlsAPI := harness.WithAPI(fmt.Sprintf("tls_cert = %q\ntls_key = %q\nclient_ca = %q", pki.cert, pki.key, pki.ca))
-	a := s.env.StartLogd("a", s.logsTOML, []string{ns}, tlsAPI)
-	b := s.env.StartLogd("b", strings.Replace(s.logsTOML, s.cfg.SpoolDir, s.env.Path("spool-b"), 1), []string{ns}, tlsAPI, harness.WithAPI(fmt.Sprintf("peers = [%q]", a.URL)))
+	// a serves the shims' spool beside the stack's own brisk-logd.
+	a := s.env.StartLogd("a", strings.Replace(s.logsTOML, s.logd.Socket, s.env.Path("logd-a.sock"), 1), []string{ns}, tlsAPI)
+	b := s.env.StartLogd("b", s.otherNode("b"), []string{ns}, tlsAPI, harness.WithAPI(fmt.Sprintf("peers = [%q]", a.URL)))
 	if !strings.HasPrefix(b.URL, "https://") {
 		t.Fatalf("b serves %s", b.URL)
 	}

@@ -65,7 +65,7 @@ func TestCRIProfiles(t *testing.T) {
 	env := harness.New(t)
 	env.Require(filepath.Join(env.BriskBin, "containerd-shim-brisk-v2"))
 	shimCfg := env.Path("brisk-shim.toml")
-	if err := os.WriteFile(shimCfg, []byte(fmt.Sprintf("[logs]\nspool_dir = %q\nlocal_dir = %q\n", env.Path("spool"), env.Path("logs"))), 0o644); err != nil {
+	if err := os.WriteFile(shimCfg, []byte(fmt.Sprintf("[logs]\nspool_dir = %q\nlocal_dir = %q\n[logs.api]\nsocket = %q\nlisten = \"\"\n", env.Path("spool"), env.Path("logs"), env.Path("logd.sock"))), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	sn := env.StartSnapshotter(profilesConfig)

@@ -78,7 +78,9 @@ endpoint = %q
 path_style = true
 region = %q
 compression = %q
-`, env.Path("spool"), env.Path("logs"), bucket, m.Endpoint, m.Region, compression)
+[logs.api]
+socket = %q
+`, env.Path("spool"), env.Path("logs"), bucket, m.Endpoint, m.Region, compression, env.Path("logd.sock"))
 	if err := os.WriteFile(s.cfgPath, []byte(s.logsTOML), 0o644); err != nil {
 		t.Fatal(err)
 	}

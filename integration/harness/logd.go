@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/brisk-containers/brisk/config"
 )
 
 // LogdToken is the token of every namespace in a harness brisk-logd's
@@ -35,7 +37,8 @@ type LogdOpt func(api *string)
 func WithAPI(lines string) LogdOpt { return func(api *string) { *api += lines + "\n" } }
 
 // StartLogd writes a config of logsTOML (the [logs] sections the shims
-// read, spool_dir among them) and a private [logs.api], and starts
+// read, spool_dir among them, and the [logs.api] socket they hand logs
+// over on, when it names one) and a private [logs.api], and starts
 // brisk-logd as the node named name, waiting until it answers.
 // Each namespace the harness uses (brisk-test, k8s.io, default, other) and
 // each named in namespaces gets a token of its own (LogdTokenFor).
@@ -56,11 +59,24 @@ func (e *Env) StartLogd(name, logsTOML string, namespaces []string, opts ...Logd
 	if err := os.WriteFile(l.TokensFile, []byte(tokens), 0o600); err != nil {
 		e.T.Fatal(err)
 	}
-	api := fmt.Sprintf("[logs.api]\nlisten = \"127.0.0.1:%d\"\nsocket = %q\ntokens_file = %q\nnode_name = %q\n", port, l.Socket, l.TokensFile, name)
+	api := fmt.Sprintf("listen = \"127.0.0.1:%d\"\ntokens_file = %q\nnode_name = %q\n", port, l.TokensFile, name)
 	for _, o := range opts {
 		o(&api)
 	}
-	if err := os.WriteFile(l.ConfigPath, []byte(logsTOML+"\n"+api), 0o644); err != nil {
+	// The shims' config may name the socket they hand logs over on
+	// (logs.api.socket): this daemon serves it, under the same header.
+	var file string
+	if head, rest, ok := strings.Cut(logsTOML, "[logs.api]\n"); ok {
+		cfg, err := config.Parse([]byte(logsTOML))
+		if err != nil {
+			e.T.Fatal(err)
+		}
+		l.Socket = cfg.Logs.API.Socket
+		file = head + "[logs.api]\n" + api + rest
+	} else {
+		file = logsTOML + "\n[logs.api]\n" + fmt.Sprintf("socket = %q\n", l.Socket) + api
+	}
+	if err := os.WriteFile(l.ConfigPath, []byte(file), 0o644); err != nil {
 		e.T.Fatal(err)
 	}
 	if tlsOn(api) {
