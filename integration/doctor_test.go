@@ -32,6 +32,7 @@ type nodeStack struct {
 	sn    *harness.Snapshotter
 	ctd   *harness.Containerd
 	minio *harness.MinIO
+	logd  *harness.Logd
 	// toml is the healthy config; cfgPath holds it.
 	toml    string
 	cfgPath string
@@ -57,13 +58,18 @@ bucket = %q
 endpoint = %q
 path_style = true
 region = %q
-`, spoolDir, env.Path("logs"), bucket, s.minio.Endpoint, s.minio.Region))
+[logs.api]
+socket = %q
+`, spoolDir, env.Path("logs"), bucket, s.minio.Endpoint, s.minio.Region, env.Path("logd.sock")))
 	s.cfgPath = s.sn.ConfigPath
 	b, err := os.ReadFile(s.cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.toml = string(b)
+	// The node's log daemon, on the shims' spool and socket, with MinIO's
+	// credentials (the test process holds none).
+	s.logd = env.StartLogdEnv("node", s.toml, nil, s.minio.Env())
 	if out, err := s.briskctl(s.minio.Env(), "bucket", "init"); err != nil {
 		t.Fatalf("bucket init: %v %s", err, out)
 	}

@@ -44,6 +44,13 @@ func WithAPI(lines string) LogdOpt { return func(api *string) { *api += lines + 
 // each named in namespaces gets a token of its own (LogdTokenFor).
 func (e *Env) StartLogd(name, logsTOML string, namespaces []string, opts ...LogdOpt) *Logd {
 	e.T.Helper()
+	return e.StartLogdEnv(name, logsTOML, namespaces, nil, opts...)
+}
+
+// StartLogdEnv is StartLogd with env added to the daemon's environment (S3
+// credentials the test process does not hold).
+func (e *Env) StartLogdEnv(name, logsTOML string, namespaces, env []string, opts ...LogdOpt) *Logd {
+	e.T.Helper()
 	port := FreePort(e.T)
 	l := &Logd{
 		Name:       name,
@@ -82,7 +89,7 @@ func (e *Env) StartLogd(name, logsTOML string, namespaces []string, opts ...Logd
 	if tlsOn(api) {
 		l.URL = fmt.Sprintf("https://127.0.0.1:%d", port)
 	}
-	l.Proc = e.Start("brisk-logd-"+name, nil, filepath.Join(e.BriskBin, "brisk-logd"), "--config", l.ConfigPath, "--log-level", "debug")
+	l.Proc = e.Start("brisk-logd-"+name, env, filepath.Join(e.BriskBin, "brisk-logd"), "--config", l.ConfigPath, "--log-level", "debug")
 	e.WaitLogd(l)
 	return l
 }
