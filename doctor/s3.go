@@ -39,7 +39,7 @@ var s3Check = Check{
 		}
 		client, creds, err := n.s3Client(ctx, c)
 		if err != nil {
-			return one(Fail, err.Error(), "give the node S3 credentials: an instance role, or /etc/brisk/s3.env read by containerd and brisk-logd")
+			return one(Fail, err.Error(), "give the node S3 credentials: an instance role, or /etc/brisk/s3.env read by brisk-logd")
 		}
 		where := c.Bucket
 		if c.Endpoint != "" {
@@ -57,9 +57,10 @@ var s3Check = Check{
 	},
 }
 
-// s3Client builds a client as the shim does (endpoint, path style, region),
-// with the shim's credentials: containerd's environment, which shims
-// inherit, when briskctl's own has none.
+// s3Client builds a client as brisk-logd does (endpoint, path style,
+// region), with briskctl's credentials, or containerd's environment when
+// briskctl's own has none (older nodes kept them there). Whether brisk-logd's
+// own credentials work is logd/running's: it asks brisk-logd.
 func (n *Node) s3Client(ctx context.Context, c config.S3) (*s3.Client, string, error) {
 	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(c.Region), awslog.Option()}
 	creds := "briskctl's AWS credential chain"
@@ -67,7 +68,7 @@ func (n *Node) s3Client(ctx context.Context, c config.S3) (*s3.Client, string, e
 		if srv, err := n.Server(ctx); err == nil && srv.Env["AWS_ACCESS_KEY_ID"] != "" {
 			opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(
 				srv.Env["AWS_ACCESS_KEY_ID"], srv.Env["AWS_SECRET_ACCESS_KEY"], srv.Env["AWS_SESSION_TOKEN"])))
-			creds = "containerd's environment (what the shim uses)"
+			creds = "containerd's environment"
 		}
 	}
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)

@@ -41,6 +41,8 @@ tmpfs_size = "1Gi"'
 # The spool on tmpfs, as /run/brisk/spool is on most hosts.
 mkdir -p "$STACK/spool" && mount -t tmpfs -o size=1g,mode=0700 brisk-bench-spool "$STACK/spool"
 write_logs_config brisk-bench none
+# The node's log daemon ships every log the shims hand over.
+start_logd
 start_containerd "$(sed -e '/^version/d' -e "s|/run/brisk/snapshotter.sock|$STACK/b.sock|; s|/var/lib/brisk-snapshotter|$STACK/brisk|; s|/usr/local/bin/containerd-shim-brisk-v2|$BIN/containerd-shim-brisk-v2|" "$REPO/contrib/containerd/profiles-v3.toml")"
 briskctl --config "$BRISK_CONFIG" bucket init >&2
 MKIMAGE_ARGS="-add /usr/local/bin/fsyncbench=$STACK/fsyncbench" import_image brisk overlayfs
@@ -208,18 +210,12 @@ for round in $(seq 1 "${LOGD_ROUNDS:-3}"); do
 	"$STACK/logdbench" api "${LOGDBENCH[@]}" -dir "$STACK/logd/api-$round" -label "round-$round" | tee -a "$OUT/logd.jsonl" >&2
 	"$STACK/logdbench" fanout "${LOGDBENCH[@]}" -dir "$STACK/logd/fanout-$round" -label "round-$round" | tee -a "$OUT/logd.jsonl" >&2
 done
-# The shim under followers: a brisk-logd over the shims' own spool (their
-# config plus [logs.api]), 10 followers on one task against none. The whole
-# log stays in the spool's head (max_bytes above twice it), so that the
+# The shim under followers: the node's brisk-logd (start_logd), over the
+# shims' own spool, 10 followers on one task against none. The whole log
+# stays in the spool's head (max_bytes above twice it), so that the
 # followers read all of it while the task writes.
-LOGD_ADDR=127.0.0.1:$(( 20000 + RANDOM % 20000 ))
-echo "logdbench-shim-0123456789abcdef *" >"$STACK/logd-tokens"
-{ cat "$BRISK_CONFIG"; printf '[logs.api]\nlisten = "%s"\nsocket = "%s"\ntokens_file = "%s"\nnode_name = "bench"\n' "$LOGD_ADDR" "$STACK/logd.sock" "$STACK/logd-tokens"; } >"$STACK/logd.toml"
-brisk-logd --config "$STACK/logd.toml" --log-level warn >"$STACK/logd.log" 2>&1 &
-LOGD_PID=$!
-PIDS+=($LOGD_PID)
-for _ in $(seq 1 100); do curl -fs "http://$LOGD_ADDR/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-curl -fs "http://$LOGD_ADDR/healthz" >/dev/null || { echo "brisk-logd did not answer" >&2; cat "$STACK/logd.log" >&2; exit 1; }
+LOGD_ADDR=127.0.0.1:$LOGD_PORT
+echo "$LOGD_TOKEN" >"$STACK/logd-tokens"
 max_bytes 128Mi
 followed() { # followers
 	"$STACK/shimbench" -address "$STACK/c.sock" -namespace "$NS" -fifo-dir "$STACK/fifo" "${BRISK[@]}" -mode follow -rounds 1 -mb "${FOLLOW_MB:-50}" \

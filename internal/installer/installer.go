@@ -166,7 +166,9 @@ func (in *Installer) Install(ctx context.Context) (Result, error) {
 	if err := r.startOrRestart(ctx, LogdUnit, units.logd, files.logd); err != nil {
 		return r.res, err
 	}
-	if containerdChanged || units.env || files.s3 {
+	// s3.env is brisk-logd's alone: the shims containerd starts hand their
+	// logs to brisk-logd and hold no credentials.
+	if containerdChanged || units.env {
 		err = r.act(ctx, "restart "+ContainerdUnit, func() error { return in.Services.Restart(ctx, ContainerdUnit) })
 	}
 	return r.res, err
@@ -403,8 +405,7 @@ func (r *run) uninstallContainerdConfig(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s3Gone, err := r.remove(r.l.S3EnvPath)
-	if err != nil {
+	if _, err := r.remove(r.l.S3EnvPath); err != nil {
 		return err
 	}
 	if envGone {
@@ -412,7 +413,7 @@ func (r *run) uninstallContainerdConfig(ctx context.Context) error {
 			return err
 		}
 	}
-	if dropinGone || importsGone || envGone || s3Gone {
+	if dropinGone || importsGone || envGone {
 		return r.act(ctx, "restart "+ContainerdUnit, func() error { return r.Services.Restart(ctx, ContainerdUnit) })
 	}
 	return nil

@@ -59,7 +59,7 @@ func TestLogdRestartsOnlyForItsInputs(t *testing.T) {
 		{"first tokens from the Secret", writeSrc("logd-tokens", "token-a *\n", 0o644), []string{"restart brisk-logd.service"}},
 		{"the same tokens", func(*testing.T) {}, nil},
 		{"new tokens", writeSrc("logd-tokens", "token-b team-a\n", 0o644), nil},
-		{"S3 credentials", writeSrc("s3.env", "AWS_ACCESS_KEY_ID=x\n", 0o600), []string{"restart brisk-logd.service", "restart containerd.service"}},
+		{"S3 credentials: brisk-logd's alone", writeSrc("s3.env", "AWS_ACCESS_KEY_ID=x\n", 0o600), []string{"restart brisk-logd.service"}},
 		{"its unit edited on the host", func(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(root, "etc/systemd/system/brisk-logd.service"), []byte("[Service]\n"), 0o644); err != nil {
 				t.Fatal(err)

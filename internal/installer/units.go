@@ -63,13 +63,11 @@ WantedBy=multi-user.target
 // layout's paths.
 const containerdEnv = `# /etc/systemd/system/containerd.service.d/brisk.conf
 # containerd starts containerd-shim-brisk-v2 with its own environment: this is
-# where the shim gets its config path and, if the node has no instance role or
-# web identity, its S3 credentials (aws-sdk-go-v2's default chain reads
-# AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_REGION / AWS_PROFILE ...).
-# Keep /etc/brisk/s3.env mode 0600; credentials never appear in Brisk's logs.
+# where the shim gets its config path. The shim needs no S3 credentials: it
+# hands each finished log to brisk-logd, which ships it (and reads
+# /etc/brisk/s3.env itself), so containerd holds none.
 [Service]
 Environment=BRISK_CONFIG=@CONFIG@
-EnvironmentFile=-@S3ENV@
 `
 
 func render(tmpl string, l Layout) []byte {
