@@ -234,10 +234,18 @@ func TestExitOrder(t *testing.T) {
 	var followErr error
 	go func() {
 		defer close(followed)
-		finished, followErr = spool.Follow(context.Background(), entry, func(r spool.Record) error {
-			follow.Write(r.Bytes())
-			return nil
+		var res spool.Followed
+		res, followErr = spool.FollowLog(context.Background(), entry, 0, func(line []byte) error {
+			if line == nil {
+				return nil // caught up
+			}
+			r, err := spool.ParseRecord(line[:len(line)-1])
+			if err == nil {
+				follow.Write(r.Bytes())
+			}
+			return err
 		})
+		finished = res.End == spool.Finished
 	}()
 
 	waited := make(chan struct{})

@@ -3,7 +3,6 @@ package spool
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -79,61 +78,6 @@ func Decode(rd io.Reader, fn func(Record) error) error {
 		}
 		if err := fn(r); err != nil {
 			return err
-		}
-	}
-}
-
-// Follow streams the records of the entry in dir as they are written and
-// returns when the entry is finished (or gone: shipped meanwhile, in which
-// case the caller reads the rest from the store).
-func Follow(ctx context.Context, dir string, fn func(Record) error) (finished bool, err error) {
-	f, err := os.Open(filepath.Join(dir, LogFile))
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	var pending []byte
-	buf := make([]byte, 64<<10)
-	for {
-		n, rerr := f.Read(buf)
-		if n > 0 {
-			pending = append(pending, buf[:n]...)
-			for {
-				i := bytes.IndexByte(pending, '\n')
-				if i < 0 {
-					break
-				}
-				r, perr := ParseRecord(pending[:i])
-				if perr != nil {
-					return false, perr
-				}
-				if err := fn(r); err != nil {
-					return false, err
-				}
-				pending = pending[i+1:]
-			}
-		}
-		if rerr != nil && rerr != io.EOF {
-			return false, rerr
-		}
-		if n == 0 {
-			m, err := ReadMeta(dir)
-			if err != nil {
-				return false, nil // shipped and removed
-			}
-			if m.State == StateDone {
-				// Drain what was written before the rename.
-				if n2, _ := f.Read(buf); n2 > 0 {
-					pending = append(pending, buf[:n2]...)
-					continue
-				}
-				return true, nil
-			}
-			select {
-			case <-ctx.Done():
-				return false, ctx.Err()
-			case <-time.After(100 * time.Millisecond):
-			}
 		}
 	}
 }

@@ -215,7 +215,17 @@ func TestFollowEndsWhenFinished(t *testing.T) {
 	var got bytes.Buffer
 	done := make(chan error)
 	go func() {
-		_, err := Follow(context.Background(), e.Dir(), func(r Record) error { got.Write(r.Bytes()); return nil })
+		res, err := FollowLog(context.Background(), e.Dir(), 0, func(line []byte) error {
+			if line == nil {
+				return nil // caught up
+			}
+			r, err := ParseRecord(line[:len(line)-1])
+			got.Write(r.Bytes())
+			return err
+		})
+		if err == nil && res.End != Finished {
+			err = fmt.Errorf("follow ended with %v, want finished", res.End)
+		}
 		done <- err
 	}()
 	for i := 0; i < 5; i++ {
