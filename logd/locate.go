@@ -60,16 +60,33 @@ func (s *Server) locate(ctx context.Context, ns, id string, local bool, c caller
 	for _, r := range refs {
 		runs[r.Run] = &located{Run: ship.Run{Run: r.Run, Key: s.shipper.KeyFor(ns, id, r.Run), Dir: r.Dir}}
 	}
-	if !local && (len(runs) == 0 || wantAll) && c.token != "" && s.peers.Configured() {
+	if s.shipping != nil {
+		// Shipped by this node lately: the key is known.
+		for _, t := range s.shipping.Recent(ns, id, func(Task) bool { return true }) {
+			if runs[t.Run] == nil {
+				runs[t.Run] = &located{Run: ship.Run{Run: t.Run, Key: s.shipper.KeyFor(ns, id, t.Run)}}
+			}
+		}
+	}
+	// A run in this node's spool is the latest; one it shipped lately
+	// may have been run again elsewhere since (a retried job): ask.
+	if !local && (len(refs) == 0 || wantAll) && c.token != "" && s.peers.Configured() {
 		hits, unreachable, asked, perr := s.peers.find(ctx, ns, id, c.token, s.node, wantAll)
 		l.unreachable, l.askedPeers = unreachable, asked
 		if perr != nil && len(hits) == 0 {
 			l.unreachable = append(l.unreachable, perr.Error())
 		}
 		for _, h := range hits {
-			if runs[h.Run] == nil {
-				runs[h.Run] = &located{Run: ship.Run{Run: h.Run, Key: s.shipper.KeyFor(ns, id, h.Run)}, peer: h.url, peerNode: h.node}
+			if runs[h.Run] != nil {
+				continue
 			}
+			r := &located{Run: ship.Run{Run: h.Run, Key: s.shipper.KeyFor(ns, id, h.Run)}}
+			if h.State != StateShipped {
+				// In the peer's spool: read through it. Shipped, the
+				// key is known: read the store, without a listing.
+				r.peer, r.peerNode = h.url, h.node
+			}
+			runs[h.Run] = r
 		}
 	}
 	var listErr error

@@ -31,13 +31,19 @@ type node struct {
 	http    *httptest.Server
 }
 
+// writeTokens writes the tests' tokens file at path.
+func writeTokens(t *testing.T, path string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte("# test tokens\n"+testToken+" default\ntok-other-0123456789ab other,third\ntok-all-0123456789abcd *\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func newNode(t *testing.T, name string, mutate func(*config.Logs)) *node {
 	t.Helper()
 	dir := t.TempDir()
 	tokens := filepath.Join(dir, "tokens")
-	if err := os.WriteFile(tokens, []byte("# test tokens\n"+testToken+" default\ntok-other-0123456789ab other,third\ntok-all-0123456789abcd *\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeTokens(t, tokens)
 	cfg := config.DefaultLogs()
 	cfg.SpoolDir = filepath.Join(dir, "spool")
 	cfg.LocalDir = filepath.Join(dir, "store")

@@ -12,6 +12,7 @@ import (
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/logs/retrier"
 	"github.com/brisk-containers/brisk/logs/ship"
+	"github.com/brisk-containers/brisk/logs/spool"
 	"github.com/brisk-containers/brisk/logs/spoolmetrics"
 )
 
@@ -29,6 +30,7 @@ type Shipping struct {
 
 	mu     sync.Mutex
 	health ShipHealth
+	recent []Task // shipped lately, oldest first: "recently exited"
 
 	ships       *prometheus.CounterVec
 	consecutive prometheus.Gauge
@@ -100,6 +102,7 @@ func (sh *Shipping) observe(o retrier.Outcome) {
 	now := time.Now()
 	switch o.Status {
 	case ship.Shipped:
+		sh.remember(o.Meta, now)
 		sh.health.Shipped++
 		sh.health.ConsecutiveFailures = 0
 		sh.health.LastShipped = now
@@ -146,4 +149,46 @@ func (s *Server) serveStatus(w http.ResponseWriter, _ *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(st)
+}
+
+// Recent tasks are kept this long after they shipped, and at most this
+// many: the minutes after a task's end when its users still look, found on
+// this node without a listing of the store.
+const (
+	recentFor = 10 * time.Minute
+	recentMax = 20000
+)
+
+// StateShipped is a task's state in GET /v1/tasks once brisk-logd shipped
+// its log: the store holds it, under the key its run names.
+const StateShipped = "shipped"
+
+// remember records a shipped run. Called with sh.mu held.
+func (sh *Shipping) remember(m *spool.Meta, now time.Time) {
+	if m == nil {
+		return
+	}
+	code := m.ExitCode
+	sh.recent = append(sh.recent, Task{Namespace: m.Namespace, ID: m.ID, Run: m.Run, State: StateShipped,
+		Started: m.Started, Exited: m.Exited, ExitCode: &code, Bytes: m.StdoutBytes + m.StderrBytes, shipped: now})
+	drop := 0
+	for drop < len(sh.recent) && (len(sh.recent)-drop > recentMax || now.Sub(sh.recent[drop].shipped) > recentFor) {
+		drop++
+	}
+	sh.recent = append(sh.recent[:0], sh.recent[drop:]...)
+}
+
+// Recent is the runs shipped in the last minutes, of namespace ns ("" any)
+// and ID id ("" any), that keep passes.
+func (sh *Shipping) Recent(ns, id string, keep func(Task) bool) []Task {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	var out []Task
+	for _, t := range sh.recent {
+		if time.Since(t.shipped) > recentFor || (ns != "" && t.Namespace != ns) || (id != "" && t.ID != id) || !keep(t) {
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
 }

@@ -11,17 +11,19 @@ import (
 	"github.com/brisk-containers/brisk/logs/spool"
 )
 
-// Task is one run this node holds in its spool: live, or exited and not
-// yet shipped.
+// Task is one run this node holds in its spool (live, or exited and not
+// yet shipped), or shipped in the last minutes.
 type Task struct {
 	Namespace string    `json:"namespace"`
 	ID        string    `json:"id"`
 	Run       string    `json:"run"`
-	State     string    `json:"state"` // spool.StateLive or spool.StateDone
+	State     string    `json:"state"` // spool.StateLive, spool.StateDone, or StateShipped lately
 	Started   time.Time `json:"started"`
 	Exited    time.Time `json:"exited,omitzero"`
 	ExitCode  *int      `json:"exit_code,omitempty"` // once done
 	Bytes     int64     `json:"bytes"`
+
+	shipped time.Time // when brisk-logd shipped it (StateShipped)
 }
 
 // TaskList is GET /v1/tasks's answer.
@@ -31,7 +33,8 @@ type TaskList struct {
 }
 
 // serveTasks is GET /v1/tasks?namespace=NS[&id=ID]: the runs in this
-// node's spool, of the namespaces the caller may read. Peers ask it with
+// node's spool and those it shipped in the last minutes, of the namespaces
+// the caller may read. Peers ask it with
 // an ID to find where a task runs.
 func (s *Server) serveTasks(w http.ResponseWriter, r *http.Request, c caller) {
 	ns, id := r.URL.Query().Get("namespace"), r.URL.Query().Get("id")
@@ -89,6 +92,15 @@ func (s *Server) spoolTasks(ns, id string, c caller) ([]Task, error) {
 			t.ExitCode = &code
 		}
 		tasks = append(tasks, t)
+	}
+	if s.shipping != nil {
+		seen := map[string]bool{}
+		for _, t := range tasks {
+			seen[t.Namespace+"/"+t.ID+"@"+t.Run] = true
+		}
+		tasks = append(tasks, s.shipping.Recent(ns, id, func(t Task) bool {
+			return c.allows(t.Namespace) && !seen[t.Namespace+"/"+t.ID+"@"+t.Run]
+		})...)
 	}
 	sort.Slice(tasks, func(i, j int) bool { return tasks[i].Started.Before(tasks[j].Started) })
 	return tasks, nil
