@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/brisk-containers/brisk/logs/spool"
 )
@@ -111,7 +112,11 @@ type ndRecord struct {
 	Time    time.Time    `json:"time"`
 	Stream  spool.Stream `json:"stream"`
 	Partial bool         `json:"partial,omitempty"`
-	Log     string       `json:"log"`
+	// Log is the record's text; bytes that are not UTF-8 are U+FFFD in it,
+	// and the record's bytes as written are in LogBase64 as well (JSON
+	// strings hold text only).
+	Log       string `json:"log"`
+	LogBase64 []byte `json:"log_b64,omitempty"`
 }
 
 var newline = []byte{'\n'}
@@ -202,7 +207,11 @@ func (o *output) write(line []byte, r spool.Record) error {
 	case FormatCRI:
 		_, err = o.w.Write(line)
 	case FormatNDJSON:
-		err = o.json(ndRecord{Time: r.Time, Stream: r.Stream, Partial: r.Partial, Log: string(r.Content)})
+		rec := ndRecord{Time: r.Time, Stream: r.Stream, Partial: r.Partial, Log: string(r.Content)}
+		if !utf8.Valid(r.Content) {
+			rec.Log, rec.LogBase64 = strings.ToValidUTF8(rec.Log, "\uFFFD"), r.Content
+		}
+		err = o.json(rec)
 	default:
 		if o.q.timestamps && !o.midLine[r.Stream] {
 			if _, err := fmt.Fprint(o.w, r.Time.Format(time.RFC3339Nano), " "); err != nil {

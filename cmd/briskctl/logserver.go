@@ -204,6 +204,7 @@ type ndLine struct {
 	Stream  spool.Stream `json:"stream"`
 	Partial bool         `json:"partial"`
 	Log     *string      `json:"log"`
+	LogB64  []byte       `json:"log_b64"` // the bytes as written, when not UTF-8
 	Exit    *struct {
 		Code int `json:"code"`
 	} `json:"exit"`
@@ -229,6 +230,9 @@ func decodeNDJSON(body io.Reader, fn func(spool.Record) error) (exited bool, err
 				return true, nil
 			case l.Log != nil:
 				r := spool.Record{Time: l.Time, Stream: l.Stream, Partial: l.Partial, Content: []byte(*l.Log)}
+				if l.LogB64 != nil {
+					r.Content = l.LogB64
+				}
 				if err := fn(r); err != nil {
 					return false, err
 				}

@@ -184,6 +184,7 @@ func printSome(t *testing.T, e *spool.Entry, tag string) {
 		{spool.Stdout, "three parts\n\n"},
 		{spool.Stderr, "ends here\n"},
 		{spool.Stdout, strings.Repeat("long ", 20000) + "\n"},
+		{spool.Stderr, "bytes that are not UTF-8: \xff\xfe\xc3 and a NUL \x00 end here\n"},
 		{spool.Stdout, tag + " last, no newline"},
 	} {
 		if err := e.Write(w.s, []byte(w.text)); err != nil {
