@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/brisk-containers/brisk/internal/unixsock"
 	"github.com/brisk-containers/brisk/logs/spool"
 )
 
@@ -119,13 +119,7 @@ func logdHealthz(ctx context.Context, sock string) error {
 // logdGet is GET path on brisk-logd's unix socket sock.
 func logdGet(ctx context.Context, sock, path string) (*http.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
-	client := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
-		},
-		DisableKeepAlives: true,
-	}}
+	client := unixsock.HTTPClient(sock, 0) // the context bounds it
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://brisk-logd"+path, nil)
 	if err != nil {
 		cancel()

@@ -13,13 +13,14 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"golang.org/x/net/netutil"
 
 	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/internal/unixsock"
 	"github.com/brisk-containers/brisk/logs/handoff"
 	"github.com/brisk-containers/brisk/logs/ship"
 )
@@ -124,6 +125,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		defer os.Remove(s.api.Socket)
 		srv := s.httpServer(s.routes(true))
 		servers = append(servers, srv)
 		go func() { errc <- srv.Serve(l) }()
@@ -185,20 +187,11 @@ func (s *Server) httpServer(h http.Handler) *http.Server {
 
 // listenSocket listens on the unix socket at path, reachable by root only.
 func listenSocket(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("logs.api.socket = %q: %w", path, err)
+	l, err := unixsock.Listen(path)
+	if errdefs.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("logs.api.socket = %q: another brisk-logd serves it: %w", path, err)
 	}
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("logs.api.socket = %q: another brisk-logd serves it", path)
-	}
-	_ = os.Remove(path)
-	l, err := net.Listen("unix", path)
 	if err != nil {
-		return nil, fmt.Errorf("logs.api.socket = %q: %w", path, err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		l.Close()
 		return nil, fmt.Errorf("logs.api.socket = %q: %w", path, err)
 	}
 	return l, nil

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	snapshotsapi "github.com/containerd/containerd/api/services/snapshots/v1"
@@ -23,6 +22,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/internal/unixsock"
 	"github.com/brisk-containers/brisk/logs/spoolmetrics"
 	"github.com/brisk-containers/brisk/snapshotter"
 	"github.com/brisk-containers/brisk/snapshotter/metrics"
@@ -178,45 +178,14 @@ func stop(srv *grpc.Server, httpSrvs []*http.Server) {
 	}
 }
 
-// listenUnix serves on path with mode 0600: the snapshot socket hands out
-// mounts of any container's filesystem and the usage socket names every
-// snapshot on the host, so only root may dial them. The socket is made
-// under a temporary name and renamed into place once it is 0600, so that it
-// is never reachable with looser permissions.
-//
-// A socket someone still serves on is not taken over: the rename would
-// cut its server off, and this daemon's exit would then delete it. A
-// leftover of a dead daemon refuses connections and is replaced.
-func listenUnix(path string) (_ net.Listener, retErr error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
-		return nil, err
+// listenUnix serves on path, root only (unixsock.Listen), naming this
+// daemon when another serves there.
+func listenUnix(path string) (net.Listener, error) {
+	l, err := unixsock.Listen(path)
+	if errdefs.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("%w (a second brisk-snapshotter?)", err)
 	}
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("listen on %s: another process (a second brisk-snapshotter?) serves on it; not taking it over: %w", path, errdefs.ErrAlreadyExists)
-	}
-	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
-	_ = os.Remove(tmp)
-	l, err := net.Listen("unix", tmp)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", path, err)
-	}
-	defer func() {
-		if retErr != nil {
-			l.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	// The path it was bound to is gone after the rename; the caller
-	// removes the final one.
-	l.(*net.UnixListener).SetUnlinkOnClose(false)
-	if err := os.Chmod(tmp, 0o600); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", path, err)
-	}
-	return l, nil
+	return l, err
 }
 
 // usageHandler serves the usage report for briskctl usage.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/internal/unixsock"
 	"github.com/brisk-containers/brisk/logs/spool"
 )
 
@@ -57,10 +58,7 @@ func newLogServer(server, tokenFile, caFile setting, warn io.Writer) (*logServer
 		// (only root reaches it): no token, no TLS.
 		socket := u.Path
 		transport.Proxy = nil
-		transport.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		}
+		transport.DialContext = unixsock.Dialer(socket)
 		s.base = "http://brisk-logd"
 	default:
 		s.base = strings.TrimSuffix(u.Scheme+"://"+u.Host+u.EscapedPath(), "/")

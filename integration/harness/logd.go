@@ -1,9 +1,7 @@
 package harness
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,6 +9,7 @@ import (
 	"time"
 
 	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/internal/unixsock"
 )
 
 // LogdToken is the token of every namespace in a harness brisk-logd's
@@ -105,14 +104,7 @@ func tlsOn(api string) bool {
 
 // UnixClient is an HTTP client of the server on the unix socket at path
 // (any host in the URL).
-func UnixClient(path string) *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
-		},
-	}}
-}
+func UnixClient(path string) *http.Client { return unixsock.HTTPClient(path, 0) }
 
 // WaitLogd waits until l's unix socket answers /healthz, failing the test
 // with its log if it exits or does not come up.

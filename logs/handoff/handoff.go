@@ -7,9 +7,10 @@ package handoff
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"time"
+
+	"github.com/brisk-containers/brisk/internal/unixsock"
 )
 
 // Timeout bounds a hand-off: the daemon answers at once (it queues the
@@ -29,14 +30,8 @@ type Client struct {
 func New(socket string) *Client {
 	return &Client{socket: socket, http: &http.Client{
 		Timeout: Timeout,
-		Transport: &http.Transport{
-			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				var d net.Dialer
-				return d.DialContext(ctx, "unix", socket)
-			},
-			MaxIdleConns:    1,
-			IdleConnTimeout: 30 * time.Second,
-		},
+		// One connection kept: a shim hands over one entry per task.
+		Transport: &http.Transport{DialContext: unixsock.Dialer(socket), MaxIdleConns: 1, IdleConnTimeout: 30 * time.Second},
 	}}
 }
 

@@ -8,12 +8,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"time"
 
 	"github.com/brisk-containers/brisk/internal/usage"
 	"github.com/brisk-containers/brisk/snapshotter/upper"
+
+	"github.com/brisk-containers/brisk/internal/unixsock"
 )
 
 // Path is where the report is served.
@@ -65,15 +66,7 @@ type UsageReport struct {
 // its report.
 func Fetch(ctx context.Context, socket string) (UsageReport, error) {
 	var r UsageReport
-	client := &http.Client{Transport: &http.Transport{
-		// One request per client: a kept-alive connection would stay
-		// open in the daemon until its idle timeout.
-		DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		},
-	}}
+	client := unixsock.HTTPClient(socket, 0) // the context bounds it
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	// The host part is ignored: the transport dials the socket.
