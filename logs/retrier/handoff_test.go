@@ -74,7 +74,8 @@ func TestKickShipsABurstInParallel(t *testing.T) {
 	go func() { _ = r.Serve(ctx) }()
 	// Serve's first pass ships what is pending; then it sleeps an hour.
 	deadline := time.Now().Add(30 * time.Second)
-	for store.puts.Load() < entries && time.Now().Before(deadline) {
+	// An entry is observed once its upload returned and it left the spool.
+	for observed.Load() < entries && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	if store.max.Load() != entries {
