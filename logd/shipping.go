@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/logs/handoff"
 	"github.com/brisk-containers/brisk/logs/retrier"
 	"github.com/brisk-containers/brisk/logs/ship"
 	"github.com/brisk-containers/brisk/logs/spool"
@@ -86,8 +87,9 @@ func NewShipping(logs config.Logs, shipper *ship.Shipper, reg prometheus.Registe
 // Serve ships until ctx ends.
 func (sh *Shipping) Serve(ctx context.Context) error { return sh.retrier.Serve(ctx) }
 
-// Kick ships what was handed over now.
-func (sh *Shipping) Kick() { sh.retrier.Kick() }
+// Handoff ships the entry in dir, which its shim finished and let go of,
+// as soon as a worker is free.
+func (sh *Shipping) Handoff(dir string) { sh.retrier.Handoff(dir) }
 
 // Health is how shipping goes now.
 func (sh *Shipping) Health() ShipHealth {
@@ -125,13 +127,19 @@ func (sh *Shipping) observe(o retrier.Outcome) {
 }
 
 // serveHandoff is POST /v1/handoff, on the unix socket: a shim finished an
-// entry and let go of it.
-func (s *Server) serveHandoff(w http.ResponseWriter, _ *http.Request) {
+// entry and let go of it. A body that names no entry of the spool makes a
+// look over the spool instead (Retrier.Handoff).
+func (s *Server) serveHandoff(w http.ResponseWriter, r *http.Request) {
 	if s.shipping == nil {
 		deny(w, http.StatusServiceUnavailable, "this brisk-logd does not ship")
 		return
 	}
-	s.shipping.Kick()
+	var req handoff.Request
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
+		deny(w, http.StatusBadRequest, "hand-off: %v", err)
+		return
+	}
+	s.shipping.Handoff(req.Entry)
 	w.WriteHeader(http.StatusAccepted)
 }
 

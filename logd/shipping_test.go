@@ -74,7 +74,7 @@ func TestShippingThatFailsIsLoud(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.Release()
-	if resp, err := http.Post(socket.URL+"/v1/handoff", "", nil); err != nil || resp.StatusCode != http.StatusAccepted {
+	if resp, err := http.Post(socket.URL+"/v1/handoff", "application/json", strings.NewReader(`{"entry":"`+e.Dir()+`"}`)); err != nil || resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("hand-off: %v %v", resp, err)
 	}
 	status := func() Status {
@@ -135,7 +135,7 @@ func TestShippingThatFailsIsLoud(t *testing.T) {
 // The shim's client reaches the daemon's hand-off on the unix socket.
 func TestHandoffClientReachesTheSocket(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "logd.sock")
-	if err := handoff.New(sock).Notify(context.Background()); err == nil || !strings.Contains(err.Error(), sock) {
+	if err := handoff.New(sock).Notify(context.Background(), "/run/brisk/spool/ns/x@y"); err == nil || !strings.Contains(err.Error(), sock) {
 		t.Errorf("no daemon: %v; want an error naming the socket", err)
 	}
 	cfg := config.DefaultLogs()
@@ -155,7 +155,7 @@ func TestHandoffClientReachesTheSocket(t *testing.T) {
 	go func() { _ = srv.Serve(ctx) }()
 	var nerr error
 	for i := 0; i < 100; i++ {
-		if nerr = handoff.New(sock).Notify(context.Background()); nerr == nil {
+		if nerr = handoff.New(sock).Notify(context.Background(), filepath.Join(cfg.SpoolDir, "ns", "x@y")); nerr == nil {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -73,7 +73,7 @@ func (x captureSteps) finish(ctx context.Context, info spool.ExitInfo) error {
 
 // handOver tells brisk-logd that the entry is its to ship.
 func (x captureSteps) handOver(ctx context.Context) error {
-	if err := x.s.handoff.Notify(ctx); err != nil {
+	if err := x.s.handoff.Notify(ctx, x.c.entry.Dir()); err != nil {
 		return err
 	}
 	log.G(ctx).WithField("id", x.c.id).Debug("task log handed over to brisk-logd")

@@ -5,7 +5,9 @@
 package handoff
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -35,14 +37,25 @@ func New(socket string) *Client {
 	}}
 }
 
-// Notify tells the daemon that an entry was finished and let go of: it
-// ships what the spool holds now. The entry is already safe on the spool:
-// when no daemon answers, it waits there for one (or for briskctl flush).
-func (c *Client) Notify(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://brisk-logd"+Path, nil)
+// Request is a hand-off's body.
+type Request struct {
+	// Entry is the spool entry's directory.
+	Entry string `json:"entry"`
+}
+
+// Notify tells the daemon that the entry in dir was finished and let go
+// of: it ships it at once. The entry is already safe on the spool: when no
+// daemon answers, it waits there for one (or for briskctl flush).
+func (c *Client) Notify(ctx context.Context, dir string) error {
+	body, err := json.Marshal(Request{Entry: dir})
 	if err != nil {
 		return err
 	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://brisk-logd"+Path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("hand the log over to brisk-logd on %s: %w", c.socket, err)

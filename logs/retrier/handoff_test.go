@@ -3,7 +3,10 @@ package retrier
 import (
 	"context"
 	"io"
+	"path/filepath"
+	"strings"
 
+	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/logs/spool"
 	"sync/atomic"
 	"testing"
@@ -107,4 +110,100 @@ func newDoneEntry(t *testing.T, spoolDir string) {
 		t.Fatal(err)
 	}
 	e.Release()
+}
+
+// Handoff takes only the entries of its own spool: a path above, below or
+// beside one (a hand-off that is not a shim's) makes a look instead.
+func TestHandoffTakesOnlyEntriesOfItsSpool(t *testing.T) {
+	r := New(nil, "/run/brisk/spool")
+	for _, tc := range []struct {
+		dir  string
+		want bool
+	}{
+		{"/run/brisk/spool/default/t@20261207T000000.000000Z-abcd1234", true},
+		{"/run/brisk/spool/default", false},
+		{"/run/brisk/spool", false},
+		{"/run/brisk/spool/default/t@x/log", false},
+		{"/run/brisk/spool/../../etc/default/x", false},
+		{"/run/brisk/spool/default/../other/x", false},
+		{"/run/brisk/spool/.quarantine/default", false},
+		{"/run/brisk/spool/default/.hidden", false},
+		{"/etc/passwd", false},
+		{"relative/default/x", false},
+		{"", false},
+	} {
+		if got := r.isEntry(tc.dir); got != tc.want {
+			t.Errorf("isEntry(%q) = %v, want %v", tc.dir, got, tc.want)
+		}
+	}
+}
+
+// slowStore holds the uploads of keys holding "slow" until released.
+type slowStore struct {
+	release chan struct{}
+	puts    chan string
+}
+
+func (s *slowStore) Put(ctx context.Context, key string, body io.Reader, _ map[string]string, _ string) error {
+	_, _ = io.Copy(io.Discard, body)
+	if strings.Contains(key, "slow") {
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s.puts <- key
+	return nil
+}
+func (s *slowStore) Get(context.Context, string) ([]byte, map[string]string, error) {
+	return nil, nil, ship.ErrNotFound
+}
+func (s *slowStore) List(context.Context, string, string, func([]string, bool) bool) error {
+	return nil
+}
+func (s *slowStore) String() string { return "s3://slow" }
+
+// A handed-over entry ships while another upload hangs: it waits for a
+// free worker, not for a look over the spool to end.
+func TestHandoffDoesNotWaitForASlowUpload(t *testing.T) {
+	spoolDir := filepath.Join(t.TempDir(), "spool")
+	store := &slowStore{release: make(chan struct{}), puts: make(chan string, 10)}
+	defer close(store.release)
+	cfg := config.DefaultLogs()
+	cfg.SpoolDir = spoolDir
+	s, err := ship.New(context.Background(), cfg, ship.WithStore(store))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doneEntry(t, spoolDir, "slow")
+	r := New(s, spoolDir, WithPoll(time.Hour), WithWorkers(2))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = r.Serve(ctx) }()
+	time.Sleep(100 * time.Millisecond) // the first look hands the slow one to a worker
+	fast := doneEntry(t, spoolDir, "fast")
+	r.Handoff(fast)
+	select {
+	case key := <-store.puts:
+		if !strings.Contains(key, "fast") {
+			t.Fatalf("stored %s first", key)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the handed-over entry did not ship while another upload hung")
+	}
+}
+
+// doneEntry is a finished entry of ID id its shim let go of; its dir.
+func doneEntry(t *testing.T, spoolDir, id string) string {
+	t.Helper()
+	e, err := spool.Open(spoolDir, spool.Meta{Namespace: "ns", ID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Finish(spool.ExitInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	e.Release()
+	return e.Dir()
 }

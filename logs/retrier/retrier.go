@@ -5,15 +5,17 @@
 // for the whole node, whatever the number of shims.
 //
 // brisk-logd, the node's log daemon, runs Serve and holds the spool's lease
-// for its life; a shim's hand-off Kicks it into a pass at once, which ships
-// up to WithWorkers entries at a time over the shipper's kept-alive
-// connections. Each entry's back-off is kept with the entry, so it counts
-// whoever makes the pass.
+// for its life. A shim's hand-off goes straight to a worker (up to
+// WithWorkers ship at once, over the shipper's kept-alive connections); a
+// look over the spool every poll finds the rest. Each entry's back-off is
+// kept with the entry, so it survives a restart of the daemon.
 package retrier
 
 import (
 	"context"
 	"errors"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,7 +36,11 @@ type Retrier struct {
 	attempt  time.Duration // 0: no deadline but each request's
 	now      func() time.Time
 	kick     chan struct{}
+	handed   chan string
 	observe  func(Outcome)
+
+	mu       sync.Mutex
+	inflight map[string]bool // entries a worker is shipping
 }
 
 // Outcome is one attempt to ship an entry, as a pass saw it.
@@ -57,6 +63,10 @@ func WithAttemptTimeout(d time.Duration) Opt { return func(r *Retrier) { r.attem
 // worker that made it): for metrics and health.
 func WithObserver(fn func(Outcome)) Opt { return func(r *Retrier) { r.observe = fn } }
 
+// handoffQueue is how many hand-offs wait for a free worker before the
+// next ones are left to a look over the spool.
+const handoffQueue = 1024
+
 // Opt configures a Retrier.
 type Opt func(*Retrier)
 
@@ -70,21 +80,24 @@ func WithBackoff(min, max time.Duration) Opt {
 // costs a directory listing and a flock per entry, not an upload.
 func WithPoll(d time.Duration) Opt { return func(r *Retrier) { r.poll = d } }
 
-// New returns the retrier of spoolDir, shipping with shipper. The daemon
-// looks every second by default; a shim passes WithPoll for a slower look.
+// New returns the retrier of spoolDir, shipping with shipper. It looks over
+// the spool every second by default.
 // An entry's first retry comes a second after a failure, the wait doubling
 // to a minute: while S3 is down the node uploads each entry once a minute.
 func New(shipper *ship.Shipper, spoolDir string, opts ...Opt) *Retrier {
-	r := &Retrier{shipper: shipper, spoolDir: spoolDir, backoff: backoff.Policy{Min: time.Second, Max: time.Minute}, poll: time.Second, workers: 1, now: time.Now, kick: make(chan struct{}, 1), observe: func(Outcome) {}}
+	r := &Retrier{shipper: shipper, spoolDir: spoolDir, backoff: backoff.Policy{Min: time.Second, Max: time.Minute}, poll: time.Second, workers: 1, now: time.Now,
+		kick: make(chan struct{}, 1), handed: make(chan string, handoffQueue), observe: func(Outcome) {}, inflight: map[string]bool{}}
 	for _, o := range opts {
 		o(r)
 	}
 	return r
 }
 
-// Serve is the node retrier: it takes the lease (waiting while a shim holds
-// it for a pass) and keeps it until ctx ends, looking over the spool every
-// poll.
+// Serve is the node retrier: it takes the lease (waiting while another
+// holds it) and keeps it until ctx ends. Its workers ship entries as they
+// are handed over (Handoff), and every poll, or when kicked, it looks over
+// the spool for entries due: left by a shim that died, not handed over, or
+// past their back-off. An entry is never shipped by two workers at once.
 func (r *Retrier) Serve(ctx context.Context) error {
 	var lease *spool.Lease
 	for {
@@ -101,23 +114,89 @@ func (r *Retrier) Serve(ctx context.Context) error {
 		}
 	}
 	defer lease.Release()
-	log.G(ctx).WithField("spool_dir", r.spoolDir).Info("node log retrier running")
+	log.G(ctx).WithFields(log.Fields{"spool_dir": r.spoolDir, "workers": r.workers}).Info("node log retrier running")
+
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range r.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for dir := range work {
+				r.ship(ctx, lease, dir, spool.ReadRetry(dir))
+				r.release(dir)
+			}
+		}()
+	}
+	defer func() { close(work); wg.Wait() }()
+	// send gives dir to a worker unless one has it already; false once
+	// ctx ended.
+	send := func(dir string) bool {
+		if !r.claim(dir) {
+			return true
+		}
+		select {
+		case work <- dir:
+			return true
+		case <-ctx.Done():
+			r.release(dir)
+			return false
+		}
+	}
+	poll := time.NewTimer(0)
+	defer poll.Stop()
 	for {
-		r.pass(ctx, lease)
-		t := time.NewTimer(r.poll)
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return ctx.Err()
+		case dir := <-r.handed:
+			if !send(dir) {
+				return ctx.Err()
+			}
+			continue
 		case <-r.kick:
-		case <-t.C:
+		case <-poll.C:
 		}
-		t.Stop()
+		for _, dir := range r.due(ctx) {
+			if !send(dir) {
+				return ctx.Err()
+			}
+		}
+		if err := spool.Sweep(r.spoolDir); err != nil {
+			log.G(ctx).WithError(err).Warn("sweep the spool")
+		}
+		poll.Reset(r.poll)
 	}
 }
 
-// Kick has Serve make a pass now rather than at its next poll: a shim
-// handed an entry over. Kicks during a pass make one more pass after it.
+// Handoff has a worker ship the entry in dir as soon as one is free: its
+// shim finished it and let go of it. dir must be an entry of this spool;
+// anything else makes a look over the spool instead, which finds whatever
+// was meant.
+func (r *Retrier) Handoff(dir string) {
+	if !r.isEntry(dir) {
+		r.Kick()
+		return
+	}
+	select {
+	case r.handed <- dir:
+	default:
+		r.Kick() // a burst beyond the queue: the look finds the rest
+	}
+}
+
+// isEntry says whether dir names an entry directory of this spool:
+// spool_dir/NAMESPACE/ENTRY, nothing above, below or beside it.
+func (r *Retrier) isEntry(dir string) bool {
+	rel, err := filepath.Rel(r.spoolDir, dir)
+	if err != nil || !filepath.IsLocal(rel) || filepath.Clean(dir) != dir {
+		return false
+	}
+	parts := strings.Split(rel, string(filepath.Separator))
+	return len(parts) == 2 && !strings.HasPrefix(parts[0], ".") && !strings.HasPrefix(parts[1], ".")
+}
+
+// Kick has Serve look over the spool now rather than at its next poll.
 func (r *Retrier) Kick() {
 	select {
 	case r.kick <- struct{}{}:
@@ -125,67 +204,39 @@ func (r *Retrier) Kick() {
 	}
 }
 
-// Fallback is a shim's part while no daemon serves: every poll, a pass if
-// the lease is free. It returns when ctx ends.
-func (r *Retrier) Fallback(ctx context.Context) {
-	for {
-		r.TryPass(ctx)
-		if !sleep(ctx, r.poll) {
-			return
-		}
+// claim marks dir as being shipped; false when a worker has it already.
+func (r *Retrier) claim(dir string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.inflight[dir] {
+		return false
 	}
+	r.inflight[dir] = true
+	return true
 }
 
-// TryPass makes one pass if no one else holds the lease; ran says whether
-// it did.
-func (r *Retrier) TryPass(ctx context.Context) (res ship.Result, ran bool) {
-	lease, err := spool.TryLease(r.spoolDir)
-	if err != nil {
-		if !errors.Is(err, spool.ErrLocked) && !errors.Is(err, spool.ErrNoSpool) {
-			log.G(ctx).WithError(err).WithField("spool_dir", r.spoolDir).Warn("take the log retrier lease")
-		}
-		return res, false
-	}
-	defer lease.Release()
-	return r.pass(ctx, lease), true
+func (r *Retrier) release(dir string) {
+	r.mu.Lock()
+	delete(r.inflight, dir)
+	r.mu.Unlock()
 }
 
-// pass attempts the entries that are due: never tried, or past their
-// back-off, up to r.workers at a time. While S3 is down each entry is read
-// and uploaded once per its back-off, for the whole node.
-func (r *Retrier) pass(ctx context.Context, lease *spool.Lease) ship.Result {
-	var res ship.Result
+// due lists the entries due: never tried, or past their back-off. While
+// S3 is down each entry is read and uploaded once per its back-off, for the
+// whole node.
+func (r *Retrier) due(ctx context.Context) []string {
 	dirs, err := spool.Pending(r.spoolDir)
 	if err != nil {
-		res.Err = err
 		log.G(ctx).WithError(err).Warn("log retrier: list the spool")
-		return res
+		return nil
 	}
-	var (
-		mu   sync.Mutex
-		wg   sync.WaitGroup
-		slot = make(chan struct{}, r.workers)
-	)
+	var due []string
 	for _, dir := range dirs {
-		st := spool.ReadRetry(dir)
-		if r.now().Before(st.Next) {
-			continue
+		if st := spool.ReadRetry(dir); !r.now().Before(st.Next) {
+			due = append(due, dir)
 		}
-		slot <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-slot; wg.Done() }()
-			o := r.ship(ctx, lease, dir, st)
-			mu.Lock()
-			res.Entries = append(res.Entries, o)
-			mu.Unlock()
-		}()
 	}
-	wg.Wait()
-	if err := spool.Sweep(r.spoolDir); err != nil {
-		log.G(ctx).WithError(err).Warn("sweep the spool")
-	}
-	return res
+	return due
 }
 
 // ship ships one entry, or records when to try it again.

@@ -54,28 +54,30 @@ func pendingSpool(t *testing.T) (config.Logs, *ship.Shipper, *downStore) {
 	return cfg, s, store
 }
 
-// While S3 is down, many shims falling back at once make one pass over the
-// spool per back-off period for the node, not one each.
-func TestShimsShareOnePassPerBackoff(t *testing.T) {
+// While S3 is down, two daemons on one spool (a second brisk-logd started by
+// mistake) make one attempt per entry per back-off period, not one each:
+// the second waits for the lease.
+func TestOneRetrierPerSpool(t *testing.T) {
 	cfg, s, store := pendingSpool(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
-	for range 8 {
+	for range 2 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			New(s, cfg.SpoolDir, WithBackoff(time.Hour, time.Hour), WithPoll(5*time.Millisecond)).Fallback(ctx)
+			_ = New(s, cfg.SpoolDir, WithBackoff(time.Hour, time.Hour), WithPoll(5*time.Millisecond), WithWorkers(4)).Serve(ctx)
 		}()
 	}
 	wg.Wait()
 	if n := store.puts.Load(); n != entries {
-		t.Fatalf("%d uploads tried by 8 shims within one back-off period; want %d, one per entry", n, entries)
+		t.Fatalf("%d uploads tried by two daemons within one back-off period; want %d, one per entry", n, entries)
 	}
 }
 
-// The daemon holds the lease for its life: shims leave the work to it.
-func TestDaemonServesShimsStandBy(t *testing.T) {
+// The back-off of each entry is kept with it: a daemon started after
+// another stopped tries no entry before its time.
+func TestBackoffSurvivesARestart(t *testing.T) {
 	cfg, s, store := pendingSpool(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error)
@@ -86,21 +88,16 @@ func TestDaemonServesShimsStandBy(t *testing.T) {
 	for store.puts.Load() < entries && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	shim := New(s, cfg.SpoolDir, WithBackoff(0, 0))
-	if _, ran := shim.TryPass(context.Background()); ran {
-		t.Errorf("a shim made a pass while the daemon serves")
-	}
+	time.Sleep(50 * time.Millisecond) // the last schedule is written after its upload returned
 	cancel()
 	if err := <-served; !errors.Is(err, context.Canceled) {
 		t.Errorf("Serve = %v", err)
 	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel2()
+	_ = New(s, cfg.SpoolDir, WithBackoff(time.Hour, time.Hour), WithPoll(5*time.Millisecond)).Serve(ctx2)
 	if n := store.puts.Load(); n != entries {
-		t.Errorf("%d uploads; want the daemon's one pass of %d", n, entries)
-	}
-	// The daemon is gone: a shim takes over, with each entry's schedule
-	// (the next attempt an hour after the daemon's).
-	if res, ran := shim.TryPass(context.Background()); !ran || len(res.Entries) != 0 || store.puts.Load() != entries {
-		t.Errorf("shim after the daemon: ran %v, %+v, %d uploads in all", ran, res, store.puts.Load())
+		t.Errorf("%d uploads; want the first daemon's %d: the second waits out each entry's back-off", n, entries)
 	}
 	for _, dir := range mustPending(t, cfg.SpoolDir) {
 		if st := spool.ReadRetry(dir); st.Attempts != 1 || st.Next.Before(time.Now().Add(30*time.Minute)) {
