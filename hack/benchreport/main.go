@@ -66,14 +66,15 @@ func main() {
   machine varies several-fold from run to run, hence the spread between the in-process and gRPC rows
   (docs/commit-latency.md).
 - **Shims**: brisk's shim is runc's shim plus a second copy of every byte (into the spool) and, at
-  exit, a usage measurement, an event and one upload; the throughput row is the worst case of that
+  exit, a usage measurement, an event and a hand-off of the log to brisk-logd, which uploads it; the
+  throughput row is the worst case of that
   cost (a task doing nothing but writing 200 MB as fast as it can, truncated to max_bytes in the
   spool). For tasks of the size Brisk is for, the burst
   rows compare what a client sees: from its first call (NewContainer) to the exit status with all
   output, under both runtimes, split into creating the task and running it; for brisk also how soon
   the log is in S3 after the exit. A burst of 100 saturates the 2 cores, so every millisecond of CPU
-  a shim adds (a larger binary started twice, the capture's FIFOs and spool entry, the upload's
-  signing, MinIO itself on the same cores) shows up in the others' latency; the client never waits
+  a shim adds (a larger binary started twice, the capture's FIFOs and spool entry), and brisk-logd's
+  uploads and MinIO itself on the same cores, show up in the others' latency; the client never waits
   for an upload. Bursts on this machine vary by a second or more from one to the next, hence the
   ranges. Each burst's raw figures are in docs/bench-raw/shim.jsonl.
 - **fsync inside containers**: a brisk tmpfs upper never queues on the disk. Its fsync(2) is a
