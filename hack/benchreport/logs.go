@@ -13,12 +13,12 @@ func writeLogPath(b *strings.Builder, byKind map[string]map[string][]shimResult,
 		mb := med("throughput", "runc", "mb")
 		r := 1000 * med("throughput", "runc", "shim_cpu_exit_s") / mb
 		k := 1000 * med("throughput", "brisk", "shim_cpu_exit_s") / mb
-		fmt.Fprintf(b, "**Shim CPU per MB** of output, from the throughput rounds, through the shim's exit (for brisk: the spool, the forwarding and the upload of what max_bytes kept):\n\n")
+		fmt.Fprintf(b, "**Shim CPU per MB** of output, from the throughput rounds, through the shim's exit (for brisk: the spool and the forwarding; brisk-logd uploads):\n\n")
 		b.WriteString("| | runc.v2 | brisk.v2 | brisk/runc |\n|---|---:|---:|---:|\n")
 		fmt.Fprintf(b, "| shim CPU per MB (ms) | %.2f | %.2f | %s |\n\n", r, k, ratio(k, r))
 	}
 	if len(byKind["ship"]) > 0 {
-		fmt.Fprintf(b, "**Shipping a %.0f MiB log**: one task writing it (max_bytes 32Mi: all of it ships), the shim followed until it exits, which for brisk is after the upload.\n\n", med("ship", "runc", "mib"))
+		fmt.Fprintf(b, "**Shipping a %.0f MiB log**: one task writing it (max_bytes 32Mi: all of it ships), the shim followed until it exits (for brisk, brisk-logd uploads the log: its CPU is not counted here).\n\n", med("ship", "runc", "mib"))
 		b.WriteString("| | runc.v2 | brisk.v2 (none) | brisk.v2 (gzip) | brisk vs runc (none, gzip) |\n|---|---:|---:|---:|---:|\n")
 		r, k, g := med("ship", "runc", "shim_hwm_exit_kib")/1024, med("ship", "brisk", "shim_hwm_exit_kib")/1024, med("ship", "brisk-gzip", "shim_hwm_exit_kib")/1024
 		fmt.Fprintf(b, "| shim peak RSS (MiB) | %.1f | %.1f | %.1f | %+.1f MiB, %+.1f MiB |\n", r, k, g, k-r, g-r)
