@@ -2,26 +2,17 @@ package integration
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/integration/harness"
+	"github.com/brisk-containers/brisk/internal/testutil/testpki"
 	"github.com/brisk-containers/brisk/logd"
 	"github.com/brisk-containers/brisk/logs/spool"
 )
@@ -220,8 +211,9 @@ func bearer(t *testing.T, url, token string) *http.Request {
 func TestLogdOverMutualTLS(t *testing.T) {
 	s := newShimStack(t, config.CompressionNone)
 	ns := s.ctd.Namespace
-	pki := newTestPKI(t, s.env.Path("pki"))
-	tlsAPI := harness.WithAPI(fmt.Sprintf("tls_cert = %q\ntls_key = %q\nclient_ca = %q", pki.cert, pki.key, pki.ca))
+	ca := testpki.NewCA(t, "brisk test CA")
+	caFile, certFile, keyFile := ca.Files(t, s.env.Path("pki"), "brisk-logd")
+	tlsAPI := harness.WithAPI(fmt.Sprintf("tls_cert = %q\ntls_key = %q\nclient_ca = %q", certFile, keyFile, caFile))
 	// a serves the shims' spool beside the stack's own brisk-logd.
 	a := s.env.StartLogd("a", strings.Replace(s.logsTOML, s.logd.Socket, s.env.Path("logd-a.sock"), 1), []string{ns}, tlsAPI)
 	b := s.env.StartLogd("b", s.otherNode("b"), []string{ns}, tlsAPI, harness.WithAPI(fmt.Sprintf("peers = [%q]", a.URL)))
@@ -237,7 +229,7 @@ func TestLogdOverMutualTLS(t *testing.T) {
 	if !harness.WaitFor(20*time.Second, func() bool { runs, _ := spool.Runs(s.cfg.SpoolDir, ns, id); return len(runs) == 1 }) {
 		t.Fatal("the task's spool entry did not appear")
 	}
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool}, ForceAttemptHTTP2: true}}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}, ForceAttemptHTTP2: true}}
 	f := followLog(client, b.URL+"/v1/logs/"+ns+"/"+id+"?follow=1&format=cri", harness.LogdTokenFor(ns))
 	if f.err != nil || f.status != 200 || len(f.lines) != 60 || f.trailer.Get(logd.TrailerExitCode) != "3" || f.header.Get("Brisk-Source") != logd.SourcePeer {
 		t.Fatalf("follow over TLS through b (peers over mutual TLS): %d %v, %d records, trailer %v, headers %v", f.status, f.err, len(f.lines), f.trailer, f.header)
@@ -257,54 +249,4 @@ func TestLogdOverMutualTLS(t *testing.T) {
 			t.Errorf("local=1 without a client certificate: %d; want 403", resp.StatusCode)
 		}
 	})
-}
-
-// testPKI is a CA and one certificate for 127.0.0.1 it signed, used by
-// every node as its serving and client certificate.
-type testPKI struct {
-	ca, cert, key string
-	pool          *x509.CertPool
-}
-
-func newTestPKI(t *testing.T, dir string) testPKI {
-	t.Helper()
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "brisk test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "brisk-logd"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	p := testPKI{ca: filepath.Join(dir, "ca.pem"), cert: filepath.Join(dir, "cert.pem"), key: filepath.Join(dir, "key.pem"), pool: x509.NewCertPool()}
-	p.pool.AddCert(caCert)
-	for path, block := range map[string]*pem.Block{
-		p.ca:   {Type: "CERTIFICATE", Bytes: caDER},
-		p.cert: {Type: "CERTIFICATE", Bytes: der},
-		p.key:  {Type: "EC PRIVATE KEY", Bytes: keyDER},
-	} {
-		if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return p
 }

@@ -2,86 +2,19 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/internal/testutil/testpki"
 )
 
 // testCA is a certificate authority made for one test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newTestCA(t *testing.T, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// serverCert is a certificate for 127.0.0.1 signed by ca, and its key, in
-// PEM.
-func (ca *testCA) serverCert(t *testing.T) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "brisk-logd"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-}
-
 // serveReal runs n's server as brisk-logd does (Serve: its TLS, its unix
 // socket) until the test ends, and waits until probe answers.
 func (n *logNode) serveReal(t *testing.T, probe func() error) {
@@ -111,26 +44,16 @@ func freeAddr(t *testing.T) string {
 // certificate of the cluster's own CA: --ca-file (or briskctl.ca_file)
 // trusts it; without it, or with another CA, briskctl refuses the server.
 func TestLogsOverTLS(t *testing.T) {
-	ca, stranger := newTestCA(t, "brisk test CA"), newTestCA(t, "another CA")
+	ca, stranger := testpki.NewCA(t, "brisk test CA"), testpki.NewCA(t, "another CA")
 	addr := freeAddr(t)
-	certPEM, keyPEM := ca.serverCert(t)
-	certDir := t.TempDir()
-	certFile, keyFile := filepath.Join(certDir, "tls.crt"), filepath.Join(certDir, "tls.key")
-	if err := os.WriteFile(certFile, certPEM, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	_, certFile, keyFile := ca.Files(t, t.TempDir(), "brisk-logd")
 	n := newLogNode(t, func(c *config.Logs) {
 		c.API.Listen = addr
 		c.API.TLSCert, c.API.TLSKey = certFile, keyFile
 	})
-	caFile := n.write("ca.pem", string(ca.pem), 0o644)
-	strangerFile := n.write("stranger.pem", string(stranger.pem), 0o644)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca.pem)
-	probe := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	caFile := n.write("ca.pem", string(ca.PEM), 0o644)
+	strangerFile := n.write("stranger.pem", string(stranger.PEM), 0o644)
+	probe := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}}}
 	n.serveReal(t, func() error {
 		resp, err := probe.Get("https://" + addr + "/healthz")
 		if err == nil {
