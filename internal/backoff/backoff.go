@@ -1,10 +1,28 @@
-// Package backoff is Brisk's one policy for spacing attempts that failed:
-// the shim's upload of a task's log at exit and the node retrier's attempts
-// at a pending entry wait the same way, with their own bounds. It imports
-// nothing of Brisk, so that every layer may use it.
+// Package backoff is Brisk's one policy for spacing attempts: the node
+// retrier's attempts at a pending entry, and the waits between looks (a
+// follower's at the spool, the retrier's at its lease). It imports nothing
+// of Brisk, so that every layer may use it.
 package backoff
 
-import "time"
+import (
+	"context"
+	"time"
+)
+
+// Sleep waits d, or until ctx ends; false when ctx ended first.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
 
 // Policy waits Min after the first failed attempt and twice as long after
 // each further one, never more than Max. There is no jitter: the retrier

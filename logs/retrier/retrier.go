@@ -109,7 +109,7 @@ func (r *Retrier) Serve(ctx context.Context) error {
 		if !errors.Is(err, spool.ErrLocked) && !errors.Is(err, spool.ErrNoSpool) {
 			log.G(ctx).WithError(err).WithField("spool_dir", r.spoolDir).Warn("take the log retrier lease")
 		}
-		if !sleep(ctx, r.poll) {
+		if !backoff.Sleep(ctx, r.poll) {
 			return ctx.Err()
 		}
 	}
@@ -274,18 +274,4 @@ func (r *Retrier) ship(ctx context.Context, lease *spool.Lease, dir string, st s
 	}
 	r.observe(Outcome{Outcome: o, Attempts: st.Attempts, Took: time.Since(start), Meta: meta})
 	return o
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

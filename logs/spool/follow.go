@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/brisk-containers/brisk/internal/backoff"
 )
 
 // FollowPoll is how often a follower looks for new records once it has
@@ -126,7 +128,7 @@ func FollowLog(ctx context.Context, dir string, offset int64, fn func(record []b
 		if err := fn(nil); err != nil {
 			return res, err
 		}
-		if !sleepCtx(ctx, FollowPoll) {
+		if !backoff.Sleep(ctx, FollowPoll) {
 			return res, ctx.Err()
 		}
 	}
@@ -154,15 +156,4 @@ func emit(whole []byte, fn func([]byte) error) error {
 		whole = whole[i+1:]
 	}
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
