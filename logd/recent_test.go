@@ -45,8 +45,9 @@ func TestRecentlyExitedFoundWithoutAListing(t *testing.T) {
 		}
 		sh := NewShipping(cfg, shipper, nil)
 		ctx, cancel := context.WithCancel(context.Background())
-		t.Cleanup(cancel)
-		go func() { _ = sh.Serve(ctx) }()
+		served := make(chan struct{})
+		go func() { _ = sh.Serve(ctx); close(served) }()
+		t.Cleanup(func() { cancel(); <-served }) // its workers are done with the spool
 		srv, err := New(context.Background(), cfg, shipper, WithShipping(sh))
 		if err != nil {
 			t.Fatal(err)

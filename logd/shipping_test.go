@@ -6,7 +6,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -63,8 +65,9 @@ func TestShippingThatFailsIsLoud(t *testing.T) {
 	socket := httptest.NewServer(srv.routes(true)) // as the unix socket serves
 	defer socket.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = sh.Serve(ctx) }()
+	served := make(chan struct{})
+	go func() { _ = sh.Serve(ctx); close(served) }()
+	defer func() { cancel(); <-served }() // its workers are done with the spool
 
 	e, err := spool.Open(cfg.SpoolDir, spool.Meta{Namespace: "ns", ID: "t"})
 	if err != nil {
@@ -121,8 +124,19 @@ func TestShippingThatFailsIsLoud(t *testing.T) {
 	if h := st.Shipping; h.Shipped != 1 || h.ConsecutiveFailures != 0 || h.LastShipped.IsZero() {
 		t.Errorf("status once the store takes it: %+v", h)
 	}
-	if m := metrics(); !strings.Contains(m, "brisk_logd_ship_failures_consecutive 0") {
+	m = metrics()
+	if !strings.Contains(m, "brisk_logd_ship_failures_consecutive 0") {
 		t.Errorf("consecutive failures not back to 0")
+	}
+	// The shipped alert rules use only series brisk-logd exports.
+	rules, err := os.ReadFile("../contrib/prometheus/brisk-alerts.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range regexp.MustCompile(`brisk_logd_[a-z_]+`).FindAllString(string(rules), -1) {
+		if !regexp.MustCompile(`(?m)^` + name + `[{ ]`).MatchString(m) {
+			t.Errorf("contrib/prometheus/brisk-alerts.yaml uses %s, which brisk-logd does not export", name)
+		}
 	}
 	// The hand-off and the status are the node's own: not over TCP.
 	tcp := httptest.NewServer(srv.Handler())

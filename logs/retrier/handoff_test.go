@@ -73,8 +73,9 @@ func TestKickShipsABurstInParallel(t *testing.T) {
 		}
 	}))
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = r.Serve(ctx) }()
+	served := make(chan struct{})
+	go func() { _ = r.Serve(ctx); close(served) }()
+	defer func() { cancel(); <-served }() // its workers are done with the spool
 	// Serve's first pass ships what is pending; then it sleeps an hour.
 	deadline := time.Now().Add(30 * time.Second)
 	// An entry is observed once its upload returned and it left the spool.
@@ -179,8 +180,11 @@ func TestHandoffDoesNotWaitForASlowUpload(t *testing.T) {
 	doneEntry(t, spoolDir, "slow")
 	r := New(s, spoolDir, WithPoll(time.Hour), WithWorkers(2))
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = r.Serve(ctx) }()
+	served := make(chan struct{})
+	go func() { _ = r.Serve(ctx); close(served) }()
+	// Serve returns once its workers are done with the spool, before the
+	// test's directory goes.
+	defer func() { cancel(); <-served }()
 	time.Sleep(100 * time.Millisecond) // the first look hands the slow one to a worker
 	fast := doneEntry(t, spoolDir, "fast")
 	r.Handoff(fast)
