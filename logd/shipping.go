@@ -176,9 +176,9 @@ func (sh *Shipping) remember(m *spool.Meta, now time.Time) {
 	if m == nil {
 		return
 	}
-	code := m.ExitCode
-	sh.recent = append(sh.recent, Task{Namespace: m.Namespace, ID: m.ID, Run: m.Run, State: StateShipped,
-		Started: m.Started, Exited: m.Exited, ExitCode: &code, Bytes: m.StdoutBytes + m.StderrBytes, shipped: now})
+	t := taskOf(*m)
+	t.State, t.shipped = StateShipped, now
+	sh.recent = append(sh.recent, t)
 	drop := 0
 	for drop < len(sh.recent) && (len(sh.recent)-drop > recentMax || now.Sub(sh.recent[drop].shipped) > recentFor) {
 		drop++

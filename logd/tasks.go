@@ -26,6 +26,17 @@ type Task struct {
 	shipped time.Time // when brisk-logd shipped it (StateShipped)
 }
 
+// taskOf is the run an entry's metadata describes; its exit code once the
+// entry is done (a dead shim's entry has none).
+func taskOf(m spool.Meta) Task {
+	t := Task{Namespace: m.Namespace, ID: m.ID, Run: m.Run, State: m.State, Started: m.Started, Exited: m.Exited, Bytes: m.StdoutBytes + m.StderrBytes}
+	if m.State == spool.StateDone {
+		code := m.ExitCode
+		t.ExitCode = &code
+	}
+	return t
+}
+
 // TaskList is GET /v1/tasks's answer.
 type TaskList struct {
 	Node  string `json:"node"`
@@ -86,12 +97,7 @@ func (s *Server) spoolTasks(ns, id string, c caller) ([]Task, error) {
 		if err != nil || (ns != "" && m.Namespace != ns) || !c.allows(m.Namespace) {
 			continue // shipped meanwhile, or not the caller's
 		}
-		t := Task{Namespace: m.Namespace, ID: m.ID, Run: m.Run, State: m.State, Started: m.Started, Exited: m.Exited, Bytes: m.StdoutBytes + m.StderrBytes}
-		if m.State == spool.StateDone {
-			code := m.ExitCode
-			t.ExitCode = &code
-		}
-		tasks = append(tasks, t)
+		tasks = append(tasks, taskOf(m))
 	}
 	if s.shipping != nil {
 		seen := map[string]bool{}
