@@ -48,7 +48,6 @@ type Outcome struct {
 	ship.Outcome
 	Attempts int           // failed attempts so far, this one included
 	Took     time.Duration // the upload's time
-	Meta     *spool.Meta   // the entry's metadata as it was shipped; nil when unread
 }
 
 // WithWorkers sets how many entries a pass ships at once: a burst of exits
@@ -242,10 +241,6 @@ func (r *Retrier) due(ctx context.Context) []string {
 // ship ships one entry, or records when to try it again.
 func (r *Retrier) ship(ctx context.Context, lease *spool.Lease, dir string, st spool.RetryState) ship.Outcome {
 	start := time.Now()
-	var meta *spool.Meta
-	if m, err := spool.ReadMeta(dir); err == nil {
-		meta = &m
-	}
 	actx := ctx
 	if r.attempt > 0 {
 		var cancel context.CancelFunc
@@ -272,6 +267,6 @@ func (r *Retrier) ship(ctx context.Context, lease *spool.Lease, dir string, st s
 			l.Debug("pending log not shipped; retried with back-off")
 		}
 	}
-	r.observe(Outcome{Outcome: o, Attempts: st.Attempts, Took: time.Since(start), Meta: meta})
+	r.observe(Outcome{Outcome: o, Attempts: st.Attempts, Took: time.Since(start)})
 	return o
 }

@@ -48,7 +48,8 @@ func (s Status) String() string {
 type Outcome struct {
 	Dir    string
 	Status Status
-	Err    error // why, for Failed and Quarantined
+	Err    error       // why, for Failed and Quarantined
+	Meta   *spool.Meta // what the entry shipped with, as read under its lock; nil when not read
 }
 
 // Result of one pass over the spool.
@@ -104,15 +105,15 @@ func (s *Shipper) ShipEntry(ctx context.Context, dir string) Outcome {
 		return Outcome{Dir: dir, Status: Failed, Err: err}
 	}
 	defer claim.Release()
-	err = s.Ship(ctx, claim)
+	m, err := s.ship(ctx, claim)
 	switch {
 	case err == nil:
-		return Outcome{Dir: dir, Status: Shipped}
+		return Outcome{Dir: dir, Status: Shipped, Meta: m}
 	case IsPermanent(err):
 		if qerr := claim.Quarantine(err.Error()); qerr != nil {
-			return Outcome{Dir: dir, Status: Failed, Err: errors.Join(err, qerr)}
+			return Outcome{Dir: dir, Status: Failed, Err: errors.Join(err, qerr), Meta: m}
 		}
-		return Outcome{Dir: claim.Dir(), Status: Quarantined, Err: err}
+		return Outcome{Dir: claim.Dir(), Status: Quarantined, Err: err, Meta: m}
 	}
-	return Outcome{Dir: dir, Status: Failed, Err: err}
+	return Outcome{Dir: dir, Status: Failed, Err: err, Meta: m}
 }

@@ -79,20 +79,27 @@ func RunID(id, run string) string { return id + "@" + run }
 // (its shim died) ships as incomplete. An error that no retry can cure is
 // Permanent.
 func (s *Shipper) Ship(ctx context.Context, c *spool.Claim) error {
+	_, err := s.ship(ctx, c)
+	return err
+}
+
+// ship is Ship, also giving the metadata the entry shipped with (nil when
+// meta.json could not be read).
+func (s *Shipper) ship(ctx context.Context, c *spool.Claim) (*spool.Meta, error) {
 	dir := c.Dir()
 	m, err := spool.ReadMeta(dir)
 	if err != nil {
-		return metaError(err)
+		return nil, metaError(err)
 	}
 	if m.Run == "" {
 		m.Run = spool.LegacyRun(m)
 	}
 	body, encoding, err := s.openBody(dir, m)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Permanent(err) // no log file: no retry makes one
+		return &m, Permanent(err) // no log file: no retry makes one
 	}
 	if err != nil {
-		return err
+		return &m, err
 	}
 	defer body.Close()
 	if m.State != spool.StateDone {
@@ -100,7 +107,7 @@ func (s *Shipper) Ship(ctx context.Context, c *spool.Claim) error {
 	}
 	key := s.KeyFor(m.Namespace, m.ID, m.Run)
 	if err := s.store.Put(ctx, key, body.Reader, Metadata(m), encoding); err != nil {
-		return classify(fmt.Errorf("ship %s/%s run %s to %s: %w", m.Namespace, m.ID, m.Run, s.store, err))
+		return &m, classify(fmt.Errorf("ship %s/%s run %s to %s: %w", m.Namespace, m.ID, m.Run, s.store, err))
 	}
-	return c.Remove()
+	return &m, c.Remove()
 }
