@@ -72,15 +72,7 @@ func TestBriskctlLogsThroughLogd(t *testing.T) {
 	}
 	wantOut.WriteString("half a line\nno newline at exit")
 
-	s.ctd.MustCtr("run", "-d", "--null-io", "--runtime", runtimeBrisk, "--label", "brisk.io/task-id="+id, s.image, id, "sh", "-c", script)
-	defer func() {
-		_, _, _ = s.ctd.Ctr("tasks", "delete", "-f", id)
-		_, _, _ = s.ctd.Ctr("containers", "delete", id)
-	}()
-	var runs []spool.RunRef
-	if !harness.WaitFor(20*time.Second, func() bool { runs, _ = spool.Runs(s.cfg.SpoolDir, ns, id); return len(runs) == 1 }) {
-		t.Fatal("the task's spool entry did not appear")
-	}
+	run := s.runLive(t, id, "sh", "-c", script)
 
 	cmd := laptopBriskctl(s, cfgFlags, "-f", id, "--server", n.b.URL, "--token-file", tokenFile)
 	var stderr bytes.Buffer
@@ -98,7 +90,7 @@ func TestBriskctlLogsThroughLogd(t *testing.T) {
 		t.Fatalf("first line: %v %q (stderr %q)", err, first, stderr.String())
 	}
 	// The first line came while the task still ran: its entry is live.
-	m, merr := spool.ReadMeta(runs[0].Dir)
+	m, merr := spool.ReadMeta(run.Dir)
 	live := merr == nil && m.State != spool.StateDone
 	rest, _ := io.ReadAll(br)
 	werr := cmd.Wait()

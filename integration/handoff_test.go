@@ -14,31 +14,36 @@ import (
 
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/integration/harness"
+	"github.com/brisk-containers/brisk/logd"
+	"github.com/brisk-containers/brisk/logs/ship"
 	"github.com/brisk-containers/brisk/logs/spool"
 )
 
-// logdStatus is the shipping part of brisk-logd's GET /v1/status.
-type logdStatus struct {
-	Shipping struct {
-		Shipped             uint64 `json:"shipped"`
-		Failed              uint64 `json:"failed"`
-		ConsecutiveFailures int    `json:"consecutive_failures"`
-		LastErrorKind       string `json:"last_error_kind"`
-	} `json:"shipping"`
+// shipHealth is how brisk-logd on socket ships: its GET /v1/status.
+func shipHealth(socket string) (logd.ShipHealth, error) {
+	resp, err := harness.UnixClient(socket).Get("http://logd/v1/status")
+	if err != nil {
+		return logd.ShipHealth{}, err
+	}
+	defer resp.Body.Close()
+	var st logd.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return logd.ShipHealth{}, err
+	}
+	if st.Shipping == nil {
+		return logd.ShipHealth{}, fmt.Errorf("brisk-logd on %s does not ship", socket)
+	}
+	return *st.Shipping, nil
 }
 
-func (s *shimStack) logdStatus(t *testing.T) logdStatus {
+// shipping is how the stack's brisk-logd ships.
+func (s *shimStack) shipping(t *testing.T) logd.ShipHealth {
 	t.Helper()
-	resp, err := harness.UnixClient(s.logd.Socket).Get("http://logd/v1/status")
+	h, err := shipHealth(s.logd.Socket)
 	if err != nil {
 		t.Fatalf("brisk-logd status: %v", err)
 	}
-	defer resp.Body.Close()
-	var st logdStatus
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		t.Fatal(err)
-	}
-	return st
+	return h
 }
 
 // pending is the stack's spool entries waiting to ship.
@@ -56,7 +61,7 @@ func (s *shimStack) pending(t *testing.T) int {
 // metadata; the shim uploads nothing itself.
 func TestLogdShipsWhatShimsHandOver(t *testing.T) {
 	s := newShimStack(t, config.CompressionGzip)
-	before := s.logdStatus(t).Shipping.Shipped
+	before := s.shipping(t).Shipped
 	want := s.payloads["/payload/0.out"]
 	out, _, err := s.run(s.image, "handed-over", "sh", "-c", "cat /payload/0.out; cat /payload/0.err >&2; exit 5")
 	if err != nil && !strings.Contains(err.Error(), "exit status 5") {
@@ -77,8 +82,8 @@ func TestLogdShipsWhatShimsHandOver(t *testing.T) {
 	if meta["brisk-cpu-ns"] == "" || meta["brisk-cgroup"] == "" {
 		t.Errorf("the task's resource summary did not travel with its log: %v", meta)
 	}
-	if st := s.logdStatus(t); st.Shipping.Shipped <= before {
-		t.Errorf("brisk-logd shipped %d logs, %d before the task: the log did not go through brisk-logd", st.Shipping.Shipped, before)
+	if h := s.shipping(t); h.Shipped <= before {
+		t.Errorf("brisk-logd shipped %d logs, %d before the task: the log did not go through brisk-logd", h.Shipped, before)
 	}
 	if !harness.WaitFor(10*time.Second, func() bool { return s.pending(t) == 0 }) {
 		t.Errorf("%d entries still in the spool after shipping", s.pending(t))
@@ -94,8 +99,8 @@ func TestLogdKilledBetweenHandOffAndUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	// brisk-logd took the hand-off and tried: S3 was down.
-	if !harness.WaitFor(30*time.Second, func() bool { return s.logdStatus(t).Shipping.ConsecutiveFailures > 0 }) {
-		t.Fatalf("brisk-logd did not try to ship the handed-over log: %+v", s.logdStatus(t))
+	if !harness.WaitFor(30*time.Second, func() bool { return s.shipping(t).ConsecutiveFailures > 0 }) {
+		t.Fatalf("brisk-logd did not try to ship the handed-over log: %+v", s.shipping(t))
 	}
 	if err := s.logd.Proc.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -193,20 +198,15 @@ func TestLogdWithRefusedCredentialsIsLoud(t *testing.T) {
 	if _, _, err := s.run(s.image, "refused", "echo", "refused"); err != nil {
 		t.Fatal(err)
 	}
-	var st logdStatus
+	var h logd.ShipHealth
 	if !harness.WaitFor(30*time.Second, func() bool {
-		resp, err := harness.UnixClient(bad.Socket).Get("http://logd/v1/status")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		_ = json.NewDecoder(resp.Body).Decode(&st)
-		return st.Shipping.ConsecutiveFailures > 0
+		h, _ = shipHealth(bad.Socket)
+		return h.ConsecutiveFailures > 0
 	}) {
-		t.Fatalf("brisk-logd with refused credentials reports %+v", st)
+		t.Fatalf("brisk-logd with refused credentials reports %+v", h)
 	}
-	if st.Shipping.LastErrorKind != "access" {
-		t.Errorf("failure kind %q; want access (MinIO: InvalidAccessKeyId)", st.Shipping.LastErrorKind)
+	if h.LastErrorKind != ship.FailAccess {
+		t.Errorf("failure kind %q; want access (MinIO: InvalidAccessKeyId)", h.LastErrorKind)
 	}
 	resp, err := harness.UnixClient(bad.Socket).Get("http://logd/metrics")
 	if err != nil {

@@ -104,14 +104,7 @@ func TestLogdPage(t *testing.T) {
 	}
 
 	id := "page-ticker"
-	s.ctd.MustCtr(append([]string{"run", "-d", "--null-io", "--runtime", runtimeBrisk, "--label", "brisk.io/task-id=" + id, s.image, id}, pageTicker...)...)
-	defer func() {
-		_, _, _ = s.ctd.Ctr("tasks", "delete", "-f", id)
-		_, _, _ = s.ctd.Ctr("containers", "delete", id)
-	}()
-	if !harness.WaitFor(20*time.Second, func() bool { runs, _ := spool.Runs(s.cfg.SpoolDir, ns, id); return len(runs) == 1 }) {
-		t.Fatal("the task's spool entry did not appear")
-	}
+	s.runLive(t, id, pageTicker...)
 
 	// Through the page's form, as a person does.
 	run("open the page",

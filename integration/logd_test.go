@@ -44,6 +44,23 @@ func (s *shimStack) otherNode(name string) string {
 	return strings.Replace(toml, s.logd.Socket, s.env.Path("logd-"+name+".sock"), 1)
 }
 
+// runLive starts cmd as a detached task (no client I/O) whose log ID is
+// id, waits for its spool entry and returns it; the task goes when the
+// test ends.
+func (s *shimStack) runLive(t *testing.T, id string, cmd ...string) spool.RunRef {
+	t.Helper()
+	s.ctd.MustCtr(append([]string{"run", "-d", "--null-io", "--runtime", runtimeBrisk, "--label", "brisk.io/task-id=" + id, s.image, id}, cmd...)...)
+	t.Cleanup(func() {
+		_, _, _ = s.ctd.Ctr("tasks", "delete", "-f", id)
+		_, _, _ = s.ctd.Ctr("containers", "delete", id)
+	})
+	var runs []spool.RunRef
+	if !harness.WaitFor(20*time.Second, func() bool { runs, _ = spool.Runs(s.cfg.SpoolDir, s.ctd.Namespace, id); return len(runs) == 1 }) {
+		t.Fatalf("the spool entry of %s did not appear", id)
+	}
+	return runs[0]
+}
+
 // followed is one follow of a task's log through the API.
 type followed struct {
 	status   int
@@ -96,14 +113,7 @@ func TestLogdFollowsThroughAPeer(t *testing.T) {
 
 	id := "ticker-1"
 	started := time.Now()
-	s.ctd.MustCtr(append([]string{"run", "-d", "--null-io", "--runtime", runtimeBrisk, "--label", "brisk.io/task-id=" + id, s.image, id}, ticker...)...)
-	defer func() {
-		_, _, _ = s.ctd.Ctr("tasks", "delete", "-f", id)
-		_, _, _ = s.ctd.Ctr("containers", "delete", id)
-	}()
-	if !harness.WaitFor(20*time.Second, func() bool { runs, _ := spool.Runs(s.cfg.SpoolDir, ns, id); return len(runs) == 1 }) {
-		t.Fatal("the task's spool entry did not appear")
-	}
+	s.runLive(t, id, ticker...)
 	// Through b, which does not hold it: b asks its peers and passes a's
 	// stream on, live.
 	f := followLog(http.DefaultClient, n.b.URL+"/v1/logs/"+ns+"/"+id+"?follow=1&format=cri", token)
@@ -158,14 +168,7 @@ func TestLogdFollowsThroughAPeer(t *testing.T) {
 	t.Run("a peer down fails no lookup", func(t *testing.T) {
 		n.c.Proc.Kill()
 		id2 := "ticker-2"
-		s.ctd.MustCtr(append([]string{"run", "-d", "--null-io", "--runtime", runtimeBrisk, "--label", "brisk.io/task-id=" + id2, s.image, id2}, ticker...)...)
-		defer func() {
-			_, _, _ = s.ctd.Ctr("tasks", "delete", "-f", id2)
-			_, _, _ = s.ctd.Ctr("containers", "delete", id2)
-		}()
-		if !harness.WaitFor(20*time.Second, func() bool { runs, _ := spool.Runs(s.cfg.SpoolDir, ns, id2); return len(runs) == 1 }) {
-			t.Fatal("the task's spool entry did not appear")
-		}
+		s.runLive(t, id2, ticker...)
 		g := followLog(http.DefaultClient, n.b.URL+"/v1/logs/"+ns+"/"+id2+"?follow=1&format=cri", token)
 		if g.status != 200 || len(g.lines) != 60 || g.trailer.Get(logd.TrailerExitCode) != "3" {
 			t.Errorf("follow through b with c down: %d %v, %d records, trailer %v", g.status, g.err, len(g.lines), g.trailer)
@@ -221,14 +224,7 @@ func TestLogdOverMutualTLS(t *testing.T) {
 		t.Fatalf("b serves %s", b.URL)
 	}
 	id := "tls-ticker"
-	s.ctd.MustCtr(append([]string{"run", "-d", "--null-io", "--runtime", runtimeBrisk, "--label", "brisk.io/task-id=" + id, s.image, id}, ticker...)...)
-	defer func() {
-		_, _, _ = s.ctd.Ctr("tasks", "delete", "-f", id)
-		_, _, _ = s.ctd.Ctr("containers", "delete", id)
-	}()
-	if !harness.WaitFor(20*time.Second, func() bool { runs, _ := spool.Runs(s.cfg.SpoolDir, ns, id); return len(runs) == 1 }) {
-		t.Fatal("the task's spool entry did not appear")
-	}
+	s.runLive(t, id, ticker...)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}, ForceAttemptHTTP2: true}}
 	f := followLog(client, b.URL+"/v1/logs/"+ns+"/"+id+"?follow=1&format=cri", harness.LogdTokenFor(ns))
 	if f.err != nil || f.status != 200 || len(f.lines) != 60 || f.trailer.Get(logd.TrailerExitCode) != "3" || f.header.Get("Brisk-Source") != logd.SourcePeer {
