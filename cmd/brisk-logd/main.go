@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/internal/daemonflag"
 	"github.com/brisk-containers/brisk/logd"
 	"github.com/brisk-containers/brisk/logs/ship"
 )
@@ -30,23 +30,9 @@ func main() {
 }
 
 func run() error {
-	var (
-		configPath = flag.String("config", config.DefaultPath, "configuration file (the same as the other Brisk binaries')")
-		logLevel   = flag.String("log-level", "info", "log level: trace, debug, info, warn, error")
-	)
+	common := daemonflag.Define(flag.CommandLine)
 	flag.Parse()
-	if flag.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", flag.Args())
-	}
-	if err := log.SetLevel(*logLevel); err != nil {
-		return fmt.Errorf("--log-level %q: %w", *logLevel, err)
-	}
-	if err := log.SetFormat(log.TextFormat); err != nil {
-		return err
-	}
-	explicit := false
-	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
-	cfg, err := config.Load(*configPath, !explicit)
+	cfg, err := common.Load()
 	if err != nil {
 		return err
 	}

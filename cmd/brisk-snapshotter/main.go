@@ -12,8 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/brisk-containers/brisk/config"
-	"github.com/containerd/log"
+	"github.com/brisk-containers/brisk/internal/daemonflag"
 )
 
 func main() {
@@ -25,27 +24,12 @@ func main() {
 
 func run() error {
 	var (
-		configPath = flag.String("config", config.DefaultPath, "configuration file")
-		address    = flag.String("address", "", "unix socket to serve on (overrides snapshotter.address)")
-		root       = flag.String("root", "", "state directory (overrides snapshotter.root)")
-		logLevel   = flag.String("log-level", "info", "log level: trace, debug, info, warn, error")
+		common  = daemonflag.Define(flag.CommandLine)
+		address = flag.String("address", "", "unix socket to serve on (overrides snapshotter.address)")
+		root    = flag.String("root", "", "state directory (overrides snapshotter.root)")
 	)
 	flag.Parse()
-	if flag.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", flag.Args())
-	}
-	if err := log.SetLevel(*logLevel); err != nil {
-		return fmt.Errorf("--log-level %q: %w", *logLevel, err)
-	}
-	if err := log.SetFormat(log.TextFormat); err != nil {
-		return err
-	}
-
-	// The default path may be absent (a node running on defaults); a path
-	// the operator named must exist.
-	explicit := false
-	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
-	cfg, err := config.Load(*configPath, !explicit)
+	cfg, err := common.Load()
 	if err != nil {
 		return err
 	}
