@@ -239,7 +239,7 @@ func (r *Retrier) due(ctx context.Context) []string {
 }
 
 // ship ships one entry, or records when to try it again.
-func (r *Retrier) ship(ctx context.Context, lease *spool.Lease, dir string, st spool.RetryState) ship.Outcome {
+func (r *Retrier) ship(ctx context.Context, lease *spool.Lease, dir string, st spool.RetryState) {
 	start := time.Now()
 	actx := ctx
 	if r.attempt > 0 {
@@ -268,5 +268,4 @@ func (r *Retrier) ship(ctx context.Context, lease *spool.Lease, dir string, st s
 		}
 	}
 	r.observe(Outcome{Outcome: o, Attempts: st.Attempts, Took: time.Since(start)})
-	return o
 }
