@@ -120,6 +120,17 @@ func (s *Server) routes(trusted bool) http.Handler {
 func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, 3)
 	var servers []*http.Server
+	// Whatever way Serve returns (ctx ended, a listener failed to open or
+	// stopped), every server it started stops.
+	defer func() {
+		shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		for _, srv := range servers {
+			if err := srv.Shutdown(shutdown); err != nil {
+				srv.Close() // followers do not end by themselves
+			}
+		}
+	}()
 	if s.api.Socket != "" {
 		l, err := listenSocket(s.api.Socket)
 		if err != nil {
@@ -160,19 +171,13 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	select {
 	case <-ctx.Done():
+		return ctx.Err()
 	case err := <-errc:
-		if !errors.Is(err, http.ErrServerClosed) {
-			return err
+		if errors.Is(err, http.ErrServerClosed) {
+			return ctx.Err()
 		}
+		return err
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	for _, srv := range servers {
-		if err := srv.Shutdown(shutdown); err != nil {
-			srv.Close() // followers do not end by themselves
-		}
-	}
-	return ctx.Err()
 }
 
 func (s *Server) httpServer(h http.Handler) *http.Server {
