@@ -53,19 +53,27 @@ func (l lookup) where() string {
 func (s *Server) locate(ctx context.Context, ns, id string, local bool, c caller, wantAll bool) (lookup, error) {
 	l := lookup{node: s.node, store: s.shipper.Store().String()}
 	runs := map[string]*located{}
+	// add records run, known by its name, unless a source looked at
+	// before (this node's spool, then its record of what it shipped, then
+	// the peers) has it.
+	add := func(run string) *located {
+		if runs[run] != nil {
+			return nil
+		}
+		runs[run] = &located{Run: ship.Run{Run: run, Key: s.shipper.KeyFor(ns, id, run)}}
+		return runs[run]
+	}
 	refs, err := spool.Runs(s.logs.SpoolDir, ns, id)
 	if err != nil {
 		return l, fmt.Errorf("list the spool %s: %w", s.logs.SpoolDir, err)
 	}
 	for _, r := range refs {
-		runs[r.Run] = &located{Run: ship.Run{Run: r.Run, Key: s.shipper.KeyFor(ns, id, r.Run), Dir: r.Dir}}
+		add(r.Run).Dir = r.Dir
 	}
 	if s.shipping != nil {
 		// Shipped by this node lately: the key is known.
 		for _, t := range s.shipping.Recent(ns, id, func(Task) bool { return true }) {
-			if runs[t.Run] == nil {
-				runs[t.Run] = &located{Run: ship.Run{Run: t.Run, Key: s.shipper.KeyFor(ns, id, t.Run)}}
-			}
+			add(t.Run)
 		}
 	}
 	// A run in this node's spool is the latest; one it shipped lately
@@ -77,16 +85,11 @@ func (s *Server) locate(ctx context.Context, ns, id string, local bool, c caller
 			l.unreachable = append(l.unreachable, perr.Error())
 		}
 		for _, h := range hits {
-			if runs[h.Run] != nil {
-				continue
-			}
-			r := &located{Run: ship.Run{Run: h.Run, Key: s.shipper.KeyFor(ns, id, h.Run)}}
-			if h.State != StateShipped {
+			if r := add(h.Run); r != nil && h.State != StateShipped {
 				// In the peer's spool: read through it. Shipped, the
 				// key is known: read the store, without a listing.
 				r.peer, r.peerNode = h.url, h.node
 			}
-			runs[h.Run] = r
 		}
 	}
 	var listErr error
