@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/brisk-containers/brisk/logs/store"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/sys/unix"
@@ -19,7 +21,6 @@ import (
 	"github.com/brisk-containers/brisk/doctor"
 	"github.com/brisk-containers/brisk/integration/harness"
 	"github.com/brisk-containers/brisk/internal/testutil"
-	"github.com/brisk-containers/brisk/logs/ship"
 )
 
 // nodeStack is a node set up as docs/playbook.md says: brisk-snapshotter
@@ -316,7 +317,7 @@ func TestDoctor(t *testing.T) {
 			k, v, _ := strings.Cut(kv, "=")
 			t.Setenv(k, v)
 		}
-		st, err := ship.NewS3Store(context.Background(), config.S3{Region: s.minio.Region, Endpoint: s.minio.Endpoint, PathStyle: true, Bucket: "no-expiry"})
+		st, err := store.ConnectS3(context.Background(), config.S3{Region: s.minio.Region, Endpoint: s.minio.Endpoint, PathStyle: true, Bucket: "no-expiry"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,10 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brisk-containers/brisk/logs/store"
+
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/integration/harness"
 	"github.com/brisk-containers/brisk/logd"
-	"github.com/brisk-containers/brisk/logs/ship"
 	"github.com/brisk-containers/brisk/logs/spool"
 )
 
@@ -205,7 +206,7 @@ func TestLogdWithRefusedCredentialsIsLoud(t *testing.T) {
 	}) {
 		t.Fatalf("brisk-logd with refused credentials reports %+v", h)
 	}
-	if h.LastErrorKind != ship.FailAccess {
+	if h.LastErrorKind != store.FailAccess {
 		t.Errorf("failure kind %q; want access (MinIO: InvalidAccessKeyId)", h.LastErrorKind)
 	}
 	resp, err := harness.UnixClient(bad.Socket).Get("http://logd/metrics")

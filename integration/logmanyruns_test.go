@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brisk-containers/brisk/logs/store"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -49,7 +51,7 @@ region = %q
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := ship.NewS3Store(context.Background(), cfg.Logs.S3)
+	store, err := store.ConnectS3(context.Background(), cfg.Logs.S3)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brisk-containers/brisk/logs/store"
+
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/integration/harness"
 	"github.com/brisk-containers/brisk/logs/ship"
@@ -36,7 +38,7 @@ func (s *shimStack) storedRuns(t *testing.T, id string) ([]string, []map[string]
 	var metas []map[string]string
 	for _, r := range runs {
 		body, meta, err := s.store.Get(context.Background(), r.Key)
-		if errors.Is(err, ship.ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) {
 			continue // still only in the spool
 		}
 		if err != nil {

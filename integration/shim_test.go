@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brisk-containers/brisk/logs/store"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -45,7 +47,7 @@ type shimStack struct {
 	cfg      config.Logs
 	cfgPath  string
 	logsTOML string // the [logs] sections, for brisk-snapshotter's config
-	store    *ship.S3Store
+	store    *store.S3
 	image    string
 	payloads map[string][]byte // image path -> content
 }
@@ -89,7 +91,7 @@ socket = %q
 		t.Fatal(err)
 	}
 	s.cfg = cfg.Logs
-	s.store, err = ship.NewS3Store(context.Background(), cfg.Logs.S3)
+	s.store, err = store.ConnectS3(context.Background(), cfg.Logs.S3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +143,7 @@ func (s *shimStack) latestKey(id string) (string, error) {
 			return runs[i].Key, nil
 		}
 	}
-	return "", fmt.Errorf("no stored run of %q: %w", id, ship.ErrNotFound)
+	return "", fmt.Errorf("no stored run of %q: %w", id, store.ErrNotFound)
 }
 
 // object fetches the latest run of a task's log from MinIO and splits it by

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brisk-containers/brisk/logs/store"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -100,7 +102,7 @@ func TestLargeLogOverSlowLink(t *testing.T) {
 	cfg.SpoolDir = env.Path("spool")
 	cfg.S3.Bucket, cfg.S3.PathStyle, cfg.S3.Region = bucket, true, m.Region
 	cfg.S3.Endpoint = m.Endpoint
-	direct, err := ship.NewS3Store(context.Background(), cfg.S3)
+	direct, err := store.ConnectS3(context.Background(), cfg.S3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +142,7 @@ func TestLargeLogOverSlowLink(t *testing.T) {
 	e.Release()
 	if err != nil {
 		t.Fatalf("shipping a 60 MiB log over a link of 6 MiB/s a connection with request_timeout = 2s: %v (after %v, permanent %t)",
-			err, time.Since(start), ship.IsPermanent(err))
+			err, time.Since(start), store.IsPermanent(err))
 	}
 	t.Logf("shipped in %v", time.Since(start))
 	body, _, err := direct.Get(context.Background(), shipper.KeyFor("default", "large", run))

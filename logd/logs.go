@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/brisk-containers/brisk/logs/store"
+
 	"github.com/containerd/containerd/v2/pkg/identifiers"
 	"github.com/containerd/log"
 
@@ -159,7 +161,7 @@ func (s *Server) fromStore(ctx context.Context, w http.ResponseWriter, q logQuer
 	if err != nil {
 		if offset == 0 {
 			status := http.StatusServiceUnavailable
-			if errors.Is(err, ship.ErrNotFound) {
+			if errors.Is(err, store.ErrNotFound) {
 				status = http.StatusNotFound
 			}
 			deny(w, status, "read %s from %s: %v", run.Key, s.shipper.Store(), err)
@@ -196,7 +198,7 @@ func (s *Server) getShipped(ctx context.Context, key string) ([]byte, map[string
 		var body []byte
 		var meta map[string]string
 		body, meta, err = s.shipper.Store().Get(ctx, key)
-		if err == nil || !errors.Is(err, ship.ErrNotFound) || wait > 800*time.Millisecond {
+		if err == nil || !errors.Is(err, store.ErrNotFound) || wait > 800*time.Millisecond {
 			return body, meta, err
 		}
 		select {

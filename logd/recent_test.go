@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brisk-containers/brisk/logs/store"
+
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/logs/ship"
 	"github.com/brisk-containers/brisk/logs/spool"
@@ -19,7 +21,7 @@ import (
 // countingStore counts the store's listings: the requests that lookup by
 // ID would make without knowing the run.
 type countingStore struct {
-	ship.Store
+	store.Store
 	lists atomic.Int32
 }
 
@@ -33,7 +35,7 @@ func (c *countingStore) List(ctx context.Context, prefix, startAfter string, pag
 // key, with no listing.
 func TestRecentlyExitedFoundWithoutAListing(t *testing.T) {
 	dir := t.TempDir()
-	store := &countingStore{Store: &ship.LocalStore{Dir: filepath.Join(dir, "store")}}
+	store := &countingStore{Store: &store.Local{Dir: filepath.Join(dir, "store")}}
 	mk := func(name string, peers ...string) (*Server, *httptest.Server, config.Logs) {
 		cfg := config.DefaultLogs()
 		cfg.SpoolDir = filepath.Join(dir, name, "spool")

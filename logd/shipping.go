@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/brisk-containers/brisk/logs/store"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/brisk-containers/brisk/config"
@@ -49,7 +51,7 @@ type ShipHealth struct {
 	LastShipped         time.Time `json:"last_shipped,omitzero"`
 	LastFailure         time.Time `json:"last_failure,omitzero"`
 	LastError           string    `json:"last_error,omitempty"`
-	LastErrorKind       string    `json:"last_error_kind,omitempty"` // ship.FailureKind
+	LastErrorKind       string    `json:"last_error_kind,omitempty"` // store.FailureKind
 }
 
 // NewShipping is the shipping of logs' spool through shipper, its metrics
@@ -112,14 +114,14 @@ func (sh *Shipping) observe(o retrier.Outcome) {
 		sh.lastShipped.Set(float64(now.Unix()))
 		sh.duration.Observe(o.Took.Seconds())
 	case ship.Failed:
-		kind := ship.FailureKind(o.Err)
+		kind := store.FailureKind(o.Err)
 		sh.health.Failed++
 		sh.health.ConsecutiveFailures++
 		sh.health.LastFailure, sh.health.LastError, sh.health.LastErrorKind = now, o.Err.Error(), kind
 		sh.ships.WithLabelValues("failed", kind).Inc()
 	case ship.Quarantined:
 		sh.health.Quarantined++
-		sh.ships.WithLabelValues("quarantined", ship.FailEntry).Inc()
+		sh.ships.WithLabelValues("quarantined", store.FailEntry).Inc()
 	default:
 		return // owned by a live shim, or gone: not an attempt
 	}

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brisk-containers/brisk/logs/store"
+
 	"github.com/aws/smithy-go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -40,7 +42,7 @@ func (r *refusingStore) Put(_ context.Context, _ string, body io.Reader, _ map[s
 	return nil
 }
 func (r *refusingStore) Get(context.Context, string) ([]byte, map[string]string, error) {
-	return nil, nil, ship.ErrNotFound
+	return nil, nil, store.ErrNotFound
 }
 func (r *refusingStore) List(context.Context, string, string, func([]string, bool) bool) error {
 	return nil
@@ -51,8 +53,8 @@ func (r *refusingStore) String() string { return "s3://refusing" }
 func TestShippingThatFailsIsLoud(t *testing.T) {
 	cfg := config.DefaultLogs()
 	cfg.SpoolDir = filepath.Join(t.TempDir(), "spool")
-	store := &refusingStore{}
-	shipper, err := ship.New(context.Background(), cfg, ship.WithStore(store))
+	refusing := &refusingStore{}
+	shipper, err := ship.New(context.Background(), cfg, ship.WithStore(refusing))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +100,7 @@ func TestShippingThatFailsIsLoud(t *testing.T) {
 			break
 		}
 	}
-	if h := st.Shipping; h == nil || h.ConsecutiveFailures == 0 || h.LastErrorKind != ship.FailAccess || !strings.Contains(h.LastError, "InvalidAccessKeyId") {
+	if h := st.Shipping; h == nil || h.ConsecutiveFailures == 0 || h.LastErrorKind != store.FailAccess || !strings.Contains(h.LastError, "InvalidAccessKeyId") {
 		t.Fatalf("status while the store refuses the credentials: %+v", h)
 	}
 	metrics := func() string {
@@ -115,7 +117,7 @@ func TestShippingThatFailsIsLoud(t *testing.T) {
 		t.Errorf("metrics while the store refuses:\n%s", m)
 	}
 	// Fixed: the next attempt (after its back-off) ships, and says so.
-	store.allow.Store(true)
+	refusing.allow.Store(true)
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if st = status(); st.Shipping.Shipped == 1 {
 			break

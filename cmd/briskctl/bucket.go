@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/brisk-containers/brisk/logs/store"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/urfave/cli/v2"
-
-	"github.com/brisk-containers/brisk/logs/ship"
 )
 
 // retentionDays is Brisk's log retention: 24 h.
@@ -29,7 +29,7 @@ var bucketCommand = &cli.Command{
 			if cfg.Logs.S3.Bucket == "" {
 				return fmt.Errorf("logs.s3.bucket is empty: logs go to local_dir %s (use briskctl gc there)", cfg.Logs.LocalDir)
 			}
-			st, err := ship.NewS3Store(c.Context, cfg.Logs.S3)
+			st, err := store.ConnectS3(c.Context, cfg.Logs.S3)
 			if err != nil {
 				return err
 			}

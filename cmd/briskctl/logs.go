@@ -16,6 +16,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/brisk-containers/brisk/logs/store"
+
 	"github.com/docker/go-units"
 	"github.com/urfave/cli/v2"
 
@@ -192,7 +194,7 @@ func showRun(ctx context.Context, c *cli.Context, shipper *ship.Shipper, r ship.
 		}
 	}
 	body, meta, err := shipper.Store().Get(ctx, r.Key)
-	if errors.Is(err, ship.ErrNotFound) && r.Dir != "" {
+	if errors.Is(err, store.ErrNotFound) && r.Dir != "" {
 		return fmt.Errorf("run %s is still in this node's spool (%s), not yet stored: %w", r.Run, r.Dir, err)
 	}
 	if err != nil {

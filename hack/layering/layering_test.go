@@ -140,7 +140,7 @@ func TestBriskctlLinksNoShim(t *testing.T) {
 func TestShimLinksNoS3Client(t *testing.T) {
 	deps := goList(t, `{{.ImportPath}}`, "-deps", module+"/cmd/containerd-shim-brisk-v2")
 	for _, d := range deps {
-		if strings.HasPrefix(d, "github.com/aws/") || d == module+"/logs/ship" || d == module+"/logs/retrier" {
+		if strings.HasPrefix(d, "github.com/aws/") || d == module+"/logs/ship" || d == module+"/logs/retrier" || d == module+"/logs/store" {
 			t.Errorf("the shim links %s", d)
 		}
 	}

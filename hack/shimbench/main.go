@@ -22,6 +22,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/brisk-containers/brisk/logs/store"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	containerd "github.com/containerd/containerd/v2/client"
@@ -354,7 +356,7 @@ func (b *bench) start(ctx context.Context, id string) (result, error) {
 // config, each task's object is waited for and measured.
 func (b *bench) burst(ctx context.Context, tasks int, briskConfig, metricsURL string, minioPid int) (result, error) {
 	var (
-		store *ship.S3Store
+		st    *store.S3
 		logs  config.Logs
 		seen  = map[string]time.Time{} // key -> first listed
 		sizes = map[string]int64{}
@@ -367,7 +369,7 @@ func (b *bench) burst(ctx context.Context, tasks int, briskConfig, metricsURL st
 			return nil, err
 		}
 		logs = cfg.Logs
-		if store, err = ship.NewS3Store(ctx, logs.S3); err != nil {
+		if st, err = store.ConnectS3(ctx, logs.S3); err != nil {
 			return nil, err
 		}
 	}
@@ -379,15 +381,15 @@ func (b *bench) burst(ctx context.Context, tasks int, briskConfig, metricsURL st
 	keys := map[string]string{} // key -> id
 	for i := range ids {
 		ids[i] = fmt.Sprintf("%s%d", stem, i)
-		if store != nil {
+		if st != nil {
 			keys[ship.Key(logs.S3.Key, logs.S3.Prefix, b.namespace, ids[i])] = ids[i]
 		}
 	}
-	if store != nil {
+	if st != nil {
 		// Poll the bucket from the side, as a user looking for the log would.
 		go func() {
 			for {
-				out, err := store.Client().ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(store.Bucket()), Prefix: aws.String(logs.S3.Prefix + b.namespace + "/" + stem)})
+				out, err := st.Client().ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(st.Bucket()), Prefix: aws.String(logs.S3.Prefix + b.namespace + "/" + stem)})
 				now := time.Now()
 				if err == nil {
 					for _, o := range out.Contents {
@@ -451,7 +453,7 @@ func (b *bench) burst(ctx context.Context, tasks int, briskConfig, metricsURL st
 	res["start_to_exit_p50_ms"], res["start_to_exit_p99_ms"] = pct(startToExit, 50), pct(startToExit, 99)
 	res["create_p50_ms"], res["create_p99_ms"] = pct(created, 50), pct(created, 99)
 	res["raw_bytes_per_task"] = raw / int64(tasks)
-	if store == nil {
+	if st == nil {
 		return res, nil
 	}
 	select {

@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/brisk-containers/brisk/logs/store"
+
 	"github.com/containerd/fifo"
 
 	"github.com/brisk-containers/brisk/config"
@@ -133,7 +135,7 @@ func measure(cfgPath string, put bool) (map[string]float64, error) {
 		return r, nil
 	}
 	t0 = time.Now()
-	store, err := ship.NewS3Store(ctx, cfg.Logs.S3)
+	store, err := store.ConnectS3(ctx, cfg.Logs.S3)
 	if err != nil {
 		return nil, err
 	}

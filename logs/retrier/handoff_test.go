@@ -6,11 +6,14 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/brisk-containers/brisk/config"
-	"github.com/brisk-containers/brisk/logs/spool"
+	"github.com/brisk-containers/brisk/logs/store"
+
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/logs/spool"
 
 	"github.com/brisk-containers/brisk/logs/ship"
 )
@@ -50,7 +53,7 @@ func (g *gateStore) Put(ctx context.Context, _ string, body io.Reader, _ map[str
 	return nil
 }
 func (g *gateStore) Get(context.Context, string) ([]byte, map[string]string, error) {
-	return nil, nil, ship.ErrNotFound
+	return nil, nil, store.ErrNotFound
 }
 func (g *gateStore) List(context.Context, string, string, func([]string, bool) bool) error {
 	return nil
@@ -158,7 +161,7 @@ func (s *slowStore) Put(ctx context.Context, key string, body io.Reader, _ map[s
 	return nil
 }
 func (s *slowStore) Get(context.Context, string) ([]byte, map[string]string, error) {
-	return nil, nil, ship.ErrNotFound
+	return nil, nil, store.ErrNotFound
 }
 func (s *slowStore) List(context.Context, string, string, func([]string, bool) bool) error {
 	return nil

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brisk-containers/brisk/logs/store"
+
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/logs/ship"
 	"github.com/brisk-containers/brisk/logs/spool"
@@ -23,7 +25,7 @@ func (d *downStore) Put(context.Context, string, io.Reader, map[string]string, s
 	return errors.New("connection refused")
 }
 func (d *downStore) Get(context.Context, string) ([]byte, map[string]string, error) {
-	return nil, nil, ship.ErrNotFound
+	return nil, nil, store.ErrNotFound
 }
 func (d *downStore) List(context.Context, string, string, func([]string, bool) bool) error {
 	return nil

@@ -15,6 +15,7 @@ import (
 
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/logs/spool"
+	"github.com/brisk-containers/brisk/logs/store"
 )
 
 // TestShipMemoryDoesNotGrowWithLog ships a 64 MiB log and checks that the
@@ -114,7 +115,7 @@ func TestS3UploadDoesNotBufferTheLog(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s.Store().(*S3Store).Client() // the SDK's own setup is not the upload's
+			s.Store().(*store.S3).Client() // the SDK's own setup is not the upload's
 			e, err := spool.Open(cfg.SpoolDir, spool.Meta{Namespace: "ns", ID: "big"}, spool.WithMaxBytes(1<<30))
 			if err != nil {
 				t.Fatal(err)

@@ -1,7 +1,3 @@
-// Package ship delivers finished spool entries to S3 (or to local_dir when no
-// bucket is configured), one object per task, and retries what could not be
-// delivered until it is: an entry leaves the spool only once its object is
-// stored.
 package ship
 
 import (

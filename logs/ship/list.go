@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/brisk-containers/brisk/logs/spool"
+	"github.com/brisk-containers/brisk/logs/store"
 )
 
 // idMarker stands for an ID while a key template is split around {id}; it
@@ -77,7 +78,7 @@ func (s *Shipper) storedRuns(ctx context.Context, rs runSet, namespace, id strin
 	}
 	n := 0
 	done = true
-	err = s.store.List(ctx, keyPrefix, startAfter, func(keys []string, more bool) bool {
+	err = s.store.List(store.WithPurpose(ctx, store.PurposeList), keyPrefix, startAfter, func(keys []string, more bool) bool {
 		for _, k := range keys {
 			rest := strings.TrimPrefix(k, keyPrefix)
 			// A run name starts with a digit: keys from here on are
@@ -179,7 +180,7 @@ func (s *Shipper) IDsUnder(ctx context.Context, namespace, parent string, limit 
 	// Keys come in ascending order, an ID's runs together: the listing
 	// stops once it found more IDs than are asked for.
 	stored := 0
-	err = s.store.List(ctx, keyPrefix, "", func(keys []string, _ bool) bool {
+	err = s.store.List(store.WithPurpose(ctx, store.PurposeList), keyPrefix, "", func(keys []string, _ bool) bool {
 		for _, k := range keys {
 			rest, ok := strings.CutSuffix(strings.TrimPrefix(k, keyPrefix), keySuffix)
 			i := strings.LastIndex(rest, "@")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/logs/spool"
+	"github.com/brisk-containers/brisk/logs/store/storetest"
 )
 
 // A per-minute CronJob with a fixed task ID keeps about 1,440 runs under
@@ -14,11 +15,11 @@ import (
 // oldest first: every run is still listed, and the latest is found in two
 // listing requests.
 func TestRunsPastOnePage(t *testing.T) {
-	f := newS3Fake(t)
-	f.pageSize = 700
+	f := storetest.New(t)
+	f.PageSize = 700
 	cfg := testLogs(t, config.CompressionNone)
-	cfg.S3 = f.config()
-	s, err := New(context.Background(), cfg, WithStore(f.store(cfg.S3)))
+	cfg.S3 = f.Config()
+	s, err := New(context.Background(), cfg, WithStore(f.Store(cfg.S3)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +27,7 @@ func TestRunsPastOnePage(t *testing.T) {
 	put := func(id string, n int) (oldest, latest string) {
 		for i := n; i >= 1; i-- {
 			run := spool.NewRun(now.Add(-time.Duration(i)*time.Minute), "")
-			f.put(s.KeyFor("ns", id, run), []byte(run))
+			f.Put(s.KeyFor("ns", id, run), []byte(run))
 			if i == n {
 				oldest = run
 			}
@@ -39,7 +40,7 @@ func TestRunsPastOnePage(t *testing.T) {
 	put("cro", 800)    // and one that it extends: they come before
 	put("few", 3)
 
-	f.lists.Store(0)
+	f.Lists.Store(0)
 	runs, err := s.Runs(context.Background(), "ns", "cron")
 	if err != nil {
 		t.Fatal(err)
@@ -52,11 +53,11 @@ func TestRunsPastOnePage(t *testing.T) {
 			t.Fatalf("runs out of order at %d: %s, %s", i, runs[i-1].Run, runs[i].Run)
 		}
 	}
-	if n := f.lists.Load(); n != 3 {
+	if n := f.Lists.Load(); n != 3 {
 		t.Errorf("listing 1500 runs in pages of 700 took %d requests; want 3", n)
 	}
 
-	f.lists.Store(0)
+	f.Lists.Store(0)
 	recent, all, err := s.RecentRuns(context.Background(), "ns", "cron")
 	if err != nil {
 		t.Fatal(err)
@@ -64,19 +65,19 @@ func TestRunsPastOnePage(t *testing.T) {
 	if all || len(recent) == 0 || recent[len(recent)-1].Run != latest {
 		t.Fatalf("RecentRuns: all %t, %d runs, latest %v; want %s, not all", all, len(recent), last(recent), latest)
 	}
-	if n := f.lists.Load(); n != 2 {
+	if n := f.Lists.Load(); n != 2 {
 		t.Errorf("finding the latest of 1500 runs took %d listing requests; want 2", n)
 	}
 	if stored := recent[len(recent)-1]; stored.Key != s.KeyFor("ns", "cron", latest) {
 		t.Errorf("latest run's key %q", stored.Key)
 	}
 
-	f.lists.Store(0)
+	f.Lists.Store(0)
 	recent, all, err = s.RecentRuns(context.Background(), "ns", "few")
 	if err != nil || !all || len(recent) != 3 {
 		t.Fatalf("RecentRuns of an ID with 3 runs: %v, all %t, %d runs", err, all, len(recent))
 	}
-	if n := f.lists.Load(); n != 1 {
+	if n := f.Lists.Load(); n != 1 {
 		t.Errorf("listing 3 runs took %d requests; want 1", n)
 	}
 }
@@ -84,11 +85,11 @@ func TestRunsPastOnePage(t *testing.T) {
 // The latest run is found also when none is recent: further back, then
 // the whole listing.
 func TestRecentRunsLooksFurtherBack(t *testing.T) {
-	f := newS3Fake(t)
-	f.pageSize = 5
+	f := storetest.New(t)
+	f.PageSize = 5
 	cfg := testLogs(t, config.CompressionNone)
-	cfg.S3 = f.config()
-	s, err := New(context.Background(), cfg, WithStore(f.store(cfg.S3)))
+	cfg.S3 = f.Config()
+	s, err := New(context.Background(), cfg, WithStore(f.Store(cfg.S3)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +104,7 @@ func TestRecentRunsLooksFurtherBack(t *testing.T) {
 		var latest string
 		for i := 12; i >= 0; i-- {
 			latest = spool.NewRun(time.Now().Add(-tc.age-time.Duration(i)*time.Minute), "")
-			f.put(s.KeyFor("ns", tc.id, latest), nil)
+			f.Put(s.KeyFor("ns", tc.id, latest), nil)
 		}
 		runs, _, err := s.RecentRuns(context.Background(), "ns", tc.id)
 		if err != nil || len(runs) == 0 || runs[len(runs)-1].Run != latest {

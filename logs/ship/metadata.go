@@ -2,16 +2,12 @@ package ship
 
 import (
 	"encoding/base64"
-	"fmt"
 	"mime"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/containerd/errdefs"
-	"golang.org/x/net/http/httpguts"
 
 	"github.com/brisk-containers/brisk/logs/spool"
 )
@@ -108,18 +104,4 @@ func DecodeMetaValue(v string) string {
 		return v
 	}
 	return d
-}
-
-// checkMetadata refuses what no HTTP request can carry: the same PUT
-// would fail in net/http before reaching the store, every time.
-func checkMetadata(meta map[string]string) error {
-	for k, v := range meta {
-		if !httpguts.ValidHeaderFieldName("x-amz-meta-" + k) {
-			return fmt.Errorf("object metadata key %q is not a valid HTTP header name: %w", k, errdefs.ErrInvalidArgument)
-		}
-		if !httpguts.ValidHeaderFieldValue(v) {
-			return fmt.Errorf("object metadata %s = %q is not a valid HTTP header value: %w", k, v, errdefs.ErrInvalidArgument)
-		}
-	}
-	return nil
 }

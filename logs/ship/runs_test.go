@@ -24,6 +24,7 @@ import (
 
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/logs/spool"
+	"github.com/brisk-containers/brisk/logs/store"
 )
 
 // memStore is an in-memory store that counts uploads per key.
@@ -58,7 +59,7 @@ func (m *memStore) Get(_ context.Context, key string) ([]byte, map[string]string
 	defer m.mu.Unlock()
 	b, ok := m.objs[key]
 	if !ok {
-		return nil, nil, fmt.Errorf("%s: %w", key, ErrNotFound)
+		return nil, nil, fmt.Errorf("%s: %w", key, store.ErrNotFound)
 	}
 	return b, nil, nil
 }
@@ -311,15 +312,15 @@ func (a apiError) Error() string     { return "api error " + string(a) }
 func (a apiError) ErrorCode() string { return string(a) }
 
 func TestStoresReturnErrNotFound(t *testing.T) {
-	l := &LocalStore{Dir: t.TempDir()}
+	l := &store.Local{Dir: t.TempDir()}
 	for _, key := range []string{"ns/none@x.log", "ns/none@x.log/below"} {
 		_, _, err := l.Get(context.Background(), key)
-		if !errors.Is(err, ErrNotFound) || !errdefs.IsNotFound(err) {
-			t.Errorf("LocalStore.Get(%q) = %v; want ErrNotFound, of errdefs' not-found kind", key, err)
+		if !errors.Is(err, store.ErrNotFound) || !errdefs.IsNotFound(err) {
+			t.Errorf("store.Local.Get(%q) = %v; want store.ErrNotFound, of errdefs' not-found kind", key, err)
 		}
 	}
-	if errors.Is(errors.New("x"), ErrNotFound) || errors.Is(fs.ErrNotExist, ErrNotFound) {
-		t.Errorf("ErrNotFound matches too much")
+	if errors.Is(errors.New("x"), store.ErrNotFound) || errors.Is(fs.ErrNotExist, store.ErrNotFound) {
+		t.Errorf("store.ErrNotFound matches too much")
 	}
 }
 

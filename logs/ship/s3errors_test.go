@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brisk-containers/brisk/logs/store"
+
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/logs/spool"
+	"github.com/brisk-containers/brisk/logs/store/storetest"
 )
 
 // An S3 endpoint that fails with an errno the local store's rules call
@@ -19,7 +22,7 @@ import (
 // a configuration to fix, not an entry to quarantine: the entry stays
 // pending. The same errnos from local_dir still quarantine.
 func TestErrnoRulesAreLocalDirs(t *testing.T) {
-	newS3Fake(t) // credentials for the SDK
+	storetest.New(t) // credentials for the SDK
 	cfg := testLogs(t, config.CompressionNone)
 	cfg.S3.Bucket, cfg.S3.Endpoint, cfg.S3.PathStyle, cfg.S3.Region = "b", "http://[fe80::1]:9", true, "us-east-1"
 	cfg.S3.RequestTimeout = config.Duration(5 * time.Second)
@@ -41,29 +44,29 @@ func TestErrnoRulesAreLocalDirs(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	local := &LocalStore{Dir: filepath.Join(file, "logs")}
+	local := &store.Local{Dir: filepath.Join(file, "logs")}
 	err = local.Put(context.Background(), "ns/x@r.log", strings.NewReader("x"), nil, "")
-	if !errors.Is(err, syscall.ENOTDIR) || !IsPermanent(err) {
-		t.Errorf("local_dir under a file: %v (permanent %t); want ENOTDIR, permanent", err, IsPermanent(err))
+	if !errors.Is(err, syscall.ENOTDIR) || !store.IsPermanent(err) {
+		t.Errorf("local_dir under a file: %v (permanent %t); want ENOTDIR, permanent", err, store.IsPermanent(err))
 	}
 }
 
 // A metadata value no HTTP header can carry fails in net/http before any
 // request, every time: permanent, and nothing is sent.
 func TestUnsendableMetadataIsPermanent(t *testing.T) {
-	f := newS3Fake(t)
-	st := f.store(f.config())
+	f := storetest.New(t)
+	st := f.Store(f.Config())
 	for _, meta := range []map[string]string{
 		{"brisk-pod": "0a1b\n2c3d"},
 		{"brisk-pod": "0a1b\x002c3d"},
 		{"brisk pod": "x"},
 	} {
 		err := st.Put(context.Background(), "ns/x@r.log", strings.NewReader("x"), meta, "")
-		if err == nil || !IsPermanent(err) {
+		if err == nil || !store.IsPermanent(err) {
 			t.Errorf("Put with metadata %q: %v; want a permanent error", meta, err)
 		}
 	}
-	if n := f.requests.Load(); n != 0 {
+	if n := f.Requests.Load(); n != 0 {
 		t.Errorf("%d requests sent for metadata no header carries", n)
 	}
 }
@@ -71,10 +74,10 @@ func TestUnsendableMetadataIsPermanent(t *testing.T) {
 // A pod UID annotation with a newline and a NUL ships, and reads back as
 // it was.
 func TestMetadataWithControlCharactersShips(t *testing.T) {
-	f := newS3Fake(t)
+	f := storetest.New(t)
 	cfg := testLogs(t, config.CompressionNone)
-	cfg.S3 = f.config()
-	s, err := New(context.Background(), cfg, WithStore(f.store(cfg.S3)))
+	cfg.S3 = f.Config()
+	s, err := New(context.Background(), cfg, WithStore(f.Store(cfg.S3)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/internal/usage"
 	"github.com/brisk-containers/brisk/logs/spool"
+	"github.com/brisk-containers/brisk/logs/store"
 )
 
 func TestKey(t *testing.T) {
@@ -46,7 +47,7 @@ func (f *failingStore) Put(context.Context, string, io.Reader, map[string]string
 }
 
 func (f *failingStore) Get(context.Context, string) ([]byte, map[string]string, error) {
-	return nil, nil, ErrNotFound
+	return nil, nil, store.ErrNotFound
 }
 
 func (f *failingStore) List(context.Context, string, string, func([]string, bool) bool) error {

@@ -1,4 +1,4 @@
-package ship
+package store_test
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/brisk-containers/brisk/config"
+	"github.com/brisk-containers/brisk/logs/store/storetest"
 )
 
 // logs.s3.request_timeout bounds each request, not a whole upload: on a
@@ -15,11 +16,11 @@ import (
 // one at a time as a gzip stream is sent) ships with request_timeout = 2s,
 // where a deadline over the whole upload failed every attempt.
 func TestRequestTimeoutBoundsEachRequestNotTheUpload(t *testing.T) {
-	f := newS3Fake(t)
-	f.slow = 20 * time.Millisecond // per 256 KiB: 0.4 s per 5 MiB part
-	c := f.config()
+	f := storetest.New(t)
+	f.Slow = 20 * time.Millisecond // per 256 KiB: 0.4 s per 5 MiB part
+	c := f.Config()
 	c.RequestTimeout = config.Duration(2 * time.Second)
-	st := f.store(c)
+	st := f.Store(c)
 	log := bytes.Repeat([]byte("0123456789abcdef"), 30<<20/16)
 	// Not a section reader: the upload manager sends it one part at a
 	// time, as it does the gzip stream.
@@ -28,14 +29,14 @@ func TestRequestTimeoutBoundsEachRequestNotTheUpload(t *testing.T) {
 	if err := st.Put(context.Background(), "ns/big@r.log", body, nil, ""); err != nil {
 		t.Fatalf("30 MiB over a link of ~12 MiB/s with request_timeout = 2s: %v (after %v)", err, time.Since(start))
 	}
-	o, ok := f.object("ns/big@r.log")
-	if !ok || !bytes.Equal(o.body, log) {
-		t.Fatalf("stored %d bytes, want the %d of the log", len(o.body), len(log))
+	o, ok := f.Object("ns/big@r.log")
+	if !ok || !bytes.Equal(o.Body, log) {
+		t.Fatalf("stored %d bytes, want the %d of the log", len(o.Body), len(log))
 	}
 	t.Logf("uploaded in %v", time.Since(start))
 
 	// A request that never ends is still cut at request_timeout.
-	f.slow = time.Hour
+	f.Slow = time.Hour
 	done := make(chan error, 1)
 	go func() { done <- st.Put(context.Background(), "ns/stuck@r.log", bytes.NewReader([]byte("x")), nil, "") }()
 	select {

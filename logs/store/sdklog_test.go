@@ -1,4 +1,4 @@
-package ship
+package store_test
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/brisk-containers/brisk/logs/store/storetest"
 )
 
 // The SDK's own log lines never reach stderr: reading back a multipart
@@ -22,14 +24,14 @@ func TestSDKLogsStayOffStderr(t *testing.T) {
 	os.Stderr = w // the SDK's default logger takes os.Stderr when a client is built
 	defer func() { os.Stderr = stderr }()
 
-	f := newS3Fake(t)
-	st := f.store(f.config())
-	f.put("ns/multipart@r.log", []byte("2026-12-07T15:00:00.000000000Z stdout F hi\n"))
-	f.getHeaders = map[string]string{"X-Amz-Checksum-Crc32": "AAAAAA==-2", "X-Amz-Checksum-Type": "COMPOSITE"}
+	f := storetest.New(t)
+	st := f.Store(f.Config())
+	f.Put("ns/multipart@r.log", []byte("2026-12-07T15:00:00.000000000Z stdout F hi\n"))
+	f.GetHeaders = map[string]string{"X-Amz-Checksum-Crc32": "AAAAAA==-2", "X-Amz-Checksum-Type": "COMPOSITE"}
 	if _, _, err := st.Get(context.Background(), "ns/multipart@r.log"); err != nil {
 		t.Fatal(err)
 	}
-	f.getHeaders = nil
+	f.GetHeaders = nil
 	if _, _, err := st.Get(context.Background(), "ns/multipart@r.log"); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/brisk-containers/brisk/logs/spool"
+	"github.com/brisk-containers/brisk/logs/store"
 )
 
 // Status is what one pass did with one entry.
@@ -109,7 +110,7 @@ func (s *Shipper) ShipEntry(ctx context.Context, dir string) Outcome {
 	switch {
 	case err == nil:
 		return Outcome{Dir: dir, Status: Shipped, Meta: m}
-	case IsPermanent(err):
+	case store.IsPermanent(err):
 		if qerr := claim.Quarantine(err.Error()); qerr != nil {
 			return Outcome{Dir: dir, Status: Failed, Err: errors.Join(err, qerr), Meta: m}
 		}

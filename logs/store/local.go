@@ -1,4 +1,4 @@
-package ship
+package store
 
 import (
 	"bytes"
@@ -17,18 +17,18 @@ import (
 	"github.com/brisk-containers/brisk/internal/atomicfile"
 )
 
-// LocalStore writes objects as files under Dir with a .meta.json sidecar:
+// Local writes objects as files under Dir with a .meta.json sidecar:
 // the default on a node with no bucket configured.
-type LocalStore struct{ Dir string }
+type Local struct{ Dir string }
 
-func (l *LocalStore) String() string { return l.Dir }
+func (l *Local) String() string { return l.Dir }
 
 // Put writes the file and its sidecar atomically.
-func (l *LocalStore) Put(_ context.Context, key string, body io.Reader, meta map[string]string, contentEncoding string) error {
+func (l *Local) Put(_ context.Context, key string, body io.Reader, meta map[string]string, contentEncoding string) error {
 	return localError(l.put(key, body, meta, contentEncoding))
 }
 
-func (l *LocalStore) put(key string, body io.Reader, meta map[string]string, contentEncoding string) error {
+func (l *Local) put(key string, body io.Reader, meta map[string]string, contentEncoding string) error {
 	path := filepath.Join(l.Dir, filepath.FromSlash(key))
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return err
@@ -66,7 +66,7 @@ func localError(err error) error {
 }
 
 // Get reads a file and its sidecar.
-func (l *LocalStore) Get(_ context.Context, key string) ([]byte, map[string]string, error) {
+func (l *Local) Get(_ context.Context, key string) ([]byte, map[string]string, error) {
 	path := filepath.Join(l.Dir, filepath.FromSlash(key))
 	body, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
@@ -89,7 +89,7 @@ func (l *LocalStore) Get(_ context.Context, key string) ([]byte, map[string]stri
 
 // List lists the files under Dir as S3 would list their keys: by
 // slash-separated path, ascending, in one page.
-func (l *LocalStore) List(_ context.Context, prefix, startAfter string, page func(keys []string, more bool) bool) error {
+func (l *Local) List(_ context.Context, prefix, startAfter string, page func(keys []string, more bool) bool) error {
 	// Walk only the deepest directory the prefix names.
 	start := l.Dir
 	if i := strings.LastIndex(prefix, "/"); i >= 0 {

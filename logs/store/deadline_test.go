@@ -1,4 +1,4 @@
-package ship
+package store
 
 import (
 	"context"
@@ -31,7 +31,7 @@ func TestEveryS3CallHasADeadline(t *testing.T) {
 	c := config.DefaultLogs().S3
 	c.Bucket, c.Endpoint, c.PathStyle = "b", srv.URL, true
 	c.RequestTimeout = config.Duration(time.Second)
-	st := &S3Store{cfg: c}
+	st := NewS3(c)
 	for name, call := range map[string]func(context.Context) error{
 		"put": func(ctx context.Context) error { return st.Put(ctx, "k", strings.NewReader("x"), nil, "") },
 		"get": func(ctx context.Context) error { _, _, err := st.Get(ctx, "k"); return err },
