@@ -81,6 +81,10 @@ func TestParse(t *testing.T) {
 		{name: "fsync interval below the minimum", toml: "[logs]\nfsync = \"1ns\"\n", wantErr: []string{"logs.fsync", "1ns", "at least 10ms"}},
 		{name: "fsync interval at the minimum", toml: "[logs]\nfsync = \"10ms\"\n", check: func(t *testing.T, c Config) {}},
 		{name: "upload_timeout below the minimum", toml: "[logs]\nupload_timeout = \"1ns\"\n", wantErr: []string{"logs.upload_timeout", "1ns", "at least 1s"}},
+		{name: "unknown upload mode", toml: "[logs]\nupload = \"batches\"\n", wantErr: []string{"logs.upload", "batches", `"task"`}},
+		{name: "batch without a bucket", toml: "[logs]\nupload = \"batch\"\n", wantErr: []string{"logs.upload", "logs.s3.bucket"}},
+		{name: "batch interval too short", toml: "[logs]\nupload = \"batch\"\n[logs.s3]\nbucket = \"b\"\n[logs.batch]\ninterval = \"100ms\"\n", wantErr: []string{"logs.batch.interval", "100ms"}},
+		{name: "standalone over max_bytes", toml: "[logs]\nupload = \"batch\"\n[logs.s3]\nbucket = \"b\"\n[logs.batch]\nmax_bytes = \"1Mi\"\nstandalone_over = \"2Mi\"\n", wantErr: []string{"logs.batch.standalone_over", "2097152"}},
 		{name: "briskctl server, token and CA", toml: "[briskctl]\nserver = \"https://logs.example:7717\"\ntoken_file = \"/home/me/.brisk/token\"\nca_file = \"/home/me/.brisk/ca.pem\"\n", check: func(t *testing.T, c Config) {
 			if c.Briskctl.Server != "https://logs.example:7717" || c.Briskctl.TokenFile != "/home/me/.brisk/token" || c.Briskctl.CAFile != "/home/me/.brisk/ca.pem" {
 				t.Fatalf("briskctl %+v", c.Briskctl)

@@ -47,9 +47,12 @@ type Logs struct {
 	// LocalDir receives logs when no bucket is configured.
 	LocalDir string `toml:"local_dir"`
 	// SlowConsumer is "wait" (runc's backpressure) or "drop".
-	SlowConsumer string  `toml:"slow_consumer"`
-	S3           S3      `toml:"s3"`
-	API          LogsAPI `toml:"api"`
+	SlowConsumer string `toml:"slow_consumer"`
+	// Upload is "task" (one object per run) or "batch" ([logs.batch]).
+	Upload string  `toml:"upload"`
+	Batch  Batch   `toml:"batch"`
+	S3     S3      `toml:"s3"`
+	API    LogsAPI `toml:"api"`
 }
 
 // S3 is the [logs.s3] section. Credentials are deliberately absent: they come
@@ -91,6 +94,8 @@ func DefaultLogs() Logs {
 		UploadTimeout: Duration(30 * time.Second),
 		LocalDir:      "/var/lib/brisk/logs",
 		SlowConsumer:  SlowConsumerWait,
+		Upload:        UploadTask,
+		Batch:         DefaultBatch(),
 		API:           DefaultLogsAPI(),
 		S3: S3{
 			Region:      "us-east-1",
@@ -145,7 +150,10 @@ func (l *Logs) Validate() error {
 	if err := l.API.Validate(); err != nil {
 		return err
 	}
-	return l.S3.Validate()
+	if err := l.S3.Validate(); err != nil {
+		return err
+	}
+	return l.validateUpload()
 }
 
 // Validate checks [logs.s3].

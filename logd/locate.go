@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/logs/ship"
 	"github.com/brisk-containers/brisk/logs/spool"
 )
@@ -73,21 +74,25 @@ func (s *Server) locate(ctx context.Context, ns, id string, local bool, c caller
 	if s.shipping != nil {
 		// Shipped by this node lately: the key is known.
 		for _, t := range s.shipping.Recent(ns, id, func(Task) bool { return true }) {
-			add(t.Run)
+			if r := add(t.Run); r != nil && t.batch != nil {
+				r.Run = ship.BatchRun(*t.batch)
+			}
 		}
 	}
 	// A run in this node's spool is the latest; one it shipped lately
 	// may have been run again elsewhere since (a retried job): ask.
 	if !local && (len(refs) == 0 || wantAll) && c.token != "" && s.peers.Configured() {
+		batched := s.logs.Upload == config.UploadBatch
 		hits, unreachable, asked, perr := s.peers.find(ctx, ns, id, c.token, s.node, wantAll)
 		l.unreachable, l.askedPeers = unreachable, asked
 		if perr != nil && len(hits) == 0 {
 			l.unreachable = append(l.unreachable, perr.Error())
 		}
 		for _, h := range hits {
-			if r := add(h.Run); r != nil && h.State != StateShipped {
+			if r := add(h.Run); r != nil && (h.State != StateShipped || batched) {
 				// In the peer's spool: read through it. Shipped, the
-				// key is known: read the store, without a listing.
+				// key is known: read the store, without a listing;
+				// but a batch's key is known to the peer alone.
 				r.peer, r.peerNode = h.url, h.node
 			}
 		}

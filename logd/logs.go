@@ -157,7 +157,7 @@ func (s *Server) fromStore(ctx context.Context, w http.ResponseWriter, q logQuer
 	if offset == 0 {
 		w.Header().Set("Brisk-Source", SourceStore)
 	}
-	body, meta, err := s.getShipped(ctx, run.Key)
+	body, meta, err := s.getShipped(ctx, run)
 	if err != nil {
 		if offset == 0 {
 			status := http.StatusServiceUnavailable
@@ -192,12 +192,12 @@ func (s *Server) fromStore(ctx context.Context, w http.ResponseWriter, q logQuer
 // getShipped reads a shipped object. An entry leaves the spool right
 // after its upload returns: a store that shows new objects late (some S3
 // implementations list and read after a delay) gets a few tries.
-func (s *Server) getShipped(ctx context.Context, key string) ([]byte, map[string]string, error) {
+func (s *Server) getShipped(ctx context.Context, run ship.Run) ([]byte, map[string]string, error) {
 	var err error
 	for wait := 50 * time.Millisecond; ; wait *= 2 {
 		var body []byte
 		var meta map[string]string
-		body, meta, err = s.shipper.Store().Get(ctx, key)
+		body, meta, err = s.shipper.ReadRun(ctx, run)
 		if err == nil || !errors.Is(err, store.ErrNotFound) || wait > 800*time.Millisecond {
 			return body, meta, err
 		}

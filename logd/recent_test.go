@@ -45,7 +45,7 @@ func TestRecentlyExitedFoundWithoutAListing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sh := NewShipping(cfg, shipper, nil)
+		sh, _ := NewShipping(cfg, shipper, "n", nil)
 		ctx, cancel := context.WithCancel(context.Background())
 		served := make(chan struct{})
 		go func() { _ = sh.Serve(ctx); close(served) }()

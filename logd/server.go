@@ -55,14 +55,20 @@ func WithShipping(sh *Shipping) Opt { return func(s *Server) { s.shipping = sh }
 // logs.api.metrics_address.
 func WithMetrics(h http.Handler) Opt { return func(s *Server) { s.metrics = h } }
 
+// NodeName is the node's name: logs.api.node_name, or the host name.
+func NodeName(api config.LogsAPI) string {
+	if api.NodeName != "" {
+		return api.NodeName
+	}
+	host, _ := os.Hostname()
+	return host
+}
+
 // New returns the server of the node whose spool and store logs names.
 func New(ctx context.Context, logs config.Logs, shipper *ship.Shipper, opts ...Opt) (*Server, error) {
 	api := logs.API
 	s := &Server{logs: logs, api: api, shipper: shipper, follows: make(chan struct{}, api.MaxFollowers)}
-	s.node = api.NodeName
-	if s.node == "" {
-		s.node, _ = os.Hostname()
-	}
+	s.node = NodeName(api)
 	for _, o := range opts {
 		o(s)
 	}

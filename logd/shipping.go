@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/brisk-containers/brisk/logs/index"
 	"github.com/brisk-containers/brisk/logs/store"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,8 +29,13 @@ const ShipWorkers = 8
 // uploads what shims hand over or leave, and how well it goes, for
 // metrics, doctor and alerts. A shipper that cannot ship is loud.
 type Shipping struct {
-	retrier *retrier.Retrier
+	// serve ships until its context ends; handoff passes on an entry
+	// its shim let go of: the retrier's (one object per run) or the
+	// batcher's (batch mode).
+	serve   func(context.Context) error
+	handoff func(dir string)
 	store   string
+	batch   *batchMetrics // batch mode's own metrics; nil under per-task upload
 
 	mu     sync.Mutex
 	health ShipHealth
@@ -54,9 +60,9 @@ type ShipHealth struct {
 	LastErrorKind       string    `json:"last_error_kind,omitempty"` // store.FailureKind
 }
 
-// NewShipping is the shipping of logs' spool through shipper, its metrics
-// registered with reg.
-func NewShipping(logs config.Logs, shipper *ship.Shipper, reg prometheus.Registerer) *Shipping {
+// NewShipping is the shipping of logs' spool through shipper, as node,
+// its metrics registered with reg.
+func NewShipping(logs config.Logs, shipper *ship.Shipper, node string, reg prometheus.Registerer) (*Shipping, error) {
 	sh := &Shipping{
 		store: shipper.Store().String(),
 		ships: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -81,17 +87,23 @@ func NewShipping(logs config.Logs, shipper *ship.Shipper, reg prometheus.Registe
 	if reg != nil {
 		reg.MustRegister(sh.ships, sh.consecutive, sh.lastShipped, sh.duration, spoolmetrics.NewCollector(logs.SpoolDir))
 	}
-	sh.retrier = retrier.New(shipper, logs.SpoolDir, retrier.WithWorkers(ShipWorkers),
+	if logs.Upload == config.UploadBatch {
+		return sh, sh.batchMode(logs, shipper, node, reg)
+	}
+	r := retrier.New(shipper, logs.SpoolDir, retrier.WithWorkers(ShipWorkers),
 		retrier.WithAttemptTimeout(time.Duration(logs.UploadTimeout)), retrier.WithObserver(sh.observe))
-	return sh
+	sh.serve, sh.handoff = r.Serve, r.Handoff
+	return sh, nil
 }
 
-// Serve ships until ctx ends.
-func (sh *Shipping) Serve(ctx context.Context) error { return sh.retrier.Serve(ctx) }
+// Serve ships until ctx ends. Under batch mode it returns at once, with
+// batch.ErrNoConditionalWrites, when the store does not honour
+// conditional writes: brisk-logd stops on it.
+func (sh *Shipping) Serve(ctx context.Context) error { return sh.serve(ctx) }
 
 // Handoff ships the entry in dir, which its shim finished and let go of,
-// as soon as a worker is free.
-func (sh *Shipping) Handoff(dir string) { sh.retrier.Handoff(dir) }
+// as soon as a worker is free (per-task upload) or in the open batch.
+func (sh *Shipping) Handoff(dir string) { sh.handoff(dir) }
 
 // Health is how shipping goes now.
 func (sh *Shipping) Health() ShipHealth {
@@ -106,7 +118,7 @@ func (sh *Shipping) observe(o retrier.Outcome) {
 	now := time.Now()
 	switch o.Status {
 	case ship.Shipped:
-		sh.remember(o.Meta, now)
+		sh.remember(o.Meta, now, nil)
 		sh.health.Shipped++
 		sh.health.ConsecutiveFailures = 0
 		sh.health.LastShipped = now
@@ -173,13 +185,14 @@ const (
 // its log: the store holds it, under the key its run names.
 const StateShipped = "shipped"
 
-// remember records a shipped run. Called with sh.mu held.
-func (sh *Shipping) remember(m *spool.Meta, now time.Time) {
+// remember records a shipped run, and where in a batch it is if it is in
+// one. Called with sh.mu held.
+func (sh *Shipping) remember(m *spool.Meta, now time.Time, in *index.Hit) {
 	if m == nil {
 		return
 	}
 	t := taskOf(*m)
-	t.State, t.shipped = StateShipped, now
+	t.State, t.shipped, t.batch = StateShipped, now, in
 	sh.recent = append(sh.recent, t)
 	drop := 0
 	for drop < len(sh.recent) && (len(sh.recent)-drop > recentMax || now.Sub(sh.recent[drop].shipped) > recentFor) {

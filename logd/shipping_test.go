@@ -59,7 +59,7 @@ func TestShippingThatFailsIsLoud(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	sh := NewShipping(cfg, shipper, reg)
+	sh, _ := NewShipping(cfg, shipper, "n", reg)
 	srv, err := New(context.Background(), cfg, shipper, WithShipping(sh), WithMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +161,7 @@ func TestHandoffClientReachesTheSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sh := NewShipping(cfg, shipper, nil)
+	sh, _ := NewShipping(cfg, shipper, "n", nil)
 	srv, err := New(context.Background(), cfg, shipper, WithShipping(sh))
 	if err != nil {
 		t.Fatal(err)

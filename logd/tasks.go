@@ -8,6 +8,7 @@ import (
 
 	"github.com/containerd/containerd/v2/pkg/identifiers"
 
+	"github.com/brisk-containers/brisk/logs/index"
 	"github.com/brisk-containers/brisk/logs/spool"
 )
 
@@ -23,7 +24,8 @@ type Task struct {
 	ExitCode  *int      `json:"exit_code,omitempty"` // once done
 	Bytes     int64     `json:"bytes"`
 
-	shipped time.Time // when brisk-logd shipped it (StateShipped)
+	shipped time.Time  // when brisk-logd shipped it (StateShipped)
+	batch   *index.Hit // where, when it shipped in a batch
 }
 
 // taskOf is the run an entry's metadata describes; its exit code once the

@@ -20,6 +20,7 @@ import (
 	"github.com/brisk-containers/brisk/internal/daemonflag"
 	"github.com/brisk-containers/brisk/logd"
 	"github.com/brisk-containers/brisk/logs/ship"
+	"github.com/brisk-containers/brisk/logs/store"
 )
 
 func main() {
@@ -42,19 +43,41 @@ func run() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	shipper, err := ship.New(ctx, cfg.Logs)
+	reg := prometheus.NewRegistry()
+	// Every S3 request this daemon sends is counted: they are the bill
+	// (briskctl doctor shows it per task).
+	requests := store.NewRequestCounter()
+	reg.MustRegister(requests)
+	var opts []ship.Opt
+	if cfg.Logs.S3.Bucket != "" {
+		opts = append(opts, ship.WithStore(store.NewS3(cfg.Logs.S3, store.WithRequests(requests))))
+	}
+	shipper, err := ship.New(ctx, cfg.Logs, opts...)
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	shipping := logd.NewShipping(cfg.Logs, shipper, reg)
+	shipping, err := logd.NewShipping(cfg.Logs, shipper, logd.NodeName(cfg.Logs.API), reg)
+	if err != nil {
+		return err
+	}
 	srv, err := logd.New(ctx, cfg.Logs, shipper, logd.WithPage(page()), logd.WithShipping(shipping),
 		logd.WithMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	if err != nil {
 		return err
 	}
-	go func() { _ = shipping.Serve(ctx) }()
+	// Shipping that cannot run (a store without conditional writes under
+	// batch mode) stops the daemon, loudly: logs would pile up in the
+	// spool while it looked healthy.
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		if err := shipping.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			cancel(err)
+		}
+	}()
 	err = srv.Serve(ctx)
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

@@ -167,6 +167,9 @@ func where(r ship.Run) string {
 	if r.Dir != "" {
 		return "in this node's spool"
 	}
+	if r.Batch != nil {
+		return "stored in batch " + r.Key
+	}
 	return "stored"
 }
 
@@ -193,7 +196,7 @@ func showRun(ctx context.Context, c *cli.Context, shipper *ship.Shipper, r ship.
 			offset = res.Offset
 		}
 	}
-	body, meta, err := shipper.Store().Get(ctx, r.Key)
+	body, meta, err := shipper.ReadRun(ctx, r)
 	if errors.Is(err, store.ErrNotFound) && r.Dir != "" {
 		return fmt.Errorf("run %s is still in this node's spool (%s), not yet stored: %w", r.Run, r.Dir, err)
 	}

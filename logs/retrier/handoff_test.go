@@ -136,8 +136,8 @@ func TestHandoffTakesOnlyEntriesOfItsSpool(t *testing.T) {
 		{"relative/default/x", false},
 		{"", false},
 	} {
-		if got := r.isEntry(tc.dir); got != tc.want {
-			t.Errorf("isEntry(%q) = %v, want %v", tc.dir, got, tc.want)
+		if got := spool.IsEntryOf(r.spoolDir, tc.dir); got != tc.want {
+			t.Errorf("IsEntryOf(%q) = %v, want %v", tc.dir, got, tc.want)
 		}
 	}
 }

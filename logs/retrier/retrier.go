@@ -14,8 +14,6 @@ package retrier
 import (
 	"context"
 	"errors"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -173,7 +171,7 @@ func (r *Retrier) Serve(ctx context.Context) error {
 // anything else makes a look over the spool instead, which finds whatever
 // was meant.
 func (r *Retrier) Handoff(dir string) {
-	if !r.isEntry(dir) {
+	if !spool.IsEntryOf(r.spoolDir, dir) {
 		r.Kick()
 		return
 	}
@@ -182,17 +180,6 @@ func (r *Retrier) Handoff(dir string) {
 	default:
 		r.Kick() // a burst beyond the queue: the look finds the rest
 	}
-}
-
-// isEntry says whether dir names an entry directory of this spool:
-// spool_dir/NAMESPACE/ENTRY, nothing above, below or beside it.
-func (r *Retrier) isEntry(dir string) bool {
-	rel, err := filepath.Rel(r.spoolDir, dir)
-	if err != nil || !filepath.IsLocal(rel) || filepath.Clean(dir) != dir {
-		return false
-	}
-	parts := strings.Split(rel, string(filepath.Separator))
-	return len(parts) == 2 && !strings.HasPrefix(parts[0], ".") && !strings.HasPrefix(parts[1], ".")
 }
 
 // Kick has Serve look over the spool now rather than at its next poll.

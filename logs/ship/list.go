@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/brisk-containers/brisk/logs/index"
 	"github.com/brisk-containers/brisk/logs/spool"
 	"github.com/brisk-containers/brisk/logs/store"
 )
@@ -27,8 +28,10 @@ var recentWindows = []time.Duration{time.Hour, 24 * time.Hour, 7 * 24 * time.Hou
 // (shipped while we looked).
 type Run struct {
 	Run string
-	Key string // its object key
+	Key string // its object key; under batch mode, its batch's
 	Dir string // its spool entry, when it is in this node's spool
+	// Batch is where in its batch the run is, under batch mode.
+	Batch *index.Hit
 }
 
 // runSet gathers the runs of one ID from the spool and the store.
@@ -40,6 +43,19 @@ func (rs runSet) add(run, key, dir string) {
 		return
 	}
 	rs[run] = &Run{Run: run, Key: key, Dir: dir}
+}
+
+// addRuns adds runs found in batches; a run also in the spool keeps its
+// entry.
+func (rs runSet) addRuns(runs []Run) {
+	for _, r := range runs {
+		if cur := rs[r.Run]; cur != nil {
+			cur.Key, cur.Batch = r.Key, r.Batch
+			continue
+		}
+		r := r
+		rs[r.Run] = &r
+	}
 }
 
 // sorted is the runs oldest first.
@@ -110,7 +126,11 @@ func (s *Shipper) Runs(ctx context.Context, namespace, id string) ([]Run, error)
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := s.storedRuns(ctx, rs, namespace, id, time.Time{}, 0); err != nil {
+	err = s.withBatchRuns(ctx, rs, namespace, id, func() error {
+		_, _, err := s.storedRuns(ctx, rs, namespace, id, time.Time{}, 0)
+		return err
+	})
+	if err != nil {
 		return rs.sorted(), fmt.Errorf("list runs of %q in %s: %w", id, s.store, err)
 	}
 	return rs.sorted(), nil
@@ -128,7 +148,12 @@ func (s *Shipper) RecentRuns(ctx context.Context, namespace, id string) (runs []
 	if err != nil {
 		return nil, false, err
 	}
-	_, done, err := s.storedRuns(ctx, rs, namespace, id, time.Time{}, 1)
+	var done bool
+	err = s.withBatchRuns(ctx, rs, namespace, id, func() error {
+		var err error
+		_, done, err = s.storedRuns(ctx, rs, namespace, id, time.Time{}, 1)
+		return err
+	})
 	if err != nil {
 		return rs.sorted(), false, fmt.Errorf("list runs of %q in %s: %w", id, s.store, err)
 	}

@@ -226,3 +226,15 @@ func Sweep(spoolDir string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// IsEntryOf says whether dir names an entry directory of spoolDir:
+// spool_dir/NAMESPACE/ENTRY, nothing above, below or beside it. A
+// hand-off names its entry with it, and may name anything.
+func IsEntryOf(spoolDir, dir string) bool {
+	rel, err := filepath.Rel(spoolDir, dir)
+	if err != nil || !filepath.IsLocal(rel) || filepath.Clean(dir) != dir {
+		return false
+	}
+	parts := strings.Split(rel, string(filepath.Separator))
+	return len(parts) == 2 && !strings.HasPrefix(parts[0], ".") && !strings.HasPrefix(parts[1], ".")
+}
