@@ -16,6 +16,20 @@ import (
 	"github.com/brisk-containers/brisk/logs/store"
 )
 
+// ShippingOpt configures NewShipping.
+type ShippingOpt func(*shippingOpts)
+
+type shippingOpts struct {
+	batch     []batch.Opt
+	compactor []index.CompactorOpt
+}
+
+// WithBatchOptions passes options to batch mode's batcher and compactor
+// (tests: a clock set apart, a short lease).
+func WithBatchOptions(b []batch.Opt, c []index.CompactorOpt) ShippingOpt {
+	return func(o *shippingOpts) { o.batch, o.compactor = b, c }
+}
+
 // batchMetrics are batch mode's: batches stored, how long after their
 // tasks' ends, and the compactor's cycles.
 type batchMetrics struct {
@@ -29,7 +43,7 @@ type batchMetrics struct {
 
 // batchMode makes sh ship in batches, and run this node's candidate for
 // the bucket's compactor.
-func (sh *Shipping) batchMode(logs config.Logs, shipper *ship.Shipper, node string, reg prometheus.Registerer) error {
+func (sh *Shipping) batchMode(logs config.Logs, shipper *ship.Shipper, node string, reg prometheus.Registerer, o shippingOpts) error {
 	cs, ok := shipper.Store().(store.Conditional)
 	if !ok {
 		return fmt.Errorf("logs.upload = %q: %s cannot store batches (it needs conditional writes)", logs.Upload, shipper.Store())
@@ -70,10 +84,11 @@ func (sh *Shipping) batchMode(logs config.Logs, shipper *ship.Shipper, node stri
 	if logs.S3.Endpoint != "" {
 		where += " at " + logs.S3.Endpoint
 	}
-	b := batch.New(cs, where, logs, node, batch.WithObserver(sh.observeBatch),
-		batch.WithAttemptTimeout(time.Duration(logs.UploadTimeout)))
+	b := batch.New(cs, where, logs, node, append([]batch.Opt{batch.WithObserver(sh.observeBatch),
+		batch.WithAttemptTimeout(time.Duration(logs.UploadTimeout))}, o.batch...)...)
 	lag := max(3*time.Minute, time.Duration(logs.S3.RequestTimeout)+2*time.Minute)
-	c := index.NewCompactor(cs, logs.S3.Prefix, node, index.WithLag(lag), index.WithCycleObserver(m.observeCycle))
+	c := index.NewCompactor(cs, logs.S3.Prefix, node, append([]index.CompactorOpt{index.WithLag(lag),
+		index.WithCycleObserver(m.observeCycle)}, o.compactor...)...)
 	sh.handoff = b.Handoff
 	sh.serve = func(ctx context.Context) error {
 		ctx, cancel := context.WithCancel(ctx)

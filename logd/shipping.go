@@ -62,7 +62,7 @@ type ShipHealth struct {
 
 // NewShipping is the shipping of logs' spool through shipper, as node,
 // its metrics registered with reg.
-func NewShipping(logs config.Logs, shipper *ship.Shipper, node string, reg prometheus.Registerer) (*Shipping, error) {
+func NewShipping(logs config.Logs, shipper *ship.Shipper, node string, reg prometheus.Registerer, opts ...ShippingOpt) (*Shipping, error) {
 	sh := &Shipping{
 		store: shipper.Store().String(),
 		ships: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -87,8 +87,12 @@ func NewShipping(logs config.Logs, shipper *ship.Shipper, node string, reg prome
 	if reg != nil {
 		reg.MustRegister(sh.ships, sh.consecutive, sh.lastShipped, sh.duration, spoolmetrics.NewCollector(logs.SpoolDir))
 	}
+	var o shippingOpts
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if logs.Upload == config.UploadBatch {
-		return sh, sh.batchMode(logs, shipper, node, reg)
+		return sh, sh.batchMode(logs, shipper, node, reg, o)
 	}
 	r := retrier.New(shipper, logs.SpoolDir, retrier.WithWorkers(ShipWorkers),
 		retrier.WithAttemptTimeout(time.Duration(logs.UploadTimeout)), retrier.WithObserver(sh.observe))

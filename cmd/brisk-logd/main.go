@@ -56,7 +56,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	shipping, err := logd.NewShipping(cfg.Logs, shipper, logd.NodeName(cfg.Logs.API), reg)
+	testOpts, err := testHooks()
+	if err != nil {
+		return err
+	}
+	shipping, err := logd.NewShipping(cfg.Logs, shipper, logd.NodeName(cfg.Logs.API), reg, testOpts...)
 	if err != nil {
 		return err
 	}

@@ -47,10 +47,10 @@ type Batcher struct {
 
 	open     *Builder
 	openDirs map[string]*spool.Claim
-	openAt   time.Time           // the first log's arrival: the batch is sealed interval after
-	reserved map[string]bool     // entries of batches journalled and not settled
-	sealed   *sealed             // stored by no attempt yet
-	retryAt  time.Time           // of sealed
+	openAt   time.Time            // the first log's arrival: the batch is sealed interval after
+	reserved map[string]bool      // entries of batches journalled and not settled
+	sealed   *sealed              // stored by no attempt yet
+	retryAt  time.Time            // of sealed
 	entryTry map[string]time.Time // a log too large for a batch whose upload failed: not before
 }
 
@@ -98,6 +98,9 @@ func WithPoll(d time.Duration) Opt { return func(b *Batcher) { b.poll = d } }
 func WithBackoff(min, max time.Duration) Opt {
 	return func(b *Batcher) { b.backoff = backoff.Policy{Min: min, Max: max} }
 }
+
+// WithClock sets the batcher's clock: the time in batch keys.
+func WithClock(now func() time.Time) Opt { return func(b *Batcher) { b.now = now } }
 
 // WithAttemptTimeout bounds each attempt to store a batch.
 func WithAttemptTimeout(d time.Duration) Opt { return func(b *Batcher) { b.attempt = d } }
