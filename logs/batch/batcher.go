@@ -42,6 +42,7 @@ type Batcher struct {
 	attempt  time.Duration
 	now      func() time.Time
 	observe  func(Result)
+	probed   func()
 	handed   chan string
 	kick     chan struct{}
 
@@ -90,6 +91,11 @@ type Opt func(*Batcher)
 // WithObserver has fn called after each attempt to store a batch.
 func WithObserver(fn func(Result)) Opt { return func(b *Batcher) { b.observe = fn } }
 
+// WithProbed has fn called once the store passed the probe for
+// conditional writes (Probe): what else relies on them, the compactor,
+// starts then.
+func WithProbed(fn func()) Opt { return func(b *Batcher) { b.probed = fn } }
+
 // WithPoll sets how often the spool is looked over for entries not handed
 // over (their shim died, or the hand-off was lost).
 func WithPoll(d time.Duration) Opt { return func(b *Batcher) { b.poll = d } }
@@ -111,7 +117,7 @@ func New(st store.Conditional, where string, logs config.Logs, node string, opts
 	b := &Batcher{
 		st: st, where: where, prefix: logs.S3.Prefix, node: node, spoolDir: logs.SpoolDir, cfg: logs.Batch,
 		backoff: backoff.Policy{Min: time.Second, Max: time.Minute}, poll: time.Second, now: time.Now,
-		observe: func(Result) {}, handed: make(chan string, 1024), kick: make(chan struct{}, 1),
+		observe: func(Result) {}, probed: func() {}, handed: make(chan string, 1024), kick: make(chan struct{}, 1),
 		openDirs: map[string]*spool.Claim{}, reserved: map[string]bool{}, entryTry: map[string]time.Time{},
 	}
 	b.maxLogs = min(MaxHashes(b.prefix, node), 64)
@@ -143,20 +149,18 @@ func (b *Batcher) Kick() {
 	}
 }
 
-// Serve batches until ctx ends: it takes the spool's lease (waiting while
-// another process holds it), makes sure the store honours conditional
-// writes (refusing to run, with ErrNoConditionalWrites, if it does not),
-// settles the batches a previous run left half stored, then batches what
+// Serve batches until ctx ends: it makes sure the store honours
+// conditional writes (refusing to run, with ErrNoConditionalWrites, if it
+// does not), takes the spool's lease (waiting while another process holds
+// it), settles the batches a previous run left half stored, then batches what
 // shims hand over and what a look over the spool finds.
 func (b *Batcher) Serve(ctx context.Context) error {
 	if b.maxLogs < 1 {
 		return fmt.Errorf("logs.s3.prefix %q: too long for a batch key to hold any ID hash", b.prefix)
 	}
-	lease, err := b.takeLease(ctx)
-	if err != nil {
-		return err
-	}
-	defer lease.Release()
+	// The probe comes first: a store without conditional writes is
+	// refused at start, also while spool_dir does not exist yet (no task
+	// ran on this node), when the spool's lease waits.
 	for attempt := 1; ; attempt++ {
 		err := Probe(ctx, b.st, b.prefix, b.node, b.where)
 		if err == nil {
@@ -171,6 +175,12 @@ func (b *Batcher) Serve(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+	b.probed()
+	lease, err := b.takeLease(ctx)
+	if err != nil {
+		return err
+	}
+	defer lease.Release()
 	log.G(ctx).WithFields(log.Fields{"store": b.where, "interval": time.Duration(b.cfg.Interval), "max_logs": b.maxLogs}).Info("batch mode: storing logs in batches")
 	b.loadJournal(ctx)
 	defer b.releaseOpen()
