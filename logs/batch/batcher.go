@@ -404,7 +404,9 @@ func (b *Batcher) seal(ctx context.Context) {
 		b.reserved[dir] = true
 	}
 	s.key = BatchKey(b.prefix, b.node, now, hashesOf(s.entries))
-	s.journal = filepath.Join(b.spoolDir, journalDir, strings.ReplaceAll(filepath.Base(s.key), "/", "_")+".json")
+	// Named by the batch's time, node and nonce: its key, with a hash per
+	// log, is too long for a file name.
+	s.journal = filepath.Join(b.spoolDir, journalDir, journalName(b.prefix, s.key)+".json")
 	b.open, b.openDirs = nil, map[string]*spool.Claim{}
 	if err := b.writeJournal(s); err != nil {
 		log.G(ctx).WithError(err).Warn("batch mode: journal a batch (a crash before its entries leave the spool would store them twice)")

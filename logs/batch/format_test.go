@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -125,6 +127,28 @@ func TestKeyRoundTrip(t *testing.T) {
 	}
 	if n := MaxHashes("logs/", "node-a"); n < 64 {
 		t.Errorf("MaxHashes = %d, want at least 64", n)
+	}
+	// A full batch's key: no path segment longer than MinIO takes, and
+	// read back whole.
+	node := strings.Repeat("n", 63)
+	var many []string
+	for i := range MaxHashes("logs/", node) {
+		many = append(many, IDHash("ns", fmt.Sprint(i)))
+	}
+	full := BatchKey("logs/", node, now, many)
+	for _, seg := range strings.Split(full, "/") {
+		if len(seg) > MaxSegmentLen {
+			t.Errorf("key %q has a segment of %d bytes", full, len(seg))
+		}
+	}
+	if len(full) > MaxKeyLen || len(many) < 64 {
+		t.Errorf("key of %d bytes for %d hashes", len(full), len(many))
+	}
+	if got, ok := ParseKey("logs/", full); !ok || !slices.Equal(got.Hashes, many) || got.Node != node {
+		t.Errorf("ParseKey of a full batch's key: %v, %d hashes", ok, len(got.Hashes))
+	}
+	if j := journalName("logs/", full); len(j) > 100 || !strings.HasPrefix(j, "20261207_21_0304.567_"+node+"_") {
+		t.Errorf("journal name %q", j)
 	}
 	if TimePrefix("logs/", now.Add(-time.Second)) >= k || TimePrefix("logs/", now.Add(time.Second)) <= k {
 		t.Error("keys do not sort by time")

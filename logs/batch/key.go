@@ -17,7 +17,10 @@ import (
 // The time is the node's, when the batch was sealed: one listing of
 // "batch/" with StartAfter a time finds every batch sealed since. HASHES
 // is IDHash of each log's namespace and ID, HashLen characters each: the
-// compactor indexes a batch from its key alone.
+// compactor indexes a batch from its key alone. A "/" is put between two
+// hashes wherever a path segment of the key would pass MaxSegmentLen
+// (ParseKey drops it): MinIO stores each segment as a file or directory
+// name, and refuses a key with a longer one (XMinioInvalidObjectName).
 const (
 	Dir      = "batch/"
 	LargeDir = "batch-large/"
@@ -27,8 +30,11 @@ const (
 	// not a wrong answer.
 	HashLen = 10
 	// MaxKeyLen is S3's limit on a key's length.
-	MaxKeyLen  = 1024
-	timeLayout = "20060102/15/0405.000"
+	MaxKeyLen = 1024
+	// MaxSegmentLen is the longest path segment ("/" to "/") of a key
+	// MinIO takes: a file name's limit.
+	MaxSegmentLen = 255
+	timeLayout    = "20060102/15/0405.000"
 )
 
 var hashEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
@@ -74,7 +80,28 @@ func TimePrefix(prefix string, t time.Time) string {
 // BatchKey is the key of a batch of node's, sealed at t, holding the logs
 // whose ID hashes are hashes.
 func BatchKey(prefix, node string, t time.Time, hashes []string) string {
-	return fmt.Sprintf("%s_%s_%s_%s%s", TimePrefix(prefix, t), NodeName(node), nonce(), strings.Join(hashes, ""), suffix)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s_%s_%s_", TimePrefix(prefix, t), NodeName(node), nonce())
+	seg := b.Len() - strings.LastIndex(b.String(), "/") - 1
+	for _, h := range hashes {
+		// Room is kept for the suffix in every segment, which may be
+		// the last.
+		if seg+len(h)+len(suffix) > MaxSegmentLen {
+			b.WriteByte('/')
+			seg = 0
+		}
+		b.WriteString(h)
+		seg += len(h)
+	}
+	b.WriteString(suffix)
+	return b.String()
+}
+
+// journalName is a file name for the batch under key: its time, node and
+// nonce, which tell it from any other, without the prefix and the hashes.
+func journalName(prefix, key string) string {
+	parts := strings.SplitN(strings.TrimPrefix(key, prefix+Dir), "_", 4)
+	return strings.ReplaceAll(strings.Join(parts[:min(3, len(parts))], "_"), "/", "_")
 }
 
 // LargeKey is the key of a log too large for a batch.
@@ -85,8 +112,12 @@ func LargeKey(prefix, node string, t time.Time) string {
 // MaxHashes is how many ID hashes fit in a batch key under prefix from a
 // node: a batch is sealed once it holds that many logs.
 func MaxHashes(prefix, node string) int {
-	fixed := len(BatchKey(prefix, node, time.Time{}, nil))
-	return max(0, (MaxKeyLen-fixed)/HashLen)
+	hashes := []string{}
+	h := strings.Repeat("a", HashLen)
+	for len(BatchKey(prefix, node, time.Time{}, append(hashes, h))) <= MaxKeyLen {
+		hashes = append(hashes, h)
+	}
+	return len(hashes)
 }
 
 // ParseKey reads a batch key under prefix; false for any other key.
@@ -103,7 +134,7 @@ func ParseKey(prefix, key string) (Key, bool) {
 	if err != nil {
 		return Key{}, false
 	}
-	parts := strings.Split(rest[len(timeLayout):], "_")
+	parts := strings.Split(strings.ReplaceAll(rest[len(timeLayout):], "/", ""), "_")
 	// "", NODE, NONCE, HASHES
 	if len(parts) != 4 || parts[0] != "" || len(parts[3])%HashLen != 0 {
 		return Key{}, false
