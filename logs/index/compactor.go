@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -34,9 +35,13 @@ type Compactor struct {
 	lag     time.Duration
 	observe func(Cycle)
 
-	lease  *lease
-	seen   map[string]time.Time // batch keys indexed, by the time in their key
-	minute *written             // the current minute's object
+	lease *lease
+	// notBefore: while another daemon holds the lease, it is read again
+	// only once it may have lapsed, not every cycle: with a hundred
+	// nodes, a read each every cycle would cost as much as the batches.
+	notBefore time.Time
+	seen      map[string]time.Time // batch keys indexed, by the time in their key
+	minute    *written             // the current minute's object
 }
 
 // written is an index object as this compactor last wrote or read it.
@@ -119,8 +124,16 @@ func (c *Compactor) Once(ctx context.Context) Cycle {
 		c.lease = nil
 	}
 	if c.lease == nil {
-		l, err := acquire(ctx, c.st, c.prefix, c.node, c.ttl, c.skew, now)
+		if now.Before(c.notBefore) {
+			return Cycle{}
+		}
+		l, held, err := acquire(ctx, c.st, c.prefix, c.node, c.ttl, c.skew, now)
 		if err != nil {
+			if !held.IsZero() {
+				// Look again once it may have lapsed, spread over a
+				// cycle so that the candidates do not all ask at once.
+				c.notBefore = held.Add(c.skew + time.Duration(rand.Int64N(int64(c.cycle)+1)))
+			}
 			return Cycle{Err: err}
 		}
 		c.lease = l
