@@ -25,6 +25,10 @@ type leaseBody struct {
 	// Rolled is, per tier, the start of the last period rolled up into
 	// it.
 	Rolled map[string]time.Time `json:"rolled,omitempty"`
+	// Indexed is when the holder last indexed what the bucket held: a
+	// daemon taking over lists the batches from there on, however long
+	// no compactor ran.
+	Indexed time.Time `json:"indexed,omitzero"`
 }
 
 // lease is what the holder knows of its lease.
@@ -66,7 +70,7 @@ func acquire(ctx context.Context, st store.Conditional, prefix, node string, ttl
 	if etag != "" && now.Before(cur.Expires.Add(skew)) {
 		return nil, cur.Expires, fmt.Errorf("%w (%s, epoch %d, until %s)", errLost, cur.Holder, cur.Epoch, cur.Expires.Format(time.RFC3339))
 	}
-	next := leaseBody{Holder: node, Epoch: cur.Epoch + 1, Expires: now.Add(ttl), Rolled: cur.Rolled}
+	next := leaseBody{Holder: node, Epoch: cur.Epoch + 1, Expires: now.Add(ttl), Rolled: cur.Rolled, Indexed: cur.Indexed}
 	data, _ := json.Marshal(next)
 	ctx = store.WithPurpose(ctx, store.PurposeLease)
 	var newETag string
