@@ -2,7 +2,6 @@ package logd
 
 import (
 	"context"
-	"io"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -64,16 +63,8 @@ func TestBatchModeServesByID(t *testing.T) {
 	}
 	e.Release()
 	get := func(base, path string) (int, string) {
-		req := httptest.NewRequest("GET", base+path, nil)
-		req.RequestURI = ""
-		req.Header.Set("Authorization", "Bearer "+testToken)
-		resp, err := aHTTP.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b) + resp.Header.Get("Brisk-Source")
+		code, body, source := getWithToken(t, base+path)
+		return code, body + source
 	}
 	for _, tc := range []struct{ name, base string }{{"the node that stored it", aHTTP.URL}, {"another node, through the index", bHTTP.URL}} {
 		var code int

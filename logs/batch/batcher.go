@@ -306,14 +306,20 @@ func (b *Batcher) add(ctx context.Context, dir string) {
 		b.addLarge(ctx, claim, m, member)
 		return
 	}
+	b.opened(dir, claim).Add(m, member)
+}
+
+// opened is the open batch, opened for the entry in dir (claimed) if none
+// is: the interval runs from its first entry.
+func (b *Batcher) opened(dir string, claim *spool.Claim) *Builder {
 	if b.open == nil {
 		b.open = &Builder{}
 	}
 	if b.open.Count() == 0 {
 		b.openAt = b.now()
 	}
-	b.open.Add(m, member)
 	b.openDirs[dir] = claim
+	return b.open
 }
 
 func (b *Batcher) compress(dir string, m spool.Meta) ([]byte, error) {
@@ -362,14 +368,7 @@ func (b *Batcher) addLarge(ctx context.Context, claim *spool.Claim, m spool.Meta
 		return
 	}
 	delete(b.entryTry, dir)
-	if b.open == nil {
-		b.open = &Builder{}
-	}
-	if b.open.Count() == 0 {
-		b.openAt = b.now()
-	}
-	b.open.AddObject(m, key)
-	b.openDirs[dir] = claim
+	b.opened(dir, claim).AddObject(m, key)
 }
 
 func (b *Batcher) attemptContext(ctx context.Context) (context.Context, context.CancelFunc) {
