@@ -48,6 +48,16 @@ func (s *Shipper) withBatchRuns(ctx context.Context, rs runSet, namespace, id st
 		if err := list(); err != nil || len(rs) > 0 {
 			return err
 		}
+		// One read says whether the bucket has a batch index at all:
+		// a miss in a bucket of per-task objects costs one request,
+		// not the index's fifty.
+		cs, ok := s.store.(store.Conditional)
+		if !ok {
+			return nil
+		}
+		if used, err := index.InUse(ctx, cs, s.cfg.S3.Prefix); err != nil || !used {
+			return nil
+		}
 		runs, _ := s.batchRuns(ctx, namespace, id)
 		rs.addRuns(runs)
 		return nil
@@ -86,4 +96,27 @@ func (s *Shipper) ReadRun(ctx context.Context, r Run) ([]byte, map[string]string
 		return nil, nil, err
 	}
 	return log, Metadata(r.Batch.Entry.Meta), nil
+}
+
+// RunsNear lists the runs of (namespace, id) in the batches node ("" any)
+// stored within window of around, by listing the batches rather than
+// asking the index: how a log is found while no compactor runs. With the
+// runs in this node's spool, oldest first.
+func (s *Shipper) RunsNear(ctx context.Context, namespace, id, node string, around time.Time, window time.Duration) ([]Run, error) {
+	rs, err := s.liveRuns(namespace, id)
+	if err != nil {
+		return nil, err
+	}
+	cs, ok := s.store.(store.Conditional)
+	if !ok {
+		return rs.sorted(), fmt.Errorf("%s holds no batches: --around looks in batches only", s.store)
+	}
+	hits, _, err := index.FindNear(ctx, cs, s.cfg.S3.Prefix, namespace, id, node, around, window)
+	for _, h := range hits {
+		rs.addRuns([]Run{BatchRun(h)})
+	}
+	if err != nil {
+		return rs.sorted(), fmt.Errorf("look %q up in the batches of %s around %s: %w", id, s.store, around.Format(time.RFC3339), err)
+	}
+	return rs.sorted(), nil
 }
