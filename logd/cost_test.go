@@ -69,7 +69,7 @@ func TestRequestWindowArithmetic(t *testing.T) {
 			cur:  at(3, 5, map[opPurpose]uint64{lease: 9, get: 2}),
 			from: t0, tasks: 0, requests: 2,
 			byOp: []OpRequests{{"GetObject", "index", 2}}},
-		{name: "the sampler fell behind: the oldest sample, however old",
+		{name: "the sampler fell behind: from the newest sample, though over an hour old",
 			past: []requestSample{at(0, 0, nil), at(1, 10, map[opPurpose]uint64{put: 1})},
 			cur:  at(180, 50, map[opPurpose]uint64{put: 5}),
 			from: at(1, 0, nil).at, tasks: 40, requests: 4,
