@@ -38,6 +38,9 @@ var logsCommand = &cli.Command{
 		&cli.BoolFlag{Name: "metadata", Usage: "print the stored object's metadata (exit code, byte counts, usage) instead of the log, values decoded (RFC 2047); a value with a control character or invalid UTF-8 is printed Go-quoted"},
 		&cli.IntFlag{Name: "run", Usage: "the Nth run of the ID, 1 being the oldest (default: the latest)"},
 		&cli.BoolFlag{Name: "all-runs", Usage: "every run of the ID, oldest first, each after a header on stderr"},
+		&cli.StringFlag{Name: "around", Usage: "batch mode, when the index is behind (no compactor running): look in the batches stored around this time (RFC 3339, or a duration ago: 20m) instead of the index"},
+		&cli.DurationFlag{Name: "within", Value: 15 * time.Minute, Usage: "with --around: how far either side of it to look"},
+		&cli.StringFlag{Name: "node", Usage: "with --around: only the batches of this node (its logs.api.node_name)"},
 		&cli.StringFlag{Name: "server", Usage: "read through this brisk-logd (https://HOST:7717, or unix:///run/brisk/logd.sock on a node) instead of this machine's spool and store; \"\" for none (default: briskctl.server)"},
 		&cli.StringFlag{Name: "token-file", Usage: "file holding the bearer token for --server (default: briskctl.token_file)"},
 		&cli.StringFlag{Name: "ca-file", Usage: "PEM CA that signed an https --server's certificate (default: briskctl.ca_file, else the system's roots)"},
@@ -78,9 +81,16 @@ var logsCommand = &cli.Command{
 		var runs []ship.Run
 		var listErr error
 		all := true
-		if c.Bool("all-runs") || c.IsSet("run") {
+		switch {
+		case c.IsSet("around"):
+			around, err := parseAround(c.String("around"), time.Now())
+			if err != nil {
+				return err
+			}
+			runs, listErr = shipper.RunsNear(ctx, ns, id, c.String("node"), around, c.Duration("within"))
+		case c.Bool("all-runs") || c.IsSet("run"):
 			runs, listErr = shipper.Runs(ctx, ns, id)
-		} else {
+		default:
 			runs, all, listErr = shipper.RecentRuns(ctx, ns, id)
 		}
 		if len(runs) == 0 {
@@ -129,6 +139,17 @@ var logsCommand = &cli.Command{
 		}
 		return nil
 	},
+}
+
+// parseAround reads --around: a time (RFC 3339) or a duration ago.
+func parseAround(v string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("--around %q: want a time (2026-12-07T10:00:00Z) or a duration ago (20m)", v)
 }
 
 // fromFlagOrConfig is flag's value when given, else the config's key.

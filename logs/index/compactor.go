@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -34,9 +35,16 @@ type Compactor struct {
 	lag     time.Duration
 	observe func(Cycle)
 
-	lease  *lease
-	seen   map[string]time.Time // batch keys indexed, by the time in their key
-	minute *written             // the current minute's object
+	lease *lease
+	// notBefore: while another daemon holds the lease, it is read again
+	// only once it may have lapsed, not every cycle: with a hundred
+	// nodes, a read each every cycle would cost as much as the batches.
+	notBefore time.Time
+	seen      map[string]time.Time // batch keys indexed, by the time in their key
+	// catchUp, after a takeover, is where the next listing starts: when
+	// the last holder last indexed, less the lag, however long ago.
+	catchUp time.Time
+	minute    *written             // the current minute's object
 }
 
 // written is an index object as this compactor last wrote or read it.
@@ -119,8 +127,16 @@ func (c *Compactor) Once(ctx context.Context) Cycle {
 		c.lease = nil
 	}
 	if c.lease == nil {
-		l, err := acquire(ctx, c.st, c.prefix, c.node, c.ttl, c.skew, now)
+		if now.Before(c.notBefore) {
+			return Cycle{}
+		}
+		l, held, err := acquire(ctx, c.st, c.prefix, c.node, c.ttl, c.skew, now)
 		if err != nil {
+			if !held.IsZero() {
+				// Look again once it may have lapsed, spread over a
+				// cycle so that the candidates do not all ask at once.
+				c.notBefore = held.Add(c.skew + time.Duration(rand.Int64N(int64(c.cycle)+1)))
+			}
 			return Cycle{Err: err}
 		}
 		c.lease = l
@@ -168,8 +184,18 @@ func (c *Compactor) release(ctx context.Context) {
 func (c *Compactor) load(ctx context.Context, now time.Time) error {
 	c.seen = map[string]time.Time{}
 	c.minute = nil
+	c.catchUp = time.Time{}
+	from := now.Add(-c.lag)
+	if last := c.lease.body.Indexed; !last.IsZero() && last.Add(-c.lag).Before(from) {
+		// No compactor ran since last: what was stored meanwhile is
+		// listed once, from there on.
+		c.catchUp = maxTime(last.Add(-c.lag), now.Add(-Retention))
+		from = c.catchUp
+	}
 	t := tiers[0]
-	for p := t.start(now); !p.Before(now.Add(-c.lag - 2*t.period)); p = p.Add(-t.period) {
+	// The minute objects since then say which batches are indexed
+	// already: not indexed twice.
+	for p := t.start(now); !p.Before(from.Add(-2 * t.period)); p = p.Add(-t.period) {
 		w, err := c.read(ctx, t, p, 0)
 		if err != nil {
 			return err
@@ -216,7 +242,11 @@ func (c *Compactor) read(ctx context.Context, t tier, period time.Time, shard in
 // to the current minute's object.
 func (c *Compactor) index(ctx context.Context, now time.Time, res *Cycle) error {
 	var fresh []string
-	err := c.st.List(store.WithPurpose(ctx, store.PurposeList), c.prefix+batch.Dir, batch.TimePrefix(c.prefix, now.Add(-c.lag)), func(keys []string, _ bool) bool {
+	from := now.Add(-c.lag)
+	if !c.catchUp.IsZero() && c.catchUp.Before(from) {
+		from = c.catchUp
+	}
+	err := c.st.List(store.WithPurpose(ctx, store.PurposeList), c.prefix+batch.Dir, batch.TimePrefix(c.prefix, from), func(keys []string, _ bool) bool {
 		for _, k := range keys {
 			if _, ok := c.seen[k]; !ok {
 				fresh = append(fresh, k)
@@ -228,11 +258,12 @@ func (c *Compactor) index(ctx context.Context, now time.Time, res *Cycle) error 
 		return fmt.Errorf("list new batches: %w", err)
 	}
 	for k, sealed := range c.seen {
-		if sealed.Before(now.Add(-c.lag - time.Minute)) {
+		if sealed.Before(from.Add(-time.Minute)) {
 			delete(c.seen, k)
 		}
 	}
 	if len(fresh) == 0 {
+		c.indexed(now)
 		return nil
 	}
 	t := tiers[0]
@@ -260,7 +291,22 @@ func (c *Compactor) index(ctx context.Context, now time.Time, res *Cycle) error 
 		return err
 	}
 	res.Batches = len(added)
+	c.indexed(now)
 	return nil
+}
+
+// indexed records that everything stored up to now-lag is indexed: the
+// next renewal of the lease says so, for a daemon taking over.
+func (c *Compactor) indexed(now time.Time) {
+	c.catchUp = time.Time{}
+	c.lease.body.Indexed = now
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // write stores w: created if this compactor has not seen it stored,

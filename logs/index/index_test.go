@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -185,5 +186,57 @@ func TestTwoCompactorsRace(t *testing.T) {
 	w.obj.add("zzzzzzzzzz", "batch/x.batch")
 	if err := stale.write(ctx, w); err == nil {
 		t.Fatal("a stale epoch's write was taken")
+	}
+}
+
+// A compactor dies and none runs for half an hour: the one that takes
+// over indexes what was stored meanwhile, from where the dead one left
+// off, and what the dead one indexed is not indexed twice.
+func TestTakeoverCatchesUp(t *testing.T) {
+	f := storetest.New(t)
+	st := f.Store(f.Config())
+	clk := &clock{t: time.Date(2026, 12, 7, 10, 0, 5, 0, time.UTC)}
+	ctx := context.Background()
+	a := NewCompactor(st, "", "node-a", WithClock(clk.now))
+	putBatch(t, f, "n", clk.now(), "before")
+	if r := a.Once(ctx); r.Err != nil || r.Batches != 1 {
+		t.Fatalf("a: %+v", r)
+	}
+	clk.add(20 * time.Second)
+	if r := a.Once(ctx); r.Err != nil { // renews: the lease records what a indexed
+		t.Fatalf("a: %+v", r)
+	}
+	// a dies; batches keep coming for half an hour.
+	var during []string
+	for i := range 30 {
+		clk.add(time.Minute)
+		id := fmt.Sprintf("during-%d", i)
+		during = append(during, id)
+		putBatch(t, f, "n", clk.now(), id)
+	}
+	b := NewCompactor(st, "", "node-b", WithClock(clk.now))
+	if r := b.Once(ctx); r.Err != nil || !r.Leader || r.Batches != 30 {
+		t.Fatalf("b's first cycle: %+v; want the 30 batches stored while no compactor ran", r)
+	}
+	for _, id := range append(during, "before") {
+		if hits := found(t, st, id, clk.now()); len(hits) != 1 {
+			t.Errorf("Find(%q): %d runs, want 1", id, len(hits))
+		}
+	}
+	// "before" is in a's minute object only.
+	n := 0
+	for _, k := range f.Keys() {
+		if !strings.HasPrefix(k, "index/1m/") {
+			continue
+		}
+		o, _ := f.Object(k)
+		obj, err := decodeObject("", o.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(obj.lookup(batch.IDHash("ns", "before")))
+	}
+	if n != 1 {
+		t.Errorf("the batch indexed before the takeover is in %d minute objects, want 1", n)
 	}
 }

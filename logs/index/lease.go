@@ -25,6 +25,10 @@ type leaseBody struct {
 	// Rolled is, per tier, the start of the last period rolled up into
 	// it.
 	Rolled map[string]time.Time `json:"rolled,omitempty"`
+	// Indexed is when the holder last indexed what the bucket held: a
+	// daemon taking over lists the batches from there on, however long
+	// no compactor ran.
+	Indexed time.Time `json:"indexed,omitzero"`
 }
 
 // lease is what the holder knows of its lease.
@@ -57,16 +61,16 @@ func readLease(ctx context.Context, st store.Conditional, prefix string) (leaseB
 
 // acquire takes the lease if it is free or lapsed: a lapsed lease is one
 // whose expiry passed by more than skew, the clock difference between
-// nodes that is tolerated.
-func acquire(ctx context.Context, st store.Conditional, prefix, node string, ttl, skew time.Duration, now time.Time) (*lease, error) {
+// nodes that is tolerated. While another holds it, held is its expiry.
+func acquire(ctx context.Context, st store.Conditional, prefix, node string, ttl, skew time.Duration, now time.Time) (_ *lease, held time.Time, _ error) {
 	cur, etag, err := readLease(ctx, st, prefix)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	if etag != "" && now.Before(cur.Expires.Add(skew)) {
-		return nil, fmt.Errorf("%w (%s, epoch %d, until %s)", errLost, cur.Holder, cur.Epoch, cur.Expires.Format(time.RFC3339))
+		return nil, cur.Expires, fmt.Errorf("%w (%s, epoch %d, until %s)", errLost, cur.Holder, cur.Epoch, cur.Expires.Format(time.RFC3339))
 	}
-	next := leaseBody{Holder: node, Epoch: cur.Epoch + 1, Expires: now.Add(ttl), Rolled: cur.Rolled}
+	next := leaseBody{Holder: node, Epoch: cur.Epoch + 1, Expires: now.Add(ttl), Rolled: cur.Rolled, Indexed: cur.Indexed}
 	data, _ := json.Marshal(next)
 	ctx = store.WithPurpose(ctx, store.PurposeLease)
 	var newETag string
@@ -76,12 +80,12 @@ func acquire(ctx context.Context, st store.Conditional, prefix, node string, ttl
 		newETag, err = st.Replace(ctx, prefix+leaseKey, data, etag)
 	}
 	if errors.Is(err, store.ErrExists) || errors.Is(err, store.ErrConflict) {
-		return nil, fmt.Errorf("%w: taken while we took it", errLost)
+		return nil, now.Add(ttl), fmt.Errorf("%w: taken while we took it", errLost)
 	}
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
-	return &lease{body: next, etag: newETag, renewed: now}, nil
+	return &lease{body: next, etag: newETag, renewed: now}, time.Time{}, nil
 }
 
 // renew extends the lease, and records the roll-ups; errLost if another

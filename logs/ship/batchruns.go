@@ -87,3 +87,26 @@ func (s *Shipper) ReadRun(ctx context.Context, r Run) ([]byte, map[string]string
 	}
 	return log, Metadata(r.Batch.Entry.Meta), nil
 }
+
+// RunsNear lists the runs of (namespace, id) in the batches node ("" any)
+// stored within window of around, by listing the batches rather than
+// asking the index: how a log is found while no compactor runs. With the
+// runs in this node's spool, oldest first.
+func (s *Shipper) RunsNear(ctx context.Context, namespace, id, node string, around time.Time, window time.Duration) ([]Run, error) {
+	rs, err := s.liveRuns(namespace, id)
+	if err != nil {
+		return nil, err
+	}
+	cs, ok := s.store.(store.Conditional)
+	if !ok {
+		return rs.sorted(), fmt.Errorf("%s holds no batches: --around looks in batches only", s.store)
+	}
+	hits, _, err := index.FindNear(ctx, cs, s.cfg.S3.Prefix, namespace, id, node, around, window)
+	for _, h := range hits {
+		rs.addRuns([]Run{BatchRun(h)})
+	}
+	if err != nil {
+		return rs.sorted(), fmt.Errorf("look %q up in the batches of %s around %s: %w", id, s.store, around.Format(time.RFC3339), err)
+	}
+	return rs.sorted(), nil
+}
