@@ -49,9 +49,10 @@ show() { printf '\n$ %s\n' "$1"; }
 
 # --- MinIO, a bucket, brisk-logd in batch mode --------------------------------
 export AWS_ACCESS_KEY_ID=brisk-example AWS_SECRET_ACCESS_KEY=brisk-example-secret
-PORT=$(free_port)
+PORT=$(free_port) CONSOLE=$(free_port)
+while [ "$CONSOLE" = "$PORT" ]; do CONSOLE=$(free_port); done
 MINIO_ROOT_USER=$AWS_ACCESS_KEY_ID MINIO_ROOT_PASSWORD=$AWS_SECRET_ACCESS_KEY MINIO_BROWSER=off \
-	minio server "$WORK/minio" --address "127.0.0.1:$PORT" --console-address "127.0.0.1:$(free_port)" --quiet >"$WORK/minio.log" 2>&1 &
+	minio server "$WORK/minio" --address "127.0.0.1:$PORT" --console-address "127.0.0.1:$CONSOLE" --quiet >"$WORK/minio.log" 2>&1 &
 PIDS+=($!)
 until_ok 30 curl -sf -o /dev/null "http://127.0.0.1:$PORT/minio/health/live" || { cat "$WORK/minio.log" >&2; fail "MinIO did not start"; }
 
