@@ -48,10 +48,10 @@ type Batcher struct {
 
 	open     *Builder
 	openDirs map[string]*spool.Claim
-	openAt   time.Time            // the first log's arrival: the batch is sealed interval after
-	reserved map[string]bool      // entries of batches journalled and not settled
-	sealed   *sealed              // stored by no attempt yet
-	retryAt  time.Time            // of sealed
+	openAt   time.Time             // the first log's arrival: the batch is sealed interval after
+	reserved map[string]bool       // entries of batches journalled and not settled
+	sealed   *sealed               // stored by no attempt yet
+	retryAt  time.Time             // of sealed
 	entryTry map[string]entryRetry // logs too large for a batch whose upload failed
 	// journalAt is when journal records the store could not settle are
 	// looked at again; journalTries how many times they were.
