@@ -49,12 +49,23 @@ show() { printf '\n$ %s\n' "$1"; }
 
 # --- MinIO, a bucket, brisk-logd in batch mode --------------------------------
 export AWS_ACCESS_KEY_ID=brisk-example AWS_SECRET_ACCESS_KEY=brisk-example-secret
-PORT=$(free_port) CONSOLE=$(free_port)
-while [ "$CONSOLE" = "$PORT" ]; do CONSOLE=$(free_port); done
-MINIO_ROOT_USER=$AWS_ACCESS_KEY_ID MINIO_ROOT_PASSWORD=$AWS_SECRET_ACCESS_KEY MINIO_BROWSER=off \
-	minio server "$WORK/minio" --address "127.0.0.1:$PORT" --console-address "127.0.0.1:$CONSOLE" --quiet >"$WORK/minio.log" 2>&1 &
-PIDS+=($!)
-until_ok 30 curl -sf -o /dev/null "http://127.0.0.1:$PORT/minio/health/live" || { cat "$WORK/minio.log" >&2; fail "MinIO did not start"; }
+# A port found free may be taken before MinIO binds it (other tests, and
+# benchmarks, start servers on this machine): a few tries with new ports.
+for try in 1 2 3 4 5; do
+	PORT=$(free_port) CONSOLE=$(free_port)
+	while [ "$CONSOLE" = "$PORT" ]; do CONSOLE=$(free_port); done
+	MINIO_ROOT_USER=$AWS_ACCESS_KEY_ID MINIO_ROOT_PASSWORD=$AWS_SECRET_ACCESS_KEY MINIO_BROWSER=off \
+		minio server "$WORK/minio" --address "127.0.0.1:$PORT" --console-address "127.0.0.1:$CONSOLE" --quiet >"$WORK/minio.log" 2>&1 &
+	MINIO_PID=$!
+	PIDS+=($MINIO_PID)
+	if until_ok 30 sh -c "kill -0 $MINIO_PID 2>/dev/null && curl -sf -o /dev/null http://127.0.0.1:$PORT/minio/health/live"; then
+		break
+	fi
+	kill "$MINIO_PID" 2>/dev/null; wait "$MINIO_PID" 2>/dev/null
+	grep -q "already in use" "$WORK/minio.log" && [ "$try" -lt 5 ] && continue
+	cat "$WORK/minio.log" >&2
+	fail "MinIO did not start"
+done
 
 S3=http://127.0.0.1:$PORT/brisk-logs
 get() { curl -sSf --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "$@"; }

@@ -157,6 +157,10 @@ func (s *Server) fromStore(ctx context.Context, w http.ResponseWriter, q logQuer
 	if offset == 0 {
 		w.Header().Set("Brisk-Source", SourceStore)
 	}
+	if run.Batch != nil && run.Batch.Rebuilt {
+		log.G(ctx).WithFields(log.Fields{"batch": run.Key, "run": run.Run}).Warn("batch mode: a batch's trailer is corrupt (CRC-32C): the run was found by its gzip member's header, without its metadata")
+		w.Header().Set("Brisk-Warning", "the trailer of batch "+run.Key+" is corrupt: exit code and figures unknown")
+	}
 	body, meta, err := s.getShipped(ctx, run)
 	if err != nil {
 		if offset == 0 {

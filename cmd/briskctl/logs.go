@@ -217,6 +217,9 @@ func showRun(ctx context.Context, c *cli.Context, shipper *ship.Shipper, r ship.
 			offset = res.Offset
 		}
 	}
+	if r.Batch != nil && r.Batch.Rebuilt {
+		fmt.Fprintf(p.stderr, "briskctl: run %s: the trailer of batch %s is corrupt (its CRC-32C does not match): the run was found by its gzip member's header, and its exit code and figures are unknown\n", r.Run, r.Key)
+	}
 	body, meta, err := shipper.ReadRun(ctx, r)
 	if errors.Is(err, store.ErrNotFound) && r.Dir != "" {
 		return fmt.Errorf("run %s is still in this node's spool (%s), not yet stored: %w", r.Run, r.Dir, err)

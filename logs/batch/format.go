@@ -16,7 +16,6 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -38,7 +37,7 @@ const footerMagic = "brisk-batch"
 
 // ErrCorrupt: a batch's footer or trailer does not read back as written
 // (its CRC does not match, or it does not parse).
-var ErrCorrupt = errors.Join(errors.New("corrupt batch"), errdefs.ErrDataLoss)
+var ErrCorrupt = fmt.Errorf("corrupt batch: %w", errdefs.ErrDataLoss)
 
 // castagnoli is CRC-32C, the checksum of the trailer.
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)

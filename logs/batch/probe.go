@@ -14,7 +14,7 @@ import (
 // only if the object was absent, or still a given version. Batch mode
 // relies on both (a batch is never stored twice, the compactor's lease and
 // index are never overwritten by a stale writer) and is refused on it.
-var ErrNoConditionalWrites = errors.Join(errors.New("the store does not honour conditional writes (If-None-Match, If-Match)"), errdefs.ErrNotImplemented)
+var ErrNoConditionalWrites = fmt.Errorf("the store does not honour conditional writes (If-None-Match, If-Match): %w", errdefs.ErrNotImplemented)
 
 // Probe finds out whether st honours conditional writes, with four
 // requests on a probe object under prefix that it deletes after. where

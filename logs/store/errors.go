@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/containerd/errdefs"
 )
@@ -11,11 +12,11 @@ import (
 var ErrNotFound = errors.Join(errors.New("log not found"), errdefs.ErrNotFound)
 
 // ErrExists: Create found an object under its key already.
-var ErrExists = errors.Join(errors.New("object exists"), errdefs.ErrAlreadyExists)
+var ErrExists = fmt.Errorf("object exists: %w", errdefs.ErrAlreadyExists)
 
 // ErrConflict: Replace found another version than the one it was to
 // replace (or none).
-var ErrConflict = errors.Join(errors.New("object changed since it was read"), errdefs.ErrFailedPrecondition)
+var ErrConflict = fmt.Errorf("object changed since it was read: %w", errdefs.ErrFailedPrecondition)
 
 // permanentError is a failure no retry can cure: the object itself is at
 // fault (a key the store refuses whatever the time), not the store's
