@@ -209,21 +209,12 @@ func (c *Compactor) load(ctx context.Context, now time.Time) error {
 			c.minute = w
 		}
 	}
-	if c.lease.body.Rolled == nil {
-		c.lease.body.Rolled = map[string]time.Time{}
-	}
-	for _, t := range tiers[1:] {
-		// A new index starts with the current period.
-		if _, ok := c.lease.body.Rolled[t.name]; !ok {
-			c.lease.body.Rolled[t.name] = t.start(now).Add(-t.period)
-		}
-	}
 	return nil
 }
 
 // read reads an index object; an empty one if none is stored.
 func (c *Compactor) read(ctx context.Context, t tier, period time.Time, shard int) (*written, error) {
-	key := t.key(c.prefix, period, shard)
+	key := t.key(c.prefix, period, t.shards, shard)
 	o, err := c.st.Read(store.WithPurpose(ctx, store.PurposeIndex), key)
 	if errors.Is(err, store.ErrNotFound) {
 		return &written{key: key, period: period, obj: newObject(c.lease.body.Epoch)}, nil
@@ -268,7 +259,7 @@ func (c *Compactor) index(ctx context.Context, now time.Time, res *Cycle) error 
 	}
 	t := tiers[0]
 	if c.minute == nil || !c.minute.period.Equal(t.start(now)) {
-		c.minute = &written{key: t.key(c.prefix, t.start(now), 0), period: t.start(now), obj: newObject(c.lease.body.Epoch)}
+		c.minute = &written{key: t.key(c.prefix, t.start(now), t.shards, 0), period: t.start(now), obj: newObject(c.lease.body.Epoch)}
 	}
 	var added []string
 	for _, k := range fresh {
@@ -394,33 +385,71 @@ func (c *Compactor) rollUp(ctx context.Context, now time.Time, res *Cycle) error
 func (c *Compactor) roll(ctx context.Context, finer, t tier, p time.Time) ([]string, error) {
 	var keys []string
 	for q := p; q.Before(p.Add(t.period)); q = q.Add(finer.period) {
-		for s := range finer.shards {
-			keys = append(keys, finer.key(c.prefix, q, s))
+		n := finer.shards
+		if c.wroteDense(finer, q) {
+			n = finer.dense
+		}
+		for s := range n {
+			keys = append(keys, finer.key(c.prefix, q, n, s))
 		}
 	}
 	objs, err := fetch(ctx, c.st, c.prefix, keys, store.PurposeIndex)
 	if err != nil {
 		return nil, err
 	}
-	shards := make([]*object, t.shards)
+	entries := 0
+	for _, o := range objs {
+		entries += o.size()
+	}
+	n := t.shards
+	if t.dense > 0 && entries > t.denseOver {
+		n = t.dense
+		c.markDense(t, p)
+	}
+	shards := make([]*object, n)
 	for s := range shards {
 		shards[s] = newObject(c.lease.body.Epoch)
 	}
 	for _, o := range objs {
-		o.each(func(h, k string) { shards[shardOf(h, t.shards)].add(h, k) })
+		o.each(func(h, k string) { shards[shardOf(h, n)].add(h, k) })
 	}
 	var out []string
 	for s, o := range shards {
 		if o.size() == 0 {
 			continue
 		}
-		w := &written{key: t.key(c.prefix, p, s), period: p, obj: o}
+		w := &written{key: t.key(c.prefix, p, n, s), period: p, obj: o}
 		if err := c.write(ctx, w); err != nil {
 			return out, err
 		}
 		out = append(out, w.key)
 	}
 	return out, nil
+}
+
+// wroteDense says whether period p of tier t was written dense.
+func (c *Compactor) wroteDense(t tier, p time.Time) bool {
+	for _, q := range c.lease.body.Dense[t.name] {
+		if q.Equal(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// markDense records that period p of tier t is written dense, forgetting
+// periods older than the index keeps.
+func (c *Compactor) markDense(t tier, p time.Time) {
+	if c.lease.body.Dense == nil {
+		c.lease.body.Dense = map[string][]time.Time{}
+	}
+	kept := []time.Time{p}
+	for _, q := range c.lease.body.Dense[t.name] {
+		if q.After(p.Add(-Retention)) && !q.Equal(p) {
+			kept = append(kept, q)
+		}
+	}
+	c.lease.body.Dense[t.name] = kept
 }
 
 // fetchConcurrency bounds the reads in flight of one fetch.

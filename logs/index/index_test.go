@@ -240,3 +240,74 @@ func TestTakeoverCatchesUp(t *testing.T) {
 		t.Errorf("the batch indexed before the takeover is in %d minute objects, want 1", n)
 	}
 }
+
+// A period with many entries is written in the tier's dense form, which
+// a roll-up into the next tier and a lookup both read.
+func TestDensePeriods(t *testing.T) {
+	saved := append([]tier(nil), tiers...)
+	defer func() { tiers = saved }()
+	tiers[1].denseOver, tiers[2].denseOver = 5, 5
+	f := storetest.New(t)
+	st := f.Store(f.Config())
+	clk := &clock{t: time.Date(2026, 12, 7, 10, 0, 5, 0, time.UTC)}
+	c := NewCompactor(st, "", "node-a", WithClock(clk.now))
+	ctx := context.Background()
+	var ids []string
+	for i := range 12 {
+		ids = append(ids, fmt.Sprintf("dense-%d", i))
+	}
+	putBatch(t, f, "node-a", clk.now(), ids...)
+	for range 2 * 60 {
+		if r := c.Once(ctx); r.Err != nil {
+			t.Fatalf("cycle at %s: %v", clk.now(), r.Err)
+		}
+		clk.add(time.Minute)
+	}
+	var dense10m, dense1h int
+	for _, k := range f.Keys() {
+		switch {
+		case strings.HasPrefix(k, "index/10m/") && strings.Contains(k, "/d0"):
+			dense10m++
+		case strings.HasPrefix(k, "index/1h/") && strings.Contains(k, "/d0"):
+			dense1h++
+		case strings.HasPrefix(k, "index/10m/") || strings.HasPrefix(k, "index/1h/"):
+			t.Errorf("sparse object %s of a dense period", k)
+		}
+	}
+	if dense10m == 0 || dense1h == 0 {
+		t.Logf("keys: %v", f.Keys())
+		t.Fatalf("dense objects: %d of 10m, %d of 1h; want both", dense10m, dense1h)
+	}
+	for _, id := range ids {
+		if hits := found(t, st, id, clk.now()); len(hits) != 1 {
+			t.Errorf("Find(%q) two hours on: %d runs, want 1", id, len(hits))
+		}
+	}
+}
+
+// A compactor that dies before its first renewal: the one after it still
+// rolls up the period the first one began, so that what it indexed stays
+// found by ID once the minute objects are no longer read.
+func TestFirstHolderDiesBeforeRenewing(t *testing.T) {
+	f := storetest.New(t)
+	st := f.Store(f.Config())
+	clk := &clock{t: time.Date(2026, 12, 7, 10, 9, 55, 0, time.UTC)}
+	ctx := context.Background()
+	putBatch(t, f, "n", clk.now(), "early")
+	a := NewCompactor(st, "", "node-a", WithClock(clk.now))
+	if r := a.Once(ctx); r.Err != nil || r.Batches != 1 {
+		t.Fatalf("a: %+v", r)
+	}
+	// a dies at once; b takes over once a's lease lapsed.
+	clk.add(65 * time.Second)
+	b := NewCompactor(st, "", "node-b", WithClock(clk.now))
+	for range 3 * 60 {
+		if r := b.Once(ctx); r.Err != nil {
+			t.Fatalf("b at %s: %v", clk.now(), r.Err)
+		}
+		clk.add(10 * time.Second)
+	}
+	if hits := found(t, st, "early", clk.now()); len(hits) != 1 {
+		t.Fatalf("Find(early) 30 minutes on: %d runs, want 1 (period 10:00 never rolled up?)", len(hits))
+	}
+}

@@ -25,6 +25,10 @@ type leaseBody struct {
 	// Rolled is, per tier, the start of the last period rolled up into
 	// it.
 	Rolled map[string]time.Time `json:"rolled,omitempty"`
+	// Dense lists, per tier, the periods of the last day written in its
+	// dense form: a roll-up reads the finer tier's in the form they were
+	// written.
+	Dense map[string][]time.Time `json:"dense,omitempty"`
 	// Indexed is when the holder last indexed what the bucket held: a
 	// daemon taking over lists the batches from there on, however long
 	// no compactor ran.
@@ -70,7 +74,18 @@ func acquire(ctx context.Context, st store.Conditional, prefix, node string, ttl
 	if etag != "" && now.Before(cur.Expires.Add(skew)) {
 		return nil, cur.Expires, fmt.Errorf("%w (%s, epoch %d, until %s)", errLost, cur.Holder, cur.Epoch, cur.Expires.Format(time.RFC3339))
 	}
-	next := leaseBody{Holder: node, Epoch: cur.Epoch + 1, Expires: now.Add(ttl), Rolled: cur.Rolled, Indexed: cur.Indexed}
+	next := leaseBody{Holder: node, Epoch: cur.Epoch + 1, Expires: now.Add(ttl), Rolled: cur.Rolled, Dense: cur.Dense, Indexed: cur.Indexed}
+	if next.Rolled == nil {
+		next.Rolled = map[string]time.Time{}
+	}
+	for _, t := range tiers[1:] {
+		// A new index starts rolling up with the current period. Written
+		// with the lease, so that a holder that dies before its first
+		// renewal leaves no period to be skipped by the next.
+		if _, ok := next.Rolled[t.name]; !ok {
+			next.Rolled[t.name] = t.start(now).Add(-t.period)
+		}
+	}
 	data, _ := json.Marshal(next)
 	ctx = store.WithPurpose(ctx, store.PurposeLease)
 	var newETag string
