@@ -2,6 +2,8 @@ package batch
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -394,12 +396,20 @@ func (b *Batcher) seal(ctx context.Context) {
 		b.reserved[dir] = true
 	}
 	s.key = BatchKey(b.prefix, b.node, now, hashesOf(s.entries))
-	s.journal = filepath.Join(b.spoolDir, journalDir, strings.ReplaceAll(filepath.Base(s.key), "/", "_")+".json")
+	s.journal = filepath.Join(b.spoolDir, journalDir, journalName(s.key))
 	b.open, b.openDirs = nil, map[string]*spool.Claim{}
 	if err := b.writeJournal(s); err != nil {
 		log.G(ctx).WithError(err).Warn("batch mode: journal a batch (a crash before its entries leave the spool would store them twice)")
 	}
 	b.sealed, b.retryAt = s, now
+}
+
+// journalName is the file of a batch's journal record: named by a hash of
+// its key, not the key, whose ID hashes make it longer than a file name
+// may be (255 bytes) once a batch holds more than about 20 logs.
+func journalName(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:16]) + ".json"
 }
 
 func hashesOf(entries []Entry) []string {
