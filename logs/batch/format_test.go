@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -128,6 +129,38 @@ func TestKeyRoundTrip(t *testing.T) {
 	}
 	if TimePrefix("logs/", now.Add(-time.Second)) >= k || TimePrefix("logs/", now.Add(time.Second)) <= k {
 		t.Error("keys do not sort by time")
+	}
+}
+
+// A full batch's key fits S3 (1,024 bytes) and MinIO, which stores no
+// part between two "/" longer than 255 bytes, and still reads back, with
+// the longest node name as with a short one.
+func TestKeyPartsFitMinIO(t *testing.T) {
+	now := time.Date(2026, 12, 7, 21, 3, 4, 567e6, time.UTC)
+	for _, node := range []string{"node-a", strings.Repeat("n", 63)} {
+		n := MaxHashes("logs/", node)
+		if n < 64 {
+			t.Errorf("node %q: MaxHashes = %d, want at least 64", node, n)
+		}
+		for _, count := range []int{1, 20, 23, 64, n} {
+			hs := make([]string, count)
+			for i := range hs {
+				hs[i] = IDHash("ns", fmt.Sprint(i))
+			}
+			k := BatchKey("logs/", node, now, hs)
+			if len(k) > MaxKeyLen {
+				t.Errorf("node %q, %d hashes: key of %d bytes", node, count, len(k))
+			}
+			for _, part := range strings.Split(k, "/") {
+				if len(part) > MaxSegment {
+					t.Errorf("node %q, %d hashes: a part of %d bytes: %s", node, count, len(part), part)
+				}
+			}
+			got, ok := ParseKey("logs/", k)
+			if !ok || !got.Sealed.Equal(now) || got.Node != NodeName(node) || len(got.Hashes) != count || got.Hashes[count-1] != hs[count-1] {
+				t.Errorf("ParseKey(%q) = %+v, %v", k, got, ok)
+			}
+		}
 	}
 }
 

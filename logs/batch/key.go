@@ -17,7 +17,8 @@ import (
 // The time is the node's, when the batch was sealed: one listing of
 // "batch/" with StartAfter a time finds every batch sealed since. HASHES
 // is IDHash of each log's namespace and ID, HashLen characters each: the
-// compactor indexes a batch from its key alone.
+// compactor indexes a batch from its key alone. A "/" splits HASHES
+// wherever a part of the key would be longer than MaxSegment.
 const (
 	Dir      = "batch/"
 	LargeDir = "batch-large/"
@@ -71,10 +72,36 @@ func TimePrefix(prefix string, t time.Time) string {
 	return prefix + Dir + t.UTC().Format(timeLayout)
 }
 
+// MaxSegment is the longest part of a key between two "/" that MinIO
+// stores (a file name on its disks): longer, it answers
+// XMinioInvalidObjectName. The ID hashes of a batch key are split over
+// as many parts as they need.
+const MaxSegment = 255
+
 // BatchKey is the key of a batch of node's, sealed at t, holding the logs
-// whose ID hashes are hashes.
+// whose ID hashes are hashes: a "/" goes between two hashes wherever the
+// part of the key since the last one would be longer than MaxSegment.
 func BatchKey(prefix, node string, t time.Time, hashes []string) string {
-	return fmt.Sprintf("%s_%s_%s_%s%s", TimePrefix(prefix, t), NodeName(node), nonce(), strings.Join(hashes, ""), suffix)
+	var b strings.Builder
+	b.WriteString(TimePrefix(prefix, t))
+	seg := len(timeLayout) - strings.LastIndexByte(timeLayout, '/') - 1
+	head := "_" + NodeName(node) + "_" + nonce() + "_"
+	b.WriteString(head)
+	seg += len(head)
+	for i, h := range hashes {
+		need := len(h)
+		if i == len(hashes)-1 {
+			need += len(suffix)
+		}
+		if seg+need > MaxSegment {
+			b.WriteByte('/')
+			seg = 0
+		}
+		b.WriteString(h)
+		seg += len(h)
+	}
+	b.WriteString(suffix)
+	return b.String()
 }
 
 // LargeKey is the key of a log too large for a batch.
@@ -85,8 +112,11 @@ func LargeKey(prefix, node string, t time.Time) string {
 // MaxHashes is how many ID hashes fit in a batch key under prefix from a
 // node: a batch is sealed once it holds that many logs.
 func MaxHashes(prefix, node string) int {
-	fixed := len(BatchKey(prefix, node, time.Time{}, nil))
-	return max(0, (MaxKeyLen-fixed)/HashLen)
+	hashes := []string{}
+	for len(BatchKey(prefix, node, time.Time{}, append(hashes, strings.Repeat("a", HashLen)))) <= MaxKeyLen {
+		hashes = append(hashes, strings.Repeat("a", HashLen))
+	}
+	return len(hashes)
 }
 
 // ParseKey reads a batch key under prefix; false for any other key.
@@ -103,7 +133,8 @@ func ParseKey(prefix, key string) (Key, bool) {
 	if err != nil {
 		return Key{}, false
 	}
-	parts := strings.Split(rest[len(timeLayout):], "_")
+	// The hashes may be split over parts of the key (BatchKey).
+	parts := strings.Split(strings.ReplaceAll(rest[len(timeLayout):], "/", ""), "_")
 	// "", NODE, NONCE, HASHES
 	if len(parts) != 4 || parts[0] != "" || len(parts[3])%HashLen != 0 {
 		return Key{}, false
