@@ -67,9 +67,11 @@ type logdShipping struct {
 
 // shippingResults grades how brisk-logd ships: a shipper that cannot ship
 // (no credentials, refused, no bucket, unreachable) is a FAIL naming why.
+// What its S3 requests cost follows, as logd/cost, when it says.
 func shippingResults(ctx context.Context, sock string) []Result {
 	var st struct {
 		Shipping *logdShipping `json:"shipping"`
+		Requests *logdRequests `json:"requests"`
 	}
 	resp, err := logdGet(ctx, sock, "/v1/status")
 	if err == nil {
@@ -79,7 +81,15 @@ func shippingResults(ctx context.Context, sock string) []Result {
 	if err != nil || st.Shipping == nil {
 		return pass("brisk-logd answers on %s (its shipping status not read: %v)", sock, err)
 	}
-	sh := st.Shipping
+	rs := shipping(sock, st.Shipping)
+	if st.Requests != nil {
+		rs = append(rs, costResult(*st.Requests))
+	}
+	return rs
+}
+
+// shipping grades brisk-logd's shipping status.
+func shipping(sock string, sh *logdShipping) []Result {
 	if sh.ConsecutiveFailures == 0 {
 		return pass("brisk-logd answers on %s and ships to %s (%d shipped since it started)", sock, sh.Store, sh.Shipped)
 	}

@@ -97,7 +97,8 @@ else
 	printf 'tools: later runs reuse them. Progress below; full output in %s/logs.\n' "$TOOLS_DIR" >&2
 fi
 
-apt_install libseccomp-dev pkg-config busybox-static xfsprogs util-linux e2fsprogs curl
+# jq: hack/batch-read-example.sh (docs/batch-format.md's worked example, which a test runs).
+apt_install libseccomp-dev pkg-config busybox-static xfsprogs util-linux e2fsprogs curl jq
 # The log page's tests drive a real headless browser: Debian's chromium (148 on Debian 12 when this
 # was written; Debian's security updates move it, so it is not pinned). About 30 s and 300 MB.
 if [ "$WITH_CHROMIUM" = 1 ] && [ ! -x /usr/bin/chromium ]; then apt_install chromium; fi

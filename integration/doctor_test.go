@@ -8,8 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/brisk-containers/brisk/logs/store"
 
@@ -193,6 +196,54 @@ func TestDoctor(t *testing.T) {
 			t.Fatalf("text doctor: %v\n%s", err, text)
 		}
 		t.Logf("briskctl doctor on the healthy stack:\n%s", text)
+	})
+
+	t.Run("after tasks ship: what their S3 requests cost", func(t *testing.T) {
+		image := s.ctd.ImportImage([]string{"brisk"})
+		before, err := shipHealth(s.logd.Socket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const tasks = 4
+		for i := range tasks {
+			s.ctd.MustCtr("run", "--rm", "--snapshotter", "brisk", "--runtime", runtimeBrisk, image, fmt.Sprintf("cost-%d", i), "sh", "-c", "echo hello")
+		}
+		if !harness.WaitFor(20*time.Second, func() bool {
+			h, err := shipHealth(s.logd.Socket)
+			return err == nil && h.Shipped >= before.Shipped+tasks
+		}) {
+			t.Fatalf("brisk-logd did not ship the %d tasks' logs:\n%s", tasks, s.logd.Proc.LogTail())
+		}
+		r, _ := s.doctor(t, s.ctd.Address, "")
+		x, ok := finding(r, "logd/cost", doctor.Info)
+		if !ok {
+			t.Fatalf("no cost line:\n%s", dump(r))
+		}
+		// Per-task upload: one PutObject per task, and whatever else
+		// brisk-logd asked the store since it started.
+		m := regexp.MustCompile(`^([0-9.]+) S3 requests per task (?:over the last hour|since brisk-logd started [a-z0-9 ]+ ago) \(([0-9,]+) requests?, ([0-9,]+) tasks\); about \$([0-9.]+)/day at this rate \(list prices\)$`).FindStringSubmatch(x.Found)
+		if m == nil {
+			t.Fatalf("logd/cost: %q", x.Found)
+		}
+		perTask, _ := strconv.ParseFloat(m[1], 64)
+		shipped, _ := strconv.Atoi(strings.ReplaceAll(m[3], ",", ""))
+		if perTask <= 0 || perTask > 3 || shipped < tasks {
+			t.Errorf("logd/cost: %.3f requests per task for %d tasks, want (0, 3] for at least %d: %q", perTask, shipped, tasks, x.Found)
+		}
+		text, err := s.briskctl(nil, "doctor", "--address", s.ctd.Address, "--sample", "500ms", "--timeout", "20s", "--kubelet-config", s.env.Path("no-kubelet.yaml"))
+		if err != nil {
+			t.Fatalf("text doctor: %v\n%s", err, text)
+		}
+		line := ""
+		for _, l := range strings.Split(text, "\n") {
+			if strings.Contains(l, "logd/cost") {
+				line = l
+			}
+		}
+		if !strings.HasPrefix(line, "INFO") || !strings.Contains(line, "S3 requests per task") {
+			t.Fatalf("briskctl doctor prints no cost line:\n%s", text)
+		}
+		t.Logf("%s", line)
 	})
 
 	t.Run("brisk not registered in containerd", func(t *testing.T) {

@@ -2,9 +2,10 @@ package logd
 
 import (
 	"context"
-	"io"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/brisk-containers/brisk/logs/ship"
 	"github.com/brisk-containers/brisk/logs/spool"
 	"github.com/brisk-containers/brisk/logs/store/storetest"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Under batch mode, brisk-logd stores finished logs in batches and
@@ -23,6 +25,7 @@ func TestBatchModeServesByID(t *testing.T) {
 	f := storetest.New(t)
 	dir := t.TempDir()
 	writeTokens(t, filepath.Join(dir, "tokens"))
+	regs := map[string]*prometheus.Registry{"a": prometheus.NewRegistry(), "b": prometheus.NewRegistry()}
 	mk := func(name string) (*httptest.Server, config.Logs) {
 		cfg := config.DefaultLogs()
 		cfg.SpoolDir = filepath.Join(dir, name, "spool")
@@ -35,7 +38,7 @@ func TestBatchModeServesByID(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sh, err := NewShipping(cfg, shipper, name, nil, WithBatchOptions(nil, []index.CompactorOpt{index.WithCycle(200 * time.Millisecond)}))
+		sh, err := NewShipping(cfg, shipper, name, regs[name], WithBatchOptions(nil, []index.CompactorOpt{index.WithCycle(200 * time.Millisecond)}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,16 +67,8 @@ func TestBatchModeServesByID(t *testing.T) {
 	}
 	e.Release()
 	get := func(base, path string) (int, string) {
-		req := httptest.NewRequest("GET", base+path, nil)
-		req.RequestURI = ""
-		req.Header.Set("Authorization", "Bearer "+testToken)
-		resp, err := aHTTP.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b) + resp.Header.Get("Brisk-Source")
+		code, body, source := getWithToken(t, base+path)
+		return code, body + source
 	}
 	for _, tc := range []struct{ name, base string }{{"the node that stored it", aHTTP.URL}, {"another node, through the index", bHTTP.URL}} {
 		var code int
@@ -91,4 +86,27 @@ func TestBatchModeServesByID(t *testing.T) {
 	if p, _ := spool.Pending(aCfg.SpoolDir); len(p) != 0 {
 		t.Errorf("entries left in a's spool: %v", p)
 	}
+	// The alert rules' batch-mode series are exported, by a or b.
+	rules, err := os.ReadFile("../contrib/prometheus/brisk-alerts.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := map[string]bool{}
+	for _, reg := range regs {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			exported[mf.GetName()] = true
+		}
+	}
+	for _, name := range regexp.MustCompile(`brisk_logd_[a-z_]+`).FindAllString(string(rules), -1) {
+		if base := strings.TrimSuffix(name, "_total"); batchModeSeries.MatchString(name) && !exported[name] && !exported[base] {
+			t.Errorf("contrib/prometheus/brisk-alerts.yaml uses %s, which brisk-logd in batch mode does not export", name)
+		}
+	}
 }
+
+// batchModeSeries are the series brisk-logd exports under batch mode only.
+var batchModeSeries = regexp.MustCompile(`^brisk_logd_(compactor|batch|indexed|exit_to_stored)`)

@@ -32,6 +32,24 @@ type node struct {
 }
 
 // writeTokens writes the tests' tokens file at path.
+// getWithToken GETs url with testToken: the status, the body, and the
+// answer's Brisk-Source.
+func getWithToken(t *testing.T, url string) (int, string, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header.Get("Brisk-Source")
+}
+
 func writeTokens(t *testing.T, path string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte("# test tokens\n"+testToken+" default\ntok-other-0123456789ab other,third\ntok-all-0123456789abcd *\n"), 0o600); err != nil {

@@ -3,7 +3,6 @@ package logd
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -72,16 +71,8 @@ func TestRecentlyExitedFoundWithoutAListing(t *testing.T) {
 	}
 	e.Release()
 	get := func(base, path string) (int, string) {
-		req := httptest.NewRequest("GET", base+path, nil)
-		req.RequestURI = ""
-		req.Header.Set("Authorization", "Bearer "+testToken)
-		resp, err := aHTTP.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		code, body, _ := getWithToken(t, base+path)
+		return code, body
 	}
 	// Shipped by a's brisk-logd: a's tasks still list it, as shipped.
 	var list TaskList

@@ -17,6 +17,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/netutil"
 
 	"github.com/brisk-containers/brisk/config"
@@ -39,6 +40,8 @@ type Server struct {
 	peerHTTP *http.Client
 	shipping *Shipping
 	metrics  http.Handler
+	requests *prometheus.CounterVec
+	cost     *costWindow // nil without WithRequests
 }
 
 // Opt configures a Server.
@@ -54,6 +57,11 @@ func WithShipping(sh *Shipping) Opt { return func(s *Server) { s.shipping = sh }
 // WithMetrics serves h at /metrics on the unix socket and on
 // logs.api.metrics_address.
 func WithMetrics(h http.Handler) Opt { return func(s *Server) { s.metrics = h } }
+
+// WithRequests has GET /v1/status report the last hour's S3 requests from
+// c (store.NewRequestCounter, which the store counts its requests into),
+// beside the logs shipped meanwhile: briskctl doctor's cost line.
+func WithRequests(c *prometheus.CounterVec) Opt { return func(s *Server) { s.requests = c } }
 
 // NodeName is the node's name: logs.api.node_name, or the host name.
 func NodeName(api config.LogsAPI) string {
@@ -71,6 +79,9 @@ func New(ctx context.Context, logs config.Logs, shipper *ship.Shipper, opts ...O
 	s.node = NodeName(api)
 	for _, o := range opts {
 		o(s)
+	}
+	if s.requests != nil {
+		s.cost = newCostWindow(s.requests, s.shipped, time.Now())
 	}
 	if api.TokensFile != "" {
 		t, err := LoadTokens(api.TokensFile)
@@ -97,6 +108,14 @@ func New(ctx context.Context, logs config.Logs, shipper *ship.Shipper, opts ...O
 
 // Node is the name this server answers as.
 func (s *Server) Node() string { return s.node }
+
+// shipped is how many logs this daemon shipped since it started.
+func (s *Server) shipped() uint64 {
+	if s.shipping == nil {
+		return 0
+	}
+	return s.shipping.Health().Shipped
+}
 
 // Handler is the API's routes, authenticated as a request over TCP.
 func (s *Server) Handler() http.Handler { return s.routes(false) }
@@ -128,6 +147,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	var servers []*http.Server
 	// Whatever way Serve returns (ctx ended, a listener failed to open or
 	// stopped), every server it started stops.
+	if s.cost != nil {
+		go s.cost.run(ctx)
+	}
 	defer func() {
 		shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

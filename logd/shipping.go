@@ -165,6 +165,9 @@ func (s *Server) serveHandoff(w http.ResponseWriter, r *http.Request) {
 type Status struct {
 	Node     string      `json:"node"`
 	Shipping *ShipHealth `json:"shipping,omitempty"`
+	// Requests is the last hour's S3 requests and logs shipped
+	// (WithRequests).
+	Requests *RequestWindow `json:"requests,omitempty"`
 }
 
 func (s *Server) serveStatus(w http.ResponseWriter, _ *http.Request) {
@@ -172,6 +175,10 @@ func (s *Server) serveStatus(w http.ResponseWriter, _ *http.Request) {
 	if s.shipping != nil {
 		h := s.shipping.Health()
 		st.Shipping = &h
+	}
+	if s.cost != nil {
+		r := s.cost.Window(time.Now())
+		st.Requests = &r
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(st)

@@ -65,7 +65,7 @@ func run() error {
 		return err
 	}
 	srv, err := logd.New(ctx, cfg.Logs, shipper, logd.WithPage(page()), logd.WithShipping(shipping),
-		logd.WithMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+		logd.WithRequests(requests), logd.WithMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,10 @@ var flushCommand = &cli.Command{
 refuses whatever the time) is quarantined under spool_dir/.quarantine with a reason file, and
 never retried. Once its cause is fixed, --requeue puts every quarantined log back among the
 pending ones and ships them in the same pass; a log whose cause remains is quarantined again
-with the reason of the day.`,
+with the reason of the day.
+
+Under logs.upload = "batch", flush stores each pending log as its own object, as in per-task
+mode (briskctl logs finds it by ID either way): it is for a node whose brisk-logd cannot run.`,
 	Flags: []cli.Flag{
 		&cli.BoolFlag{Name: "requeue", Usage: "first put every quarantined log back to pending (after fixing what kept it from shipping)"},
 	},

@@ -224,23 +224,7 @@ func TestContribConfigShowsLogsAPI(t *testing.T) {
 	if _, err := config.Parse(data); err != nil {
 		t.Fatalf("contrib/config/brisk.toml: %v", err)
 	}
-	_, section, ok := strings.Cut(string(data), "\n# [logs.api]\n")
-	if !ok {
-		t.Fatal("contrib/config/brisk.toml has no commented [logs.api] section")
-	}
-	uncommented := "[logs.api]\n"
-	var keys []string
-	for _, line := range strings.Split(section, "\n") {
-		if strings.HasPrefix(line, "# [") {
-			break // the next section's
-		}
-		kv, ok := strings.CutPrefix(line, "# ")
-		if !ok || !strings.Contains(kv, " = ") {
-			continue
-		}
-		uncommented += kv + "\n"
-		keys = append(keys, strings.Fields(kv)[0])
-	}
+	uncommented, keys := commentedSection(t, string(data), "logs.api")
 	cfg, err := config.Parse([]byte(uncommented))
 	if err != nil {
 		t.Fatalf("[logs.api] of contrib/config/brisk.toml, uncommented: %v\n%s", err, uncommented)
@@ -258,6 +242,57 @@ func TestContribConfigShowsLogsAPI(t *testing.T) {
 			t.Errorf("contrib/config/brisk.toml does not show logs.api.%s", key)
 		}
 	}
+}
+
+// TestContribConfigShowsLogsBatch: the commented [logs.batch] section of
+// contrib/config/brisk.toml, uncommented, names every key of the section
+// with its default, and the commented upload key its default.
+func TestContribConfigShowsLogsBatch(t *testing.T) {
+	data, err := os.ReadFile("../../contrib/config/brisk.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "\n# upload = \""+config.UploadTask+"\" ") {
+		t.Errorf("contrib/config/brisk.toml does not show logs.upload = %q", config.UploadTask)
+	}
+	uncommented, keys := commentedSection(t, string(data), "logs.batch")
+	cfg, err := config.Parse([]byte(uncommented))
+	if err != nil {
+		t.Fatalf("[logs.batch] of contrib/config/brisk.toml, uncommented: %v\n%s", err, uncommented)
+	}
+	if got, want := cfg.Logs.Batch, config.DefaultBatch(); got != want {
+		t.Errorf("[logs.batch] of contrib/config/brisk.toml shows %+v, the defaults are %+v", got, want)
+	}
+	typ := reflect.TypeOf(config.Batch{})
+	for i := range typ.NumField() {
+		if key := typ.Field(i).Tag.Get("toml"); !slices.Contains(keys, key) {
+			t.Errorf("contrib/config/brisk.toml does not show logs.batch.%s", key)
+		}
+	}
+}
+
+// commentedSection is the commented section [name] of a config,
+// uncommented, and its keys.
+func commentedSection(t *testing.T, data, name string) (string, []string) {
+	t.Helper()
+	_, section, ok := strings.Cut(data, "\n# ["+name+"]\n")
+	if !ok {
+		t.Fatalf("contrib/config/brisk.toml has no commented [%s] section", name)
+	}
+	uncommented := "[" + name + "]\n"
+	var keys []string
+	for _, line := range strings.Split(section, "\n") {
+		if strings.HasPrefix(line, "# [") || !strings.HasPrefix(line, "#") {
+			break // the next section's
+		}
+		kv, ok := strings.CutPrefix(line, "# ")
+		if !ok || !strings.Contains(kv, " = ") {
+			continue
+		}
+		uncommented += kv + "\n"
+		keys = append(keys, strings.Fields(kv)[0])
+	}
+	return uncommented, keys
 }
 
 // TestInstallWritesNodeKeys: the node's name and the Service's DNS name

@@ -49,11 +49,15 @@ type Batcher struct {
 
 	open     *Builder
 	openDirs map[string]*spool.Claim
-	openAt   time.Time            // the first log's arrival: the batch is sealed interval after
-	reserved map[string]bool      // entries of batches journalled and not settled
-	sealed   *sealed              // stored by no attempt yet
-	retryAt  time.Time            // of sealed
-	entryTry map[string]time.Time // a log too large for a batch whose upload failed: not before
+	openAt   time.Time             // the first log's arrival: the batch is sealed interval after
+	reserved map[string]bool       // entries of batches journalled and not settled
+	sealed   *sealed               // stored by no attempt yet
+	retryAt  time.Time             // of sealed
+	entryTry map[string]entryRetry // logs too large for a batch whose upload failed
+	// journalAt is when journal records the store could not settle are
+	// looked at again; journalTries how many times they were.
+	journalAt    time.Time
+	journalTries int
 }
 
 // Result is one attempt to store a batch, or a log too large for one.
@@ -66,6 +70,12 @@ type Result struct {
 	Err      error // nil: stored, and its entries left the spool
 	// Quarantined lists entries that can never ship, set aside.
 	Quarantined []string
+}
+
+// entryRetry is when a log stored alone is tried again.
+type entryRetry struct {
+	attempts int
+	next     time.Time
 }
 
 // sealed is a batch ready to store.
@@ -114,7 +124,7 @@ func New(st store.Conditional, where string, logs config.Logs, node string, opts
 		st: st, where: where, prefix: logs.S3.Prefix, node: node, spoolDir: logs.SpoolDir, cfg: logs.Batch,
 		backoff: backoff.Policy{Min: time.Second, Max: time.Minute}, poll: time.Second, now: time.Now,
 		observe: func(Result) {}, handed: make(chan string, 1024), kick: make(chan struct{}, 1),
-		openDirs: map[string]*spool.Claim{}, reserved: map[string]bool{}, entryTry: map[string]time.Time{},
+		openDirs: map[string]*spool.Claim{}, reserved: map[string]bool{}, entryTry: map[string]entryRetry{},
 	}
 	b.maxLogs = min(MaxHashes(b.prefix, node), 64)
 	for _, o := range opts {
@@ -220,7 +230,7 @@ func (b *Batcher) takeLease(ctx context.Context) (*spool.Lease, error) {
 // step settles journals not yet settled, stores the sealed batch when due,
 // and seals the open batch when full or old enough.
 func (b *Batcher) step(ctx context.Context) {
-	if len(b.reserved) > 0 && b.sealed == nil {
+	if len(b.reserved) > 0 && b.sealed == nil && !b.now().Before(b.journalAt) {
 		b.loadJournal(ctx)
 	}
 	if b.sealed != nil {
@@ -277,7 +287,7 @@ func (b *Batcher) add(ctx context.Context, dir string) {
 	if b.sealed != nil || b.openDirs[dir] != nil || b.reserved[dir] {
 		return
 	}
-	if t, ok := b.entryTry[dir]; ok && b.now().Before(t) {
+	if r, ok := b.entryTry[dir]; ok && b.now().Before(r.next) {
 		return
 	}
 	claim, err := spool.Lock(dir)
@@ -308,14 +318,20 @@ func (b *Batcher) add(ctx context.Context, dir string) {
 		b.addLarge(ctx, claim, m, member)
 		return
 	}
+	b.opened(dir, claim).Add(m, member)
+}
+
+// opened is the open batch, opened for the entry in dir (claimed) if none
+// is: the interval runs from its first entry.
+func (b *Batcher) opened(dir string, claim *spool.Claim) *Builder {
 	if b.open == nil {
 		b.open = &Builder{}
 	}
 	if b.open.Count() == 0 {
 		b.openAt = b.now()
 	}
-	b.open.Add(m, member)
 	b.openDirs[dir] = claim
+	return b.open
 }
 
 func (b *Batcher) compress(dir string, m spool.Meta) ([]byte, error) {
@@ -359,19 +375,15 @@ func (b *Batcher) addLarge(ctx context.Context, claim *spool.Claim, m spool.Meta
 	cancel()
 	if err != nil {
 		claim.Release()
-		b.entryTry[dir] = b.now().Add(b.backoff.Delay(1))
+		r := b.entryTry[dir]
+		r.attempts++
+		r.next = b.now().Add(b.backoff.Delay(r.attempts))
+		b.entryTry[dir] = r
 		b.observe(Result{Key: key, Bytes: len(member), Took: b.now().Sub(start), Err: fmt.Errorf("store the log of %s/%s run %s alone as %s in %s: %w", m.Namespace, m.ID, m.Run, key, b.where, err)})
 		return
 	}
 	delete(b.entryTry, dir)
-	if b.open == nil {
-		b.open = &Builder{}
-	}
-	if b.open.Count() == 0 {
-		b.openAt = b.now()
-	}
-	b.open.AddObject(m, key)
-	b.openDirs[dir] = claim
+	b.opened(dir, claim).AddObject(m, key)
 }
 
 func (b *Batcher) attemptContext(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -565,6 +577,7 @@ func (b *Batcher) loadJournal(ctx context.Context) {
 		}
 		ours, err := b.landed(store.WithPurpose(ctx, store.PurposeBatch), rec.Key, rec.CRC)
 		if err != nil {
+			log.G(ctx).WithError(err).WithField("key", rec.Key).Warn("batch mode: cannot tell whether a journalled batch was stored; its entries wait")
 			for _, e := range rec.Entries {
 				b.reserved[e] = true
 			}
@@ -581,6 +594,18 @@ func (b *Batcher) loadJournal(ctx context.Context) {
 		}
 		b.settle(ctx, path, claims)
 	}
+	b.journalled()
+}
+
+// journalled schedules the next look at the records loadJournal could not
+// settle, with back-off.
+func (b *Batcher) journalled() {
+	if len(b.reserved) == 0 {
+		b.journalTries = 0
+		return
+	}
+	b.journalTries++
+	b.journalAt = b.now().Add(b.backoff.Delay(b.journalTries))
 }
 
 // releaseOpen lets go of the open batch's entries: they stay in the spool.

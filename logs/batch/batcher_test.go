@@ -256,3 +256,20 @@ func TestBatcherJournalsAFullBatch(t *testing.T) {
 		t.Fatalf("journal record: key %q (%d hashes), %d entries; want 64 of each", rec.Key, len(k.Hashes), len(rec.Entries))
 	}
 }
+
+// S3 answers 409 ConditionalRequestConflict while another conditional
+// write to the key is in flight: the batcher retries, and the batch lands
+// once.
+func TestBatcherRetriesAConflict(t *testing.T) {
+	f := storetest.New(t)
+	logs := testLogs(t, f)
+	f.Conflicts.Store(2)
+	b := New(f.Store(logs.S3), "fake", logs, "node-a", WithPoll(50*time.Millisecond), WithBackoff(50*time.Millisecond, 100*time.Millisecond))
+	writeEntry(t, logs.SpoolDir, "conflicted", "x\n")
+	stop := runBatcher(t, b)
+	defer stop()
+	waitFor(t, "the spool to empty", func() bool { p, _ := spool.Pending(logs.SpoolDir); return len(p) == 0 })
+	if got := batches(t, f); len(got) != 1 {
+		t.Fatalf("batches stored: %d, want 1", len(got))
+	}
+}

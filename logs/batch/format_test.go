@@ -166,12 +166,16 @@ func TestKeyPartsFitMinIO(t *testing.T) {
 
 // A store that ignores If-None-Match and If-Match is found out, and named.
 func TestProbeRefusesAStoreWithoutConditionalWrites(t *testing.T) {
-	for _, ignore := range []bool{false, true} {
+	for _, tc := range []struct {
+		name           string
+		ignore, reject bool
+	}{{"honours them", false, false}, {"ignores them", true, false}, {"answers 501", false, true}} {
+		ignore := tc.ignore || tc.reject
 		f := storetest.New(t)
-		f.IgnoreConditions = ignore
+		f.IgnoreConditions, f.RejectConditions = tc.ignore, tc.reject
 		err := Probe(context.Background(), f.Store(f.Config()), "p/", "n", "s3://b at "+f.Config().Endpoint)
 		if ignore != errors.Is(err, ErrNoConditionalWrites) {
-			t.Fatalf("probe (store ignores conditions: %v): %v", ignore, err)
+			t.Fatalf("probe of a store that %s: %v", tc.name, err)
 		}
 		if ignore && !strings.Contains(err.Error(), f.Config().Endpoint) {
 			t.Errorf("the refusal does not name the store: %v", err)

@@ -24,14 +24,17 @@ var ErrNoConditionalWrites = errors.Join(errors.New("the store does not honour c
 func Probe(ctx context.Context, st store.Conditional, prefix, node, where string) error {
 	ctx = store.WithPurpose(ctx, store.PurposeProbe)
 	key := prefix + "index/probe/" + NodeName(node) + "-" + nonce()
+	refuse := func(what string) error {
+		return fmt.Errorf("%s: %s; logs.upload = \"batch\" needs both If-None-Match and If-Match on PUT (AWS S3 since 2024, MinIO since 2024-08): use logs.upload = \"task\" with this store: %w", where, what, ErrNoConditionalWrites)
+	}
 	etag, err := st.Create(ctx, key, []byte("brisk conditional write probe\n"))
+	if store.IsNotImplemented(err) {
+		return refuse(fmt.Sprintf("a PUT with If-None-Match: * was refused as not implemented (%v)", err))
+	}
 	if err != nil {
 		return fmt.Errorf("probe %s for conditional writes: %w", where, err)
 	}
 	defer func() { _ = st.Delete(context.WithoutCancel(ctx), key) }()
-	refuse := func(what string) error {
-		return fmt.Errorf("%s: %s; logs.upload = \"batch\" needs both If-None-Match and If-Match on PUT (AWS S3 since 2024, MinIO since 2024-08): use logs.upload = \"task\" with this store: %w", where, what, ErrNoConditionalWrites)
-	}
 	switch _, err := st.Create(ctx, key, []byte("second\n")); {
 	case err == nil:
 		return refuse("a PUT with If-None-Match: * replaced an object that existed")
@@ -39,6 +42,8 @@ func Probe(ctx context.Context, st store.Conditional, prefix, node, where string
 		return fmt.Errorf("probe %s for conditional writes: %w", where, err)
 	}
 	switch _, err := st.Replace(ctx, key, []byte("third\n"), `"00000000000000000000000000000000"`); {
+	case store.IsNotImplemented(err):
+		return refuse(fmt.Sprintf("a PUT with If-Match was refused as not implemented (%v)", err))
 	case err == nil:
 		return refuse("a PUT with If-Match of an ETag the object does not have replaced it")
 	case !errors.Is(err, store.ErrConflict):

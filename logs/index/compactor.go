@@ -44,7 +44,7 @@ type Compactor struct {
 	// catchUp, after a takeover, is where the next listing starts: when
 	// the last holder last indexed, less the lag, however long ago.
 	catchUp time.Time
-	minute    *written             // the current minute's object
+	minute  *written // the current minute's object
 }
 
 // written is an index object as this compactor last wrote or read it.

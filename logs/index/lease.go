@@ -112,3 +112,11 @@ func (l *lease) renew(ctx context.Context, st store.Conditional, prefix string, 
 func (l *lease) valid(now time.Time, skew time.Duration) bool {
 	return now.Before(l.body.Expires.Add(-skew))
 }
+
+// InUse says whether the bucket under prefix has a batch index: whether
+// any brisk-logd ever compacted it (one read of the lease). Under
+// per-task upload, a lookup asks the index only then.
+func InUse(ctx context.Context, st store.Conditional, prefix string) (bool, error) {
+	_, etag, err := readLease(ctx, st, prefix)
+	return etag != "", err
+}

@@ -48,10 +48,7 @@ func Find(ctx context.Context, st store.Conditional, prefix, namespace, id strin
 	if len(cands) == 0 {
 		return nil, st2, err
 	}
-	hits, st3, ferr := inBatches(ctx, st, cands, namespace, id)
-	st2.RoundTrips += st3.RoundTrips
-	st2.Requests += st3.Requests
-	st2.Candidates, st2.Corrupt = st3.Candidates, st3.Corrupt
+	hits, ferr := inBatches(ctx, st, cands, namespace, id, &st2)
 	return hits, st2, errors.Join(err, ferr)
 }
 
@@ -91,18 +88,16 @@ func FindNear(ctx context.Context, st store.Conditional, prefix, namespace, id, 
 	if len(cands) == 0 {
 		return nil, stats, nil
 	}
-	hits, st3, ferr := inBatches(ctx, st, cands, namespace, id)
-	stats.RoundTrips += st3.RoundTrips
-	stats.Requests += st3.Requests
-	stats.Candidates, stats.Corrupt = st3.Candidates, st3.Corrupt
-	return hits, stats, ferr
+	hits, err := inBatches(ctx, st, cands, namespace, id, &stats)
+	return hits, stats, err
 }
 
 // inBatches reads the trailers of the candidate batches at once and keeps
-// the runs of (namespace, id).
-func inBatches(ctx context.Context, st store.Conditional, cands map[string]bool, namespace, id string) ([]Hit, Stats, error) {
+// the runs of (namespace, id), adding what it cost to stats.
+func inBatches(ctx context.Context, st store.Conditional, cands map[string]bool, namespace, id string, stats *Stats) ([]Hit, error) {
 	ctx = store.WithPurpose(ctx, store.PurposeRead)
-	stats := Stats{RoundTrips: 1, Candidates: len(cands)}
+	stats.RoundTrips++
+	stats.Candidates += len(cands)
 	var mu sync.Mutex
 	var hits []Hit
 	var errs []error
@@ -149,5 +144,5 @@ func inBatches(ctx context.Context, st store.Conditional, cands map[string]bool,
 		}
 		out = append(out, h)
 	}
-	return out, stats, errors.Join(errs...)
+	return out, errors.Join(errs...)
 }

@@ -48,6 +48,16 @@ func (s *Shipper) withBatchRuns(ctx context.Context, rs runSet, namespace, id st
 		if err := list(); err != nil || len(rs) > 0 {
 			return err
 		}
+		// One read says whether the bucket has a batch index at all:
+		// a miss in a bucket of per-task objects costs one request,
+		// not the index's fifty.
+		cs, ok := s.store.(store.Conditional)
+		if !ok {
+			return nil
+		}
+		if used, err := index.InUse(ctx, cs, s.cfg.S3.Prefix); err != nil || !used {
+			return nil
+		}
 		runs, _ := s.batchRuns(ctx, namespace, id)
 		rs.addRuns(runs)
 		return nil

@@ -74,3 +74,10 @@ func isNoSuchKey(err error) bool {
 	c := errorCode(err)
 	return c == "NoSuchKey" || c == "NotFound"
 }
+
+// IsNotImplemented tells a store's refusal of a feature it lacks (501
+// NotImplemented): a PUT with If-None-Match to a store that does not know
+// conditional writes.
+func IsNotImplemented(err error) bool {
+	return errorCode(err) == "NotImplemented" || httpStatus(err) == 501
+}

@@ -40,6 +40,13 @@ type Fake struct {
 	// IgnoreConditions makes PutObject ignore If-None-Match and If-Match,
 	// as a store without conditional writes does.
 	IgnoreConditions bool
+	// RejectConditions answers a PutObject with If-None-Match or If-Match
+	// 501 NotImplemented, as stores that do not know them do.
+	RejectConditions bool
+	// Conflicts is how many of the next conditional PUTs are answered
+	// 409 ConditionalRequestConflict, as S3 does when another
+	// conditional write to the key is in flight.
+	Conflicts atomic.Int32
 	// Down, while set, answers every request 503.
 	Down atomic.Bool
 
@@ -203,6 +210,17 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><CompleteMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><ETag>"e"</ETag></CompleteMultipartUploadResult>`)
 	case r.Method == http.MethodPut:
 		body := f.readBody(r)
+		conditional := r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Match") != ""
+		if conditional && f.RejectConditions {
+			w.WriteHeader(http.StatusNotImplemented)
+			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code><Message>A header you provided implies functionality that is not implemented</Message></Error>`)
+			return
+		}
+		if conditional && f.Conflicts.Add(-1) >= 0 {
+			w.WriteHeader(http.StatusConflict)
+			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>ConditionalRequestConflict</Code><Message>A conflicting conditional operation is currently in progress against this resource.</Message></Error>`)
+			return
+		}
 		f.mu.Lock()
 		old, exists := f.objs[key]
 		if !f.IgnoreConditions {
