@@ -187,3 +187,49 @@ func percentile(v []float64, p float64) float64 {
 	i := int(math.Ceil(float64(len(s))*p/100)) - 1
 	return s[min(max(i, 0), len(s)-1)]
 }
+
+// indexShape is what the compactor's minute objects measured: the bytes,
+// uncompressed, of a batch's line ("b KEY", the key holding every ID hash
+// of the batch) and of an ID hash's ("h HASH N"), and the share of them
+// gzip keeps (docs/batch-format.md).
+type indexShape struct {
+	bLine, hLine, gzip float64
+}
+
+// indexTier is a tier of logs/index as a reader sees it a day into a
+// bucket's life: how many of its periods' objects it reads (one shard of
+// each), each period's length and its shards (logs/index/tiers.go).
+type indexTier struct {
+	name    string
+	period  time.Duration
+	shards  int
+	objects int
+}
+
+// readTiers: the minute objects of the last 16 minutes, the 10-minute
+// shards of the last 80 (the current period not rolled up yet), the hour
+// shards of the last 25 hours (the current hour not rolled up yet).
+var readTiers = []indexTier{
+	{"1m", time.Minute, 1, 16},
+	{"10m", 10 * time.Minute, 8, 8},
+	{"1h", time.Hour, 64, 25},
+}
+
+// lookupBytes estimates what one lookup by ID reads from the index at the
+// seed's load once the bucket holds a day of logs, per tier, compressed
+// (what it downloads) and not (what it parses). A shard of a period holds
+// the hashes that fall in it, and the line of every batch with one of
+// them: a batch of logsPerBatch random IDs is in nearly every shard.
+func (m seedModel) lookupBytes(s indexShape, logsPerBatch float64) (gz, raw map[string]float64) {
+	gz, raw = map[string]float64{}, map[string]float64{}
+	for _, t := range readTiers {
+		batches := float64(m.seedNodes) * t.period.Seconds() / m.interval.Seconds()
+		n := float64(t.shards)
+		refs := batches * (1 - math.Pow(1-1/n, logsPerBatch))
+		hashes := batches * logsPerBatch / n
+		one := refs*s.bLine + hashes*s.hLine
+		raw[t.name] = one * float64(t.objects)
+		gz[t.name] = raw[t.name] * s.gzip
+	}
+	return gz, raw
+}

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -82,6 +85,12 @@ type result struct {
 	BatchesStored   float64            `json:"batches_stored"`
 	CompactorCycles float64            `json:"compactor_cycles"`
 
+	// The minute index objects as stored, and what a lookup would read
+	// from the index at the seed's load a day into the bucket's life.
+	IndexShape    *shapeResult       `json:"index_shape,omitempty"`
+	SeedLookupGz  map[string]float64 `json:"seed_lookup_index_bytes,omitempty"`     // downloaded, by tier
+	SeedLookupRaw map[string]float64 `json:"seed_lookup_index_raw_bytes,omitempty"` // parsed, by tier
+
 	// Exit → findable by ID alone, ms.
 	Findable        []float64 `json:"findable_ms"`
 	FindableMissing int       `json:"findable_missing"`
@@ -95,6 +104,18 @@ type result struct {
 	LookupShipper *lookupResult `json:"lookup_shipper,omitempty"` // ship.Shipper.RecentRuns + ReadRun
 
 	Errors []string `json:"errors,omitempty"`
+}
+
+// shapeResult is what the minute index objects hold.
+type shapeResult struct {
+	Objects  int     `json:"objects"`
+	GzBytes  int     `json:"gzip_bytes"`
+	RawBytes int     `json:"raw_bytes"`
+	BLines   int     `json:"batch_lines"`
+	BBytes   int     `json:"batch_line_bytes"`
+	HLines   int     `json:"hash_lines"`
+	HBytes   int     `json:"hash_line_bytes"`
+	Logs     float64 `json:"logs_per_batch"`
 }
 
 // snapshot is every counter of the run at one time.
@@ -393,6 +414,13 @@ func (b *bench) model(r *result, mode string, s0, s1 snapshot) {
 	m := seedModel{simNodes: r.Nodes, seedNodes: b.seedNodes, seedRate: b.seedRate, window: s1.at.Sub(s0.at),
 		lag: b.lag, interval: time.Duration(config.DefaultBatch().Interval), compactor: mode == config.UploadBatch}
 	r.SeedPerTask = m.perTask(parts)
+	if sh := r.IndexShape; sh != nil && sh.BLines > 0 && sh.HLines > 0 && sh.RawBytes > 0 {
+		r.SeedLookupGz, r.SeedLookupRaw = m.lookupBytes(indexShape{
+			bLine: float64(sh.BBytes) / float64(sh.BLines),
+			hLine: float64(sh.HBytes) / float64(sh.HLines),
+			gzip:  float64(sh.GzBytes) / float64(sh.RawBytes),
+		}, sh.Logs)
+	}
 	r.SeedTotal = total(r.SeedPerTask)
 	r.SeedUsdPerDay = dollarsPerDay(r.SeedPerTask, b.seedRate)
 }
@@ -403,6 +431,7 @@ func (b *bench) stored(ctx context.Context, r *result, st *store.S3, bucket stri
 	r.StoredObjects, r.StoredBytes = map[string]int{}, map[string]int64{}
 	periods := map[string]bool{}
 	puts := 0.0
+	var minutes []string
 	p := s3.NewListObjectsV2Paginator(st.Client(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
 	for p.HasMorePages() {
 		out, err := p.NextPage(ctx)
@@ -422,6 +451,9 @@ func (b *bench) stored(ctx context.Context, r *result, st *store.S3, bucket stri
 			// index/10m/PERIOD/SS and index/1h/PERIOD/SS written in the
 			// window are roll-ups.
 			parts := strings.Split(key, "/")
+			if kind == "index" && len(parts) == 4 && parts[1] == "1m" {
+				minutes = append(minutes, key)
+			}
 			if kind == "index" && len(parts) == 4 && (parts[1] == "10m" || parts[1] == "1h") {
 				if t := aws.ToTime(o.LastModified); !t.Before(from) && t.Before(to) {
 					puts++
@@ -442,6 +474,9 @@ func (b *bench) stored(ctx context.Context, r *result, st *store.S3, bucket stri
 	if puts > 0 {
 		r.RollupsWin = map[string]float64{"GetObject": gets, "PutObject": puts}
 	}
+	if err := b.shape(ctx, r, st, minutes); err != nil {
+		return err
+	}
 	r.TasksStored = r.TasksTotal
 	logBytes := r.StoredBytes["batch"] + r.StoredBytes["batch-large"] + r.StoredBytes["task"]
 	r.IndexBytes = r.StoredBytes["index"]
@@ -459,4 +494,43 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-time.After(d):
 		return nil
 	}
+}
+
+// shape reads the minute index objects and measures their lines.
+func (b *bench) shape(ctx context.Context, r *result, st *store.S3, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	sh := &shapeResult{Objects: len(keys)}
+	for _, k := range keys {
+		o, err := st.Read(ctx, k)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", k, err)
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(o.Body))
+		if err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+		raw, err := io.ReadAll(zr)
+		if err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+		sh.GzBytes += len(o.Body)
+		sh.RawBytes += len(raw)
+		for _, line := range bytes.SplitAfter(raw, []byte("\n")) {
+			switch {
+			case bytes.HasPrefix(line, []byte("b ")):
+				sh.BLines++
+				sh.BBytes += len(line)
+			case bytes.HasPrefix(line, []byte("h ")):
+				sh.HLines++
+				sh.HBytes += len(line)
+			}
+		}
+	}
+	if sh.BLines > 0 {
+		sh.Logs = float64(sh.HLines) / float64(sh.BLines)
+	}
+	r.IndexShape = sh
+	return nil
 }
