@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -47,6 +48,11 @@ type task struct {
 	first  string    // its first line
 }
 
+// errHandoff: the task was written, and its hand-off failed (the daemon
+// did not answer in time): its entry waits for the daemon's look over the
+// spool, as a shim's does.
+var errHandoff = errors.New("hand-off failed")
+
 // writeTask writes one task's log into spool with logs/spool, as a shim
 // does (Open, Write in pipe-sized chunks, Finish, Release), and hands it
 // over to the node's brisk-logd when handoff is set.
@@ -84,7 +90,7 @@ func writeTask(ctx context.Context, n *node, id string, seed uint64, size int, h
 		// The task has ended: its hand-off completes even as the load
 		// stops, as a shim's would.
 		if err := n.handoff.Notify(context.WithoutCancel(ctx), e.Dir()); err != nil {
-			return t, err
+			return t, fmt.Errorf("%w: %w", errHandoff, err)
 		}
 	}
 	return t, nil
@@ -103,8 +109,10 @@ type load struct {
 
 	mu       sync.Mutex
 	finished []task
-	errors   int
+	errors   int // tasks not written
 	lastErr  error
+	handoffs int // hand-offs failed
+	lastHand error
 	maxLag   time.Duration
 	onFinish func(task, int) // called with each finished task and its index
 }
@@ -137,7 +145,11 @@ func (l *load) run(ctx context.Context) {
 				if lag > l.maxLag {
 					l.maxLag = lag
 				}
-				if err != nil {
+				switch {
+				case errors.Is(err, errHandoff):
+					l.handoffs++
+					l.lastHand = err
+				case err != nil:
 					l.errors++
 					l.lastErr = err
 				}

@@ -32,6 +32,9 @@ type batchRow struct {
 	Finished    int                `json:"tasks_finished"`
 	Rate        float64            `json:"tasks_per_s"`
 	Backlog     int                `json:"backlog_end"`
+	MaxLagMs    float64            `json:"max_write_lag_ms"`
+	Handoffs    int                `json:"handoff_failures"`
+	BenchCPU    float64            `json:"bench_cpu_s"`
 	LogdCPU     float64            `json:"logd_cpu_s"`
 	MinioCPU    float64            `json:"minio_cpu_s"`
 	MinIO       map[string]float64 `json:"minio_requests"`
@@ -158,6 +161,8 @@ func writeBatch(b *strings.Builder, path, machine string) {
 	fmt.Fprintf(b, "| bytes stored per task: logs, and the index | %.0f + %.0f | %.0f | |\n", bt.StoredPer, perTask(bt.IndexBytes, bt.TasksTotal), tk.StoredPer)
 	fmt.Fprintf(b, "| $/day for storage (a day kept, the bucket's lifecycle rule) | $%.2f | $%.2f | |\n", bt.StorageUsd, tk.StorageUsd)
 	fmt.Fprintf(b, "| brisk-logd CPU per task (all nodes; ms) | %.1f | %.1f | |\n", 1000*perTask(bt.LogdCPU, bt.Tasks), 1000*perTask(tk.LogdCPU, tk.Tasks))
+	fmt.Fprintf(b, "| CPU over the window: brisk-logd (all nodes) / MinIO / the bench (s) | %.0f / %.0f / %.0f | %.0f / %.0f / %.0f | |\n", bt.LogdCPU, bt.MinioCPU, bt.BenchCPU, tk.LogdCPU, tk.MinioCPU, tk.BenchCPU)
+	fmt.Fprintf(b, "| the load's lag behind its schedule, max (s); hand-offs not answered in 2 s (left to the daemon's look over the spool) | %.1f; %d | %.1f; %d | |\n", bt.MaxLagMs/1000, bt.Handoffs, tk.MaxLagMs/1000, tk.Handoffs)
 	fmt.Fprintf(b, "| exit → findable by ID alone, p50 / p99 / max (s; %d and %d sampled tasks) | %.1f / **%.1f** / %.1f | %.2f / %.2f / %.2f | |\n",
 		len(bt.Findable), len(tk.Findable), bt.FindP50/1000, bt.FindP99/1000, bt.FindMax/1000, tk.FindP50/1000, tk.FindP99/1000, tk.FindMax/1000)
 	if l, s := bt.Lookup, tk.Shipper; l != nil && s != nil {
