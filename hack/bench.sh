@@ -247,6 +247,9 @@ mount -t tmpfs -o size=1g,mode=0700 brisk-bench-batch "$STACK/batch-spools"
 	-spool-root "$STACK/batch-spools" -dir "$STACK/batch" -nodes "${BATCH_NODES:-10}" \
 	-warmup "${BATCH_WARMUP:-30s}" -duration "${BATCH_DURATION:-150s}" -lookups "${BATCH_LOOKUPS:-200}" \
 	2> >(tee "$OUT/batch/batchbench.log" >&2) | tee -a "$OUT/batch/batchbench.jsonl" >&2
+# What a lookup reads from the index at the seed's scale: an hour of 100
+# nodes' batches indexed by the compactor in-process (logs/index).
+(cd "$REPO" && go test -run XXX -bench FindAtSeedScale -benchtime "${BATCH_INDEX_FINDS:-5}x" ./logs/index/ 2>/dev/null | grep -E '^Benchmark') | tee "$OUT/batch/index-seed-scale.txt" >&2
 # What the daemons said, where they said anything.
 for f in "$STACK"/batch/*/node-*/logd.log; do
 	if [ -s "$f" ]; then cp "$f" "$OUT/batch/$(basename "$(dirname "$(dirname "$f")")")-$(basename "$(dirname "$f")").log"; fi
@@ -258,7 +261,7 @@ fi
 REPORT_DIR=$REPO/docs
 [ -z "${BENCH_ONLY:-}" ] || REPORT_DIR=${BENCH_PARTIAL_DIR:-$STACK_PARENT/brisk-bench-partial}
 mkdir -p "$REPORT_DIR"
-(cd "$REPO" && go run ./hack/benchreport -go "$OUT/go-bench.txt" -containers "$OUT/containers.jsonl" -shim "$OUT/shim.jsonl" -profiles "$OUT/profiles.jsonl" -logd "$OUT/logd.jsonl" -batch "$OUT/batch/batchbench.jsonl" \
+(cd "$REPO" && go run ./hack/benchreport -go "$OUT/go-bench.txt" -containers "$OUT/containers.jsonl" -shim "$OUT/shim.jsonl" -profiles "$OUT/profiles.jsonl" -logd "$OUT/logd.jsonl" -batch "$OUT/batch/batchbench.jsonl" -batch-index "$OUT/batch/index-seed-scale.txt" \
 	-machine "$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r), disk baseline under $STACK_PARENT on $(findmnt -no FSTYPE -T "$STACK_PARENT")" \
 	-out "$REPORT_DIR/benchmarks.md")
 # The raw measurements stay beside the report, so every figure can be traced.

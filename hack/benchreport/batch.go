@@ -97,7 +97,7 @@ const (
 
 // writeBatch reports batch mode's cost beside per-task upload's, from the
 // same run: the last row of each mode.
-func writeBatch(b *strings.Builder, path, machine string) {
+func writeBatch(b *strings.Builder, path, indexPath, machine string) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -176,17 +176,22 @@ func writeBatch(b *strings.Builder, path, machine string) {
 	b.WriteString("\n")
 
 	if sh := bt.Shape; sh != nil && len(bt.LookupGz) > 0 && sh.BLines > 0 && sh.HLines > 0 && sh.RawBytes > 0 {
-		fmt.Fprintf(b, "**What a lookup by ID reads at the seed, a day into the bucket's life** (an estimate: this run's bucket is minutes old, and its index, %.0f kB in all, is what the lookups above read). "+
-			"The %d minute index objects the compactor stored hold a line per batch of %.0f bytes (\"b KEY\": the key carries every ID hash of the batch), a line per ID hash of %.0f bytes, %.1f hashes per batch, and gzip keeps %.2f of them. "+
-			"A lookup reads one shard of each of 16 minute objects, 8 ten-minute and 25 hour objects (`logs/index`). At the seed's %d nodes a minute indexes %.0f batches; a batch of %.0f random IDs has its line in %.0f%% of the 8 ten-minute shards and %.0f%% of the 64 hour shards, so each shard carries most of its period's batch keys:\n\n",
-			bt.IndexBytes/1000, sh.Objects, sh.BBytes/sh.BLines, sh.HBytes/sh.HLines, sh.Logs, sh.GzBytes/sh.RawBytes,
-			bt.SeedNodes, float64(bt.SeedNodes)*60/10, sh.Logs, 100*(1-pow(7.0/8, sh.Logs)), 100*(1-pow(63.0/64, sh.Logs)))
-		b.WriteString("| tier | objects read | downloaded | parsed |\n|---|---:|---:|---:|\n")
-		objects := map[string]int{"1m": 16, "10m": 8, "1h": 25}
-		for _, tier := range []string{"1m", "10m", "1h"} {
-			fmt.Fprintf(b, "| %s | %d | %.1f MB | %.1f MB |\n", tier, objects[tier], bt.LookupGz[tier]/1e6, bt.LookupRaw[tier]/1e6)
-		}
-		fmt.Fprintf(b, "| all | 49 | **%.0f MB** | %.0f MB |\n\n", sum(bt.LookupGz)/1e6, sum(bt.LookupRaw)/1e6)
+		fmt.Fprintf(b, "**What a lookup by ID reads at the seed, a day into the bucket's life.** This run's bucket is minutes old: its index, %.0f kB in all, is what the lookups above read. "+
+			"A lookup reads one shard of each of 16 minute objects, 8 ten-minute and 25 hour objects (`logs/index`), and a shard holds a line per batch with an ID in it, the batch's whole key. "+
+			"The %d minute objects this run stored hold a line of %.0f bytes per batch (\"b KEY\": the key carries every ID hash of the batch) and of %.0f bytes per ID hash, %.1f hashes per batch. "+
+			"At the seed's %d nodes a minute indexes %.0f batches, and a batch of %.0f random IDs has its line in %.0f%% of the 8 ten-minute shards and %.0f%% of the 64 hour shards: "+
+			"from these line sizes, a lookup a day in parses %.0f MB of index (%.0f MB of it hour shards), and downloads %.0f MB at the minute objects' gzip ratio (%.2f; hour shards, whose keys' hashes are mostly not their own, compress less).\n\n",
+			bt.IndexBytes/1000, sh.Objects, sh.BBytes/sh.BLines, sh.HBytes/sh.HLines, sh.Logs,
+			bt.SeedNodes, float64(bt.SeedNodes)*60/10, sh.Logs, 100*(1-pow(7.0/8, sh.Logs)), 100*(1-pow(63.0/64, sh.Logs)),
+			sum(bt.LookupRaw)/1e6, bt.LookupRaw["1h"]/1e6, sum(bt.LookupGz)/1e6, sh.GzBytes/sh.RawBytes)
+	}
+	if m := benchMetrics(indexPath, "FindAtSeedScale"); len(m) > 0 {
+		fmt.Fprintf(b, "Measured with the compactor itself (`BenchmarkFindAtSeedScale` in `logs/index`: an hour of the seed's 100 nodes, 36,000 batches of 30 logs, indexed on a test clock and rolled up, in-process against the test S3):\n\n")
+		b.WriteString("| index object (gzip, as stored) | size | read by a lookup a day in |\n|---|---:|---:|\n")
+		fmt.Fprintf(b, "| minute object | %.2f MB | 16 |\n| ten-minute shard (of 8) | %.2f MB | 8 |\n| hour shard (of 64) | %.2f MB | 25 |\n", m["MB/1m-object"], m["MB/10m-shard"], m["MB/1h-shard"])
+		fmt.Fprintf(b, "| **a lookup by ID, a day in** | **%.0f MB** | |\n\n", m["MB-read/find-a-day-in"])
+		fmt.Fprintf(b, "An hour in, a lookup reads %.1f MB and takes %.0f ms of this machine, in-process (no network). A day in it reads some %.0f× as much: the three round trips hold, but each moves tens of megabytes and parses them.\n\n",
+			m["MB-read/find"], m["ns/op"]/1e6, m["MB-read/find-a-day-in"]/m["MB-read/find"])
 	}
 
 	// Batch mode's requests by purpose.
@@ -206,7 +211,7 @@ func writeBatch(b *strings.Builder, path, machine string) {
 	b.WriteString("\n\n")
 	fmt.Fprintf(b, "**Fixed costs** do not grow with the tasks: the compactor holder's listing of new batches (one `ListObjectsV2` per 10 s cycle, a page per 1,000 batches in its 3-minute look-back: one page here, two at the seed's %d nodes), "+
 		"its minute index object (one PUT per cycle that found batches), its lease renewals (a PUT every 15–20 s), and the other nodes' reads of the lease (only once it may have lapsed). "+
-		"They weigh %.0f times more per task in this %d-node simulation than at the seed. "+
+		"The holder's share is the same at any number of nodes, so it weighs %.0f times more per task in this %d-node simulation than at the seed; the other nodes' lease reads grow with the nodes. "+
 		"The roll-ups rarely fall in a window of a few minutes and the hourly one never does; by design (`logs/index`) they cost, per hour, six 10-minute roll-ups (10 GETs of minute objects, 8 shard PUTs each) and one hourly (48 GETs of 10-minute shards, 64 shard PUTs), and a lease PUT after each: "+
 		"108 GETs and 119 PUTs an hour, %.5f requests per task at %.0f tasks/s.\n\n",
 		bt.SeedNodes, float64(bt.SeedNodes)/float64(bt.Nodes), bt.Nodes, (108.0+119)/(3600*bt.SeedRate), bt.SeedRate)
@@ -240,6 +245,33 @@ func writeBatch(b *strings.Builder, path, machine string) {
 }
 
 func pow(x, y float64) float64 { return math.Pow(x, y) }
+
+// benchMetrics reads the metrics of Benchmark<name> from go test -bench
+// output: unit → value ("ns/op", "MB/1h-shard"); nil when absent.
+func benchMetrics(path, name string) map[string]float64 {
+	if path == "" {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark"+name) {
+			continue
+		}
+		out := map[string]float64{}
+		for i := 2; i+1 < len(f); i += 2 {
+			var v float64
+			if _, err := fmt.Sscan(f[i], &v); err == nil {
+				out[f[i+1]] = v
+			}
+		}
+		return out
+	}
+	return nil
+}
 
 func perTask(n float64, tasks int) float64 {
 	if tasks == 0 {

@@ -34,6 +34,7 @@ func main() {
 	profiles := flag.String("profiles", "", "layer-sharing JSON lines (bench.sh part profiles)")
 	logd := flag.String("logd", "", "node log API JSON lines (bench.sh part logd)")
 	batch := flag.String("batch", "", "batch mode's cost, JSON lines of hack/batchbench (bench.sh part batch)")
+	batchIndex := flag.String("batch-index", "", "BenchmarkFindAtSeedScale's output (logs/index; bench.sh part batch)")
 	machine := flag.String("machine", "", "machine description")
 	out := flag.String("out", "docs/benchmarks.md", "report to write")
 	flag.Parse()
@@ -56,7 +57,7 @@ func main() {
 		writeLogd(&b, *logd, *machine)
 	}
 	if *batch != "" {
-		writeBatch(&b, *batch, *machine)
+		writeBatch(&b, *batch, *batchIndex, *machine)
 	}
 	b.WriteString(`## Reading these numbers
 
