@@ -84,8 +84,11 @@ func (sh *Shipping) batchMode(logs config.Logs, shipper *ship.Shipper, node stri
 	if logs.S3.Endpoint != "" {
 		where += " at " + logs.S3.Endpoint
 	}
+	// The compactor's lease and index rely on conditional writes: it
+	// starts once the batcher's probe found the store honours them.
+	probed := make(chan struct{})
 	b := batch.New(cs, where, logs, node, append([]batch.Opt{batch.WithObserver(sh.observeBatch),
-		batch.WithAttemptTimeout(time.Duration(logs.UploadTimeout))}, o.batch...)...)
+		batch.WithAttemptTimeout(time.Duration(logs.UploadTimeout)), batch.WithProbed(func() { close(probed) })}, o.batch...)...)
 	lag := max(3*time.Minute, time.Duration(logs.S3.RequestTimeout)+2*time.Minute)
 	c := index.NewCompactor(cs, logs.S3.Prefix, node, append([]index.CompactorOpt{index.WithLag(lag),
 		index.WithCycleObserver(m.observeCycle)}, o.compactor...)...)
@@ -94,7 +97,14 @@ func (sh *Shipping) batchMode(logs config.Logs, shipper *ship.Shipper, node stri
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		compacted := make(chan error, 1)
-		go func() { compacted <- c.Run(ctx) }()
+		go func() {
+			select {
+			case <-probed:
+				compacted <- c.Run(ctx)
+			case <-ctx.Done():
+				compacted <- ctx.Err()
+			}
+		}()
 		err := b.Serve(ctx)
 		cancel()
 		<-compacted

@@ -31,7 +31,9 @@ func (e *Env) StartMinIO() *MinIO {
 	if err := os.MkdirAll(m.dataDir, 0o755); err != nil {
 		e.T.Fatal(err)
 	}
-	m.Proc = e.Start("minio", []string{"MINIO_ROOT_USER=" + m.AccessKey, "MINIO_ROOT_PASSWORD=" + m.SecretKey, "MINIO_BROWSER=off"},
+	// Its metrics are public: tests count the requests it answers
+	// (S3Requests).
+	m.Proc = e.Start("minio", []string{"MINIO_ROOT_USER=" + m.AccessKey, "MINIO_ROOT_PASSWORD=" + m.SecretKey, "MINIO_BROWSER=off", "MINIO_PROMETHEUS_AUTH_TYPE=public"},
 		bin, "server", m.dataDir, "--address", fmt.Sprintf("127.0.0.1:%d", port), "--console-address", fmt.Sprintf("127.0.0.1:%d", console), "--quiet")
 	m.WaitLive()
 	return m

@@ -2,8 +2,6 @@ package batch
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,6 +42,7 @@ type Batcher struct {
 	attempt  time.Duration
 	now      func() time.Time
 	observe  func(Result)
+	probed   func()
 	handed   chan string
 	kick     chan struct{}
 
@@ -102,6 +101,11 @@ type Opt func(*Batcher)
 // WithObserver has fn called after each attempt to store a batch.
 func WithObserver(fn func(Result)) Opt { return func(b *Batcher) { b.observe = fn } }
 
+// WithProbed has fn called once the store passed the probe for
+// conditional writes (Probe): what else relies on them, the compactor,
+// starts then.
+func WithProbed(fn func()) Opt { return func(b *Batcher) { b.probed = fn } }
+
 // WithPoll sets how often the spool is looked over for entries not handed
 // over (their shim died, or the hand-off was lost).
 func WithPoll(d time.Duration) Opt { return func(b *Batcher) { b.poll = d } }
@@ -123,7 +127,7 @@ func New(st store.Conditional, where string, logs config.Logs, node string, opts
 	b := &Batcher{
 		st: st, where: where, prefix: logs.S3.Prefix, node: node, spoolDir: logs.SpoolDir, cfg: logs.Batch,
 		backoff: backoff.Policy{Min: time.Second, Max: time.Minute}, poll: time.Second, now: time.Now,
-		observe: func(Result) {}, handed: make(chan string, 1024), kick: make(chan struct{}, 1),
+		observe: func(Result) {}, probed: func() {}, handed: make(chan string, 1024), kick: make(chan struct{}, 1),
 		openDirs: map[string]*spool.Claim{}, reserved: map[string]bool{}, entryTry: map[string]entryRetry{},
 	}
 	b.maxLogs = min(MaxHashes(b.prefix, node), 64)
@@ -155,20 +159,18 @@ func (b *Batcher) Kick() {
 	}
 }
 
-// Serve batches until ctx ends: it takes the spool's lease (waiting while
-// another process holds it), makes sure the store honours conditional
-// writes (refusing to run, with ErrNoConditionalWrites, if it does not),
-// settles the batches a previous run left half stored, then batches what
+// Serve batches until ctx ends: it makes sure the store honours
+// conditional writes (refusing to run, with ErrNoConditionalWrites, if it
+// does not), takes the spool's lease (waiting while another process holds
+// it), settles the batches a previous run left half stored, then batches what
 // shims hand over and what a look over the spool finds.
 func (b *Batcher) Serve(ctx context.Context) error {
 	if b.maxLogs < 1 {
 		return fmt.Errorf("logs.s3.prefix %q: too long for a batch key to hold any ID hash", b.prefix)
 	}
-	lease, err := b.takeLease(ctx)
-	if err != nil {
-		return err
-	}
-	defer lease.Release()
+	// The probe comes first: a store without conditional writes is
+	// refused at start, also while spool_dir does not exist yet (no task
+	// ran on this node), when the spool's lease waits.
 	for attempt := 1; ; attempt++ {
 		err := Probe(ctx, b.st, b.prefix, b.node, b.where)
 		if err == nil {
@@ -183,6 +185,12 @@ func (b *Batcher) Serve(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+	b.probed()
+	lease, err := b.takeLease(ctx)
+	if err != nil {
+		return err
+	}
+	defer lease.Release()
 	log.G(ctx).WithFields(log.Fields{"store": b.where, "interval": time.Duration(b.cfg.Interval), "max_logs": b.maxLogs}).Info("batch mode: storing logs in batches")
 	b.loadJournal(ctx)
 	defer b.releaseOpen()
@@ -408,20 +416,14 @@ func (b *Batcher) seal(ctx context.Context) {
 		b.reserved[dir] = true
 	}
 	s.key = BatchKey(b.prefix, b.node, now, hashesOf(s.entries))
-	s.journal = filepath.Join(b.spoolDir, journalDir, journalName(s.key))
+	// Named by the batch's time, node and nonce: its key, with a hash per
+	// log, is too long for a file name.
+	s.journal = filepath.Join(b.spoolDir, journalDir, journalName(b.prefix, s.key)+".json")
 	b.open, b.openDirs = nil, map[string]*spool.Claim{}
 	if err := b.writeJournal(s); err != nil {
 		log.G(ctx).WithError(err).Warn("batch mode: journal a batch (a crash before its entries leave the spool would store them twice)")
 	}
 	b.sealed, b.retryAt = s, now
-}
-
-// journalName is the file of a batch's journal record: named by a hash of
-// its key, not the key, whose ID hashes make it longer than a file name
-// may be (255 bytes) once a batch holds more than about 20 logs.
-func journalName(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(sum[:16]) + ".json"
 }
 
 func hashesOf(entries []Entry) []string {

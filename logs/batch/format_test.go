@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -127,40 +128,30 @@ func TestKeyRoundTrip(t *testing.T) {
 	if n := MaxHashes("logs/", "node-a"); n < 64 {
 		t.Errorf("MaxHashes = %d, want at least 64", n)
 	}
+	// A full batch's key: no path segment longer than MinIO takes, and
+	// read back whole.
+	node := strings.Repeat("n", 63)
+	var many []string
+	for i := range MaxHashes("logs/", node) {
+		many = append(many, IDHash("ns", fmt.Sprint(i)))
+	}
+	full := BatchKey("logs/", node, now, many)
+	for _, seg := range strings.Split(full, "/") {
+		if len(seg) > MaxSegmentLen {
+			t.Errorf("key %q has a segment of %d bytes", full, len(seg))
+		}
+	}
+	if len(full) > MaxKeyLen || len(many) < 64 {
+		t.Errorf("key of %d bytes for %d hashes", len(full), len(many))
+	}
+	if got, ok := ParseKey("logs/", full); !ok || !slices.Equal(got.Hashes, many) || got.Node != node {
+		t.Errorf("ParseKey of a full batch's key: %v, %d hashes", ok, len(got.Hashes))
+	}
+	if j := journalName("logs/", full); len(j) > 100 || !strings.HasPrefix(j, "20261207_21_0304.567_"+node+"_") {
+		t.Errorf("journal name %q", j)
+	}
 	if TimePrefix("logs/", now.Add(-time.Second)) >= k || TimePrefix("logs/", now.Add(time.Second)) <= k {
 		t.Error("keys do not sort by time")
-	}
-}
-
-// A full batch's key fits S3 (1,024 bytes) and MinIO, which stores no
-// part between two "/" longer than 255 bytes, and still reads back, with
-// the longest node name as with a short one.
-func TestKeyPartsFitMinIO(t *testing.T) {
-	now := time.Date(2026, 12, 7, 21, 3, 4, 567e6, time.UTC)
-	for _, node := range []string{"node-a", strings.Repeat("n", 63)} {
-		n := MaxHashes("logs/", node)
-		if n < 64 {
-			t.Errorf("node %q: MaxHashes = %d, want at least 64", node, n)
-		}
-		for _, count := range []int{1, 20, 23, 64, n} {
-			hs := make([]string, count)
-			for i := range hs {
-				hs[i] = IDHash("ns", fmt.Sprint(i))
-			}
-			k := BatchKey("logs/", node, now, hs)
-			if len(k) > MaxKeyLen {
-				t.Errorf("node %q, %d hashes: key of %d bytes", node, count, len(k))
-			}
-			for _, part := range strings.Split(k, "/") {
-				if len(part) > MaxSegment {
-					t.Errorf("node %q, %d hashes: a part of %d bytes: %s", node, count, len(part), part)
-				}
-			}
-			got, ok := ParseKey("logs/", k)
-			if !ok || !got.Sealed.Equal(now) || got.Node != NodeName(node) || len(got.Hashes) != count || got.Hashes[count-1] != hs[count-1] {
-				t.Errorf("ParseKey(%q) = %+v, %v", k, got, ok)
-			}
-		}
 	}
 }
 

@@ -17,8 +17,10 @@ import (
 // The time is the node's, when the batch was sealed: one listing of
 // "batch/" with StartAfter a time finds every batch sealed since. HASHES
 // is IDHash of each log's namespace and ID, HashLen characters each: the
-// compactor indexes a batch from its key alone. A "/" splits HASHES
-// wherever a part of the key would be longer than MaxSegment.
+// compactor indexes a batch from its key alone. A "/" is put between two
+// hashes wherever a path segment of the key would pass MaxSegmentLen
+// (ParseKey drops it): MinIO stores each segment as a file or directory
+// name, and refuses a key with a longer one (XMinioInvalidObjectName).
 const (
 	Dir      = "batch/"
 	LargeDir = "batch-large/"
@@ -28,8 +30,11 @@ const (
 	// not a wrong answer.
 	HashLen = 10
 	// MaxKeyLen is S3's limit on a key's length.
-	MaxKeyLen  = 1024
-	timeLayout = "20060102/15/0405.000"
+	MaxKeyLen = 1024
+	// MaxSegmentLen is the longest path segment ("/" to "/") of a key
+	// MinIO takes: a file name's limit.
+	MaxSegmentLen = 255
+	timeLayout    = "20060102/15/0405.000"
 )
 
 var hashEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
@@ -72,28 +77,16 @@ func TimePrefix(prefix string, t time.Time) string {
 	return prefix + Dir + t.UTC().Format(timeLayout)
 }
 
-// MaxSegment is the longest part of a key between two "/" that MinIO
-// stores (a file name on its disks): longer, it answers
-// XMinioInvalidObjectName. The ID hashes of a batch key are split over
-// as many parts as they need.
-const MaxSegment = 255
-
 // BatchKey is the key of a batch of node's, sealed at t, holding the logs
-// whose ID hashes are hashes: a "/" goes between two hashes wherever the
-// part of the key since the last one would be longer than MaxSegment.
+// whose ID hashes are hashes.
 func BatchKey(prefix, node string, t time.Time, hashes []string) string {
 	var b strings.Builder
-	b.WriteString(TimePrefix(prefix, t))
-	seg := len(timeLayout) - strings.LastIndexByte(timeLayout, '/') - 1
-	head := "_" + NodeName(node) + "_" + nonce() + "_"
-	b.WriteString(head)
-	seg += len(head)
-	for i, h := range hashes {
-		need := len(h)
-		if i == len(hashes)-1 {
-			need += len(suffix)
-		}
-		if seg+need > MaxSegment {
+	fmt.Fprintf(&b, "%s_%s_%s_", TimePrefix(prefix, t), NodeName(node), nonce())
+	seg := b.Len() - strings.LastIndex(b.String(), "/") - 1
+	for _, h := range hashes {
+		// Room is kept for the suffix in every segment, which may be
+		// the last.
+		if seg+len(h)+len(suffix) > MaxSegmentLen {
 			b.WriteByte('/')
 			seg = 0
 		}
@@ -102,6 +95,13 @@ func BatchKey(prefix, node string, t time.Time, hashes []string) string {
 	}
 	b.WriteString(suffix)
 	return b.String()
+}
+
+// journalName is a file name for the batch under key: its time, node and
+// nonce, which tell it from any other, without the prefix and the hashes.
+func journalName(prefix, key string) string {
+	parts := strings.SplitN(strings.TrimPrefix(key, prefix+Dir), "_", 4)
+	return strings.ReplaceAll(strings.Join(parts[:min(3, len(parts))], "_"), "/", "_")
 }
 
 // LargeKey is the key of a log too large for a batch.
@@ -113,8 +113,9 @@ func LargeKey(prefix, node string, t time.Time) string {
 // node: a batch is sealed once it holds that many logs.
 func MaxHashes(prefix, node string) int {
 	hashes := []string{}
-	for len(BatchKey(prefix, node, time.Time{}, append(hashes, strings.Repeat("a", HashLen)))) <= MaxKeyLen {
-		hashes = append(hashes, strings.Repeat("a", HashLen))
+	h := strings.Repeat("a", HashLen)
+	for len(BatchKey(prefix, node, time.Time{}, append(hashes, h))) <= MaxKeyLen {
+		hashes = append(hashes, h)
 	}
 	return len(hashes)
 }
@@ -133,7 +134,6 @@ func ParseKey(prefix, key string) (Key, bool) {
 	if err != nil {
 		return Key{}, false
 	}
-	// The hashes may be split over parts of the key (BatchKey).
 	parts := strings.Split(strings.ReplaceAll(rest[len(timeLayout):], "/", ""), "_")
 	// "", NODE, NONCE, HASHES
 	if len(parts) != 4 || parts[0] != "" || len(parts[3])%HashLen != 0 {
