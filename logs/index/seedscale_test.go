@@ -3,9 +3,13 @@ package index
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/containerd/log"
+	"github.com/sirupsen/logrus"
 
 	"github.com/brisk-containers/brisk/logs/batch"
 	"github.com/brisk-containers/brisk/logs/spool"
@@ -30,7 +34,10 @@ func BenchmarkFindAtSeedScale(b *testing.B) {
 	start := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
 	clk := &clock{t: start}
 	c := NewCompactor(st, "", "node-00", WithClock(clk.now))
-	ctx := context.Background()
+	// The compactor's log would interleave with the benchmark's line.
+	quiet := logrus.New()
+	quiet.SetOutput(io.Discard)
+	ctx := log.WithLogger(context.Background(), logrus.NewEntry(quiet))
 	task := 0
 	for end := start.Add(time.Hour + 4*time.Minute); clk.now().Before(end); {
 		if clk.now().Before(start.Add(time.Hour)) {
