@@ -241,7 +241,7 @@ func writeBatch(b *strings.Builder, path, indexPath, machine string) {
 	if len(missed) > 0 {
 		fmt.Fprintf(b, "; not met: %s", strings.Join(missed, "; "))
 	}
-	b.WriteString(".\n\n")
+	b.WriteString(".\n\nRaw figures: docs/bench-raw/batch/ (batchbench.jsonl: every sample; index-seed-scale.txt: the benchmark's line).\n\n")
 }
 
 func pow(x, y float64) float64 { return math.Pow(x, y) }
