@@ -15,21 +15,25 @@ BENCHTIME=${BENCHTIME:-300x}
 FSYNCS=${FSYNCS:-20000}
 FILES=${FILES:-5000}
 
-# BENCH_ONLY=snapshotter|containers|shim|throughput|logs|profiles|logd, or a
-# comma list, runs those parts (for iterating); shim includes throughput.
-# Parts named as arguments (./hack/bench.sh logd) are the same.
+# BENCH_ONLY=snapshotter|containers|shim|throughput|logs|profiles|logd|batch,
+# or a comma list, runs those parts (for iterating); shim includes
+# throughput. Parts named as arguments (./hack/bench.sh logd) are the same.
 [ $# -eq 0 ] || BENCH_ONLY=$(IFS=,; echo "$*")
 part() { [ -z "${BENCH_ONLY:-}" ] || [[ ",$BENCH_ONLY," == *",$1,"* ]]; }
-touch "$OUT/go-bench.txt" "$OUT/containers.jsonl" "$OUT/shim.jsonl" "$OUT/profiles.jsonl" "$OUT/logd.jsonl"
+# Every part but batch runs on the private containerd and snapshotter.
+needs_containerd() { part snapshotter || part containers || part shim || part throughput || part logs || part profiles || part logd; }
+mkdir -p "$OUT/batch"
+touch "$OUT/go-bench.txt" "$OUT/containers.jsonl" "$OUT/shim.jsonl" "$OUT/profiles.jsonl" "$OUT/logd.jsonl" "$OUT/batch/batchbench.jsonl"
 
 if part snapshotter; then
 echo "== snapshotter operations (go test -bench, $BENCHTIME)" >&2
 (cd "$REPO" && TMPDIR=$STACK go test -run XXX -bench . -benchtime "$BENCHTIME" -count 1 ./snapshotter/ 2>/dev/null | grep -E '^Benchmark') | tee "$OUT/go-bench.txt" >&2
 fi
 
-(cd "$REPO" && CGO_ENABLED=0 go build -o "$STACK/fsyncbench" ./hack/fsyncbench && CGO_ENABLED=0 go build -o "$STACK/shimbench" ./hack/shimbench)
 # The shim's logs go to MinIO, whose request counters tell what a task costs.
 MINIO_PROMETHEUS_AUTH_TYPE=public start_minio
+if needs_containerd; then
+(cd "$REPO" && CGO_ENABLED=0 go build -o "$STACK/fsyncbench" ./hack/fsyncbench && CGO_ENABLED=0 go build -o "$STACK/shimbench" ./hack/shimbench)
 start_snapshotter 'tmpfs_size = "256Mi"
 tmpfs_inodes = 65536
 tmpfs_budget = "2Gi"
@@ -46,6 +50,7 @@ start_logd
 start_containerd "$(sed -e '/^version/d' -e "s|/run/brisk/snapshotter.sock|$STACK/b.sock|; s|/var/lib/brisk-snapshotter|$STACK/brisk|; s|/usr/local/bin/containerd-shim-brisk-v2|$BIN/containerd-shim-brisk-v2|" "$REPO/contrib/containerd/profiles-v3.toml")"
 briskctl --config "$BRISK_CONFIG" bucket init >&2
 MKIMAGE_ARGS="-add /usr/local/bin/fsyncbench=$STACK/fsyncbench" import_image brisk overlayfs
+fi
 if part containers; then
 echo "== write path inside real containers" >&2
 # Every target of one fsyncbench process is measured interleaved, one
@@ -229,12 +234,34 @@ done
 max_bytes ""
 fi
 
+if part batch; then
+echo "== batch mode: what it costs (S3 requests per task, lookup by ID, exit to findable), beside per-task upload" >&2
+(cd "$REPO" && CGO_ENABLED=0 go build -o "$STACK/batchbench" ./hack/batchbench)
+# BATCH_NODES brisk-logd processes stand for as many nodes, each at the
+# seed's 3 tasks/s a node (300 tasks/s over 100 nodes): 10 is what the
+# 2 cores take beside MinIO. Their spools on a tmpfs, as /run/brisk/spool
+# is; each mode a bucket of its own on the MinIO above.
+mkdir -p "$STACK/batch" "$STACK/batch-spools"
+mount -t tmpfs -o size=1g,mode=0700 brisk-bench-batch "$STACK/batch-spools"
+"$STACK/batchbench" -logd "$BIN/brisk-logd" -s3-endpoint "http://127.0.0.1:$MINIO_PORT" -minio-pid "$MINIO_PID" \
+	-spool-root "$STACK/batch-spools" -dir "$STACK/batch" -nodes "${BATCH_NODES:-10}" \
+	-warmup "${BATCH_WARMUP:-30s}" -duration "${BATCH_DURATION:-150s}" -lookups "${BATCH_LOOKUPS:-200}" \
+	2> >(tee "$OUT/batch/batchbench.log" >&2) | tee -a "$OUT/batch/batchbench.jsonl" >&2
+# What a lookup reads from the index at the seed's scale: an hour of 100
+# nodes' batches indexed by the compactor in-process (logs/index).
+(cd "$REPO" && go test -run XXX -bench FindAtSeedScale -benchtime "${BATCH_INDEX_FINDS:-5}x" ./logs/index/ 2>/dev/null | grep -E '^Benchmark') | tee "$OUT/batch/index-seed-scale.txt" >&2
+# What the daemons said, where they said anything.
+for f in "$STACK"/batch/*/node-*/logd.log; do
+	if [ -s "$f" ]; then cp "$f" "$OUT/batch/$(basename "$(dirname "$(dirname "$f")")")-$(basename "$(dirname "$f")").log"; fi
+done
+fi
+
 # A partial run (BENCH_ONLY) reports beside itself, never over the full
 # report in docs/.
 REPORT_DIR=$REPO/docs
 [ -z "${BENCH_ONLY:-}" ] || REPORT_DIR=${BENCH_PARTIAL_DIR:-$STACK_PARENT/brisk-bench-partial}
 mkdir -p "$REPORT_DIR"
-(cd "$REPO" && go run ./hack/benchreport -go "$OUT/go-bench.txt" -containers "$OUT/containers.jsonl" -shim "$OUT/shim.jsonl" -profiles "$OUT/profiles.jsonl" -logd "$OUT/logd.jsonl" \
+(cd "$REPO" && go run ./hack/benchreport -go "$OUT/go-bench.txt" -containers "$OUT/containers.jsonl" -shim "$OUT/shim.jsonl" -profiles "$OUT/profiles.jsonl" -logd "$OUT/logd.jsonl" -batch "$OUT/batch/batchbench.jsonl" -batch-index "$OUT/batch/index-seed-scale.txt" \
 	-machine "$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r), disk baseline under $STACK_PARENT on $(findmnt -no FSTYPE -T "$STACK_PARENT")" \
 	-out "$REPORT_DIR/benchmarks.md")
 # The raw measurements stay beside the report, so every figure can be traced.

@@ -3,7 +3,11 @@ package integration
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -77,4 +81,50 @@ func cut(kv string) (string, string, bool) {
 		}
 	}
 	return kv, "", false
+}
+
+// MinIO stores a full batch under its key, however many logs it holds
+// and however long the node's name: it refuses a key with a part between
+// two "/" over 255 bytes (XMinioInvalidObjectName), which a key holding
+// more than about 22 ID hashes in one part is.
+func TestBatchKeyOnMinIO(t *testing.T) {
+	env := harness.New(t)
+	m := env.StartMinIO()
+	for _, kv := range m.Env() {
+		k, v, _ := cut(kv)
+		t.Setenv(k, v)
+	}
+	c := config.DefaultLogs().S3
+	c.Bucket, c.Endpoint, c.PathStyle, c.Region = "batch", m.Endpoint, true, m.Region
+	st, err := store.ConnectS3(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := st.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("batch")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, node := range []string{"node-a", strings.Repeat("n", 63)} {
+		for _, n := range []int{1, 30, 64, batch.MaxHashes("logs/", node)} {
+			hs := make([]string, n)
+			for i := range hs {
+				hs[i] = batch.IDHash("ns", fmt.Sprint(i))
+			}
+			key := batch.BatchKey("logs/", node, time.Now(), hs)
+			if _, err := st.Create(ctx, key, []byte("a batch")); err != nil {
+				t.Errorf("node %q, %d logs: store the batch: %v", node, n, err)
+				continue
+			}
+			var found bool
+			if err := st.List(ctx, "logs/"+batch.Dir, "", func(keys []string, _ bool) bool {
+				found = found || slices.Contains(keys, key)
+				return true
+			}); err != nil || !found {
+				t.Errorf("node %q, %d logs: batch not listed (%v)", node, n, err)
+			}
+			if k, ok := batch.ParseKey("logs/", key); !ok || len(k.Hashes) != n {
+				t.Errorf("node %q, %d logs: key %q parses as %+v, %v", node, n, key, k, ok)
+			}
+		}
+	}
 }

@@ -33,6 +33,8 @@ func main() {
 	shims := flag.String("shim", "", "shimbench JSON lines")
 	profiles := flag.String("profiles", "", "layer-sharing JSON lines (bench.sh part profiles)")
 	logd := flag.String("logd", "", "node log API JSON lines (bench.sh part logd)")
+	batch := flag.String("batch", "", "batch mode's cost, JSON lines of hack/batchbench (bench.sh part batch)")
+	batchIndex := flag.String("batch-index", "", "BenchmarkFindAtSeedScale's output (logs/index; bench.sh part batch)")
 	machine := flag.String("machine", "", "machine description")
 	out := flag.String("out", "docs/benchmarks.md", "report to write")
 	flag.Parse()
@@ -53,6 +55,9 @@ func main() {
 	}
 	if *logd != "" {
 		writeLogd(&b, *logd, *machine)
+	}
+	if *batch != "" {
+		writeBatch(&b, *batch, *batchIndex, *machine)
 	}
 	b.WriteString(`## Reading these numbers
 
@@ -88,6 +93,13 @@ func main() {
   number of followers. What followers cost lands on brisk-logd (its own column), and on a node whose
   cores are busy that CPU slows the task as any other process's would. A lookup by ID asks every
   peer and waits for all of them or for peer_timeout: it is as slow as the slowest peer that answers.
+- **Batch mode** stores a node's logs of one interval (10 s) in one object: at the seed's 3 tasks/s a
+  node, 30 logs a batch, a thirtieth of a PUT a task. The rest is the bucket's (the compactor's listing,
+  index and lease, the roll-ups) and weighs less per task the more nodes share it. What it costs in
+  return is reading: a lookup by ID alone reads some fifty index objects at once, then a trailer, then
+  the log (three round trips, about fifty GETs, where per-task upload lists and reads: two), and a log
+  is findable by ID alone only once its batch is stored and indexed, up to an interval and a compactor
+  cycle after its task's end (the node log API serves it from the node until then).
 `)
 	if err := os.WriteFile(*out, []byte(b.String()), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,7 +13,9 @@ import (
 	"github.com/brisk-containers/brisk/config"
 	"github.com/brisk-containers/brisk/internal/atomicfile"
 	"github.com/brisk-containers/brisk/logs/spool"
+	"github.com/brisk-containers/brisk/logs/store"
 	"github.com/brisk-containers/brisk/logs/store/storetest"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func writeEntry(t *testing.T, spoolDir, id, out string) string {
@@ -215,6 +218,43 @@ func TestBatcherSettlesWhatADeadOneStored(t *testing.T) {
 		j, _ := os.ReadDir(filepath.Join(logs.SpoolDir, journalDir))
 		return len(j) == 0
 	})
+}
+
+// A full batch (64 logs, its key over 600 bytes) is journalled while the
+// store is down: the journal record's file name does not derive from the
+// key, which no file system takes as a name.
+func TestBatcherJournalsAFullBatch(t *testing.T) {
+	f := storetest.New(t)
+	logs := testLogs(t, f)
+	logs.Batch.Interval = config.Duration(time.Minute) // sealed when full, not by time
+	requests := store.NewRequestCounter()
+	b := New(f.Store(logs.S3, store.WithRequests(requests)), "fake", logs, "node-a", WithPoll(50*time.Millisecond), WithBackoff(time.Minute, time.Minute))
+	if b.maxLogs != 64 {
+		t.Fatalf("a batch holds %d logs, want 64", b.maxLogs)
+	}
+	stop := runBatcher(t, b)
+	defer stop()
+	// Down once the probe is over.
+	waitFor(t, "the probe", func() bool {
+		return testutil.ToFloat64(requests.WithLabelValues("DeleteObject", store.PurposeProbe)) > 0
+	})
+	f.Down.Store(true)
+	for i := range 64 {
+		writeEntry(t, logs.SpoolDir, fmt.Sprintf("task-%d", i), "x\n")
+	}
+	var rec journalRecord
+	waitFor(t, "the full batch's journal record", func() bool {
+		j, _ := os.ReadDir(filepath.Join(logs.SpoolDir, journalDir))
+		for _, e := range j {
+			if data, err := os.ReadFile(filepath.Join(logs.SpoolDir, journalDir, e.Name())); err == nil && json.Unmarshal(data, &rec) == nil {
+				return true
+			}
+		}
+		return false
+	})
+	if k, ok := ParseKey("", rec.Key); !ok || len(k.Hashes) != 64 || len(rec.Entries) != 64 {
+		t.Fatalf("journal record: key %q (%d hashes), %d entries; want 64 of each", rec.Key, len(k.Hashes), len(rec.Entries))
+	}
 }
 
 // S3 answers 409 ConditionalRequestConflict while another conditional
