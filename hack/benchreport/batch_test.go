@@ -27,7 +27,7 @@ func TestWriteBatchTargets(t *testing.T) {
 				"Batches stored in the window: 150 (30.0 logs each)",
 				"a line of 350 bytes per batch",
 				"a lookup a day in parses 185 MB of index (160 MB of it hour shards), and downloads 92 MB",
-				"| hour shard (of 64) | 2.94 MB | 25 |",
+				"| hour shard (dense: of 1,024) | 2.94 MB | 25 |",
 				"| **a lookup by ID, a day in** | **89 MB** | |",
 				"An hour in, a lookup reads 14.9 MB and takes 228 ms",
 				"| ≤ 0.05 S3 requests per task at the seed's load per node, in this simulation (MinIO's count) | 0.0420 | met |",
