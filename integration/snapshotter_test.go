@@ -310,8 +310,8 @@ func TestSnapshotterThroughContainerd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, name := range regexp.MustCompile(`brisk_[a-z_]+`).FindAllString(string(data), -1) {
-				if strings.HasPrefix(name, "brisk_logd_") {
+			for _, name := range regexp.MustCompile(`brisk_[a-z0-9_]+`).FindAllString(string(data), -1) {
+				if strings.HasPrefix(name, "brisk_logd_") || strings.HasPrefix(name, "brisk_s3_") {
 					continue // brisk-logd's: logd's TestAlertsUseLogdSeriesThatExist
 				}
 				if !regexp.MustCompile(`(?m)^` + name + `[{ ]`).MatchString(body) {
