@@ -140,7 +140,7 @@ func writeGoBench(b *strings.Builder, path, busyPath string) {
 	}
 	busy, _ := readGoBench(busyPath)
 	b.WriteString("## Snapshotter operations (brisk tmpfs vs containerd overlayfs)\n\n")
-	b.WriteString("Go benchmarks in `snapshotter/bench_test.go`, the same calls against both snapshotters, in-process\nand through a real gRPC socket (containerd's proxy client and snapshot service), alone and beside\na noisy disk neighbour (`dd conv=fsync` in a loop on the same disk). A `50` in the name: 50 callers\nat once, time per operation over all of them. brisk/overlayfs below 1× is brisk faster.\n\n")
+	b.WriteString("Go benchmarks in `snapshotter/bench_test.go`, the same calls against both snapshotters, in-process\nand through a real gRPC socket (containerd's proxy client and snapshot service), alone and beside\na noisy disk neighbour (`dd conv=fsync` in a loop on the same disk).\nbrisk/overlayfs below 1× is brisk faster.\n\n")
 	b.WriteString("| operation | path | disk | brisk | overlayfs | brisk/overlayfs |\n|---|---|---|---:|---:|---:|\n")
 	for _, name := range order {
 		for _, path := range []string{"", "-grpc"} {
@@ -162,6 +162,7 @@ func writeGoBench(b *strings.Builder, path, busyPath string) {
 		}
 	}
 	b.WriteString("\n")
+	writeSideBySide(b, path, busyPath)
 	b.WriteString(commitSection)
 }
 
