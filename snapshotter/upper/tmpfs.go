@@ -48,8 +48,11 @@ func NewTmpfsPool(root string, budget int64) *TmpfsPool {
 // Kind is KindTmpfs.
 func (p *TmpfsPool) Kind() Kind { return KindTmpfs }
 
+// TmpfsName is the mount point of a snapshot's tmpfs in its directory.
+const TmpfsName = "tmpfs"
+
 // Path is the mount point of id's tmpfs.
-func (p *TmpfsPool) Path(id string) string { return filepath.Join(p.root, id, "tmpfs") }
+func (p *TmpfsPool) Path(id string) string { return filepath.Join(p.root, id, TmpfsName) }
 
 // Reserve books l.Bytes of the budget for snapshot id. It fails with
 // errdefs.ErrResourceExhausted when the budget cannot take it.
@@ -85,6 +88,20 @@ func (p *TmpfsPool) AdoptBytes(id string, bytes int64) {
 	defer p.mu.Unlock()
 	p.inUse += bytes - p.reserved[id]
 	p.reserved[id] = bytes
+}
+
+// Rekey moves the reservation booked under from to to: a snapshot's tmpfs is
+// booked under a temporary name until its ID is known.
+func (p *TmpfsPool) Rekey(from, to string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	bytes, ok := p.reserved[from]
+	if !ok {
+		return
+	}
+	delete(p.reserved, from)
+	p.inUse -= p.reserved[to]
+	p.reserved[to] = bytes
 }
 
 // Unreserve returns id's reservation to the budget.
@@ -188,9 +205,21 @@ func Mounted(dir string) (bool, error) {
 // collector retries such a removal on its next pass.
 var ErrBusy = fmt.Errorf("upper in use: %w", errdefs.ErrFailedPrecondition)
 
-// Unmount unmounts dir if something is mounted there. It never detaches
-// lazily: a detached tmpfs keeps its memory for as long as anything holds it,
-// out of sight of mountinfo and of the budget. A busy mount is ErrBusy.
+// Unmount unmounts dir if something is mounted there. A busy mount is
+// ErrBusy: it never detaches one lazily, as a detached tmpfs keeps its
+// memory for as long as anything holds it, out of sight of mountinfo and of
+// the budget.
+//
+// It asks first (MNT_EXPIRE, which fails with EBUSY while anything holds the
+// mount: an open file, a working directory, a mount on top, a path lookup
+// under way; and with EAGAIN once nothing does) and then detaches the unused
+// mount (MNT_DETACH). A plain umount waits in the caller for an RCU grace
+// period before it returns, which on a busy node takes milliseconds (p99
+// 15 ms measured, docs/benchmarks.md) and holds Remove's transaction, and
+// with it every Prepare, that long; a detach of an unused mount lets the
+// kernel finish it a grace period later. Nothing can start using a mount in
+// between but a process that walks into the snapshot's directory on the
+// host in those microseconds.
 func Unmount(dir string) error {
 	// EBUSY also answers an unmount that races a path lookup holding the
 	// mount for a moment (a scrape's statfs of this upper): that passes in
@@ -198,7 +227,11 @@ func Unmount(dir string) error {
 	// calling the mount busy.
 	busyWait := time.Millisecond
 	for {
-		err := unix.Unmount(dir, 0)
+		err := unix.Unmount(dir, unix.MNT_EXPIRE)
+		if errors.Is(err, unix.EAGAIN) {
+			// Unused, and marked expired: nothing holds it now.
+			err = unix.Unmount(dir, unix.MNT_DETACH)
+		}
 		switch {
 		case err == nil:
 			continue // stacked mounts: peel them all
