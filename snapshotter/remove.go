@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/brisk-containers/brisk/internal/usage"
@@ -15,6 +16,7 @@ import (
 	"github.com/containerd/containerd/v2/core/snapshots/storage"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
+	"golang.org/x/sys/unix"
 )
 
 // Remove deletes a snapshot. Its tmpfs upper is released in the same
@@ -60,14 +62,29 @@ func (s *Snapshotter) Remove(ctx context.Context, key string) error {
 	// The key is gone; what is left on disk is an orphan. Failures are
 	// logged and left to Cleanup, never returned, as containerd does.
 	if released != "" {
-		// Its upper is gone already: the directory is all that is left.
-		if err := os.RemoveAll(s.snapshotDir(removed)); err != nil {
+		// Its upper is gone already: the directory and its record are
+		// all that is left.
+		if err := removeReleasedDir(s.snapshotDir(removed)); err != nil {
 			log.G(ctx).WithError(err).WithField("path", s.snapshotDir(removed)).Warn("failed to remove the directory of a removed snapshot")
 		}
 		return nil
 	}
 	s.removeDirs(ctx, []string{removed})
 	return nil
+}
+
+// removeReleasedDir removes the directory of a removed snapshot whose tmpfs
+// upper was released: what Prepare made, the record and the directory, by
+// name, rather than a walk of it. A directory holding more (a layer
+// directory, made by an earlier version or a failed Commit) is walked.
+func removeReleasedDir(dir string) error {
+	if err := os.Remove(filepath.Join(dir, upper.RecordName)); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	if err := unix.Rmdir(dir); err == nil || errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	return os.RemoveAll(dir)
 }
 
 // unrelease puts back the tmpfs upper of a snapshot whose removal released
