@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -243,4 +244,84 @@ func newDirs(t *testing.T, root string) []string {
 		}
 	}
 	return out
+}
+
+// TestRemovedDirectoriesServeTheNextPrepares: a removed container's
+// directory (with its tmpfs mount point) is kept as a spare and is the next
+// container's, instead of one directory removed and one made on the root
+// disk; the new container sees nothing of the old one. Cleanup leaves
+// spares alone, a restart removes them, and there are never more than
+// maxSpares.
+func TestRemovedDirectoriesServeTheNextPrepares(t *testing.T) {
+	e := newEnv(t, WithTmpfsBudget(1<<30))
+	base := e.baseLayer("base")
+	inode := func(path string) uint64 {
+		t.Helper()
+		fi, err := os.Stat(path)
+		must(t, err)
+		return fi.Sys().(*syscall.Stat_t).Ino
+	}
+	ms, err := e.sn.Prepare(e.ctx, "c1", base)
+	must(t, err)
+	id1, _, _, _ := e.id("c1")
+	target := e.mountTarget("c1", ms)
+	must(t, os.WriteFile(filepath.Join(target, "old"), []byte("x"), 0o644))
+	must(t, mount.UnmountAll(target, 0))
+	dir1 := inode(e.sn.snapshotDir(id1))
+	must(t, e.sn.Remove(e.ctx, "c1"))
+	if got := newDirs(t, e.root); len(got) != 1 {
+		t.Fatalf("temporary directories after a remove %v, want one spare", got)
+	}
+	must(t, e.sn.Cleanup(e.ctx))
+	if got := newDirs(t, e.root); len(got) != 1 {
+		t.Fatalf("Cleanup removed the spare: %v", got)
+	}
+
+	ms, err = e.sn.Prepare(e.ctx, "c2", base)
+	must(t, err)
+	id2, _, _, _ := e.id("c2")
+	if got := inode(e.sn.snapshotDir(id2)); got != dir1 {
+		t.Errorf("c2's directory is inode %d, want c1's (%d) again", got, dir1)
+	}
+	if got := newDirs(t, e.root); len(got) != 0 {
+		t.Errorf("temporary directories %v once the spare served", got)
+	}
+	target = e.mountTarget("c2", ms)
+	if _, err := os.Stat(filepath.Join(target, "old")); !os.IsNotExist(err) {
+		t.Errorf("c2 sees c1's file: %v", err)
+	}
+	must(t, os.WriteFile(filepath.Join(target, "new"), []byte("x"), 0o644))
+	must(t, mount.UnmountAll(target, 0))
+
+	// A directory holding more than a spare does is not one.
+	id2dir := e.sn.snapshotDir(id2)
+	must(t, os.MkdirAll(filepath.Join(id2dir, "fs", "sub"), 0o755))
+	must(t, e.sn.Remove(e.ctx, "c2"))
+	if _, err := os.Stat(id2dir); !os.IsNotExist(err) {
+		t.Errorf("directory of removed c2, which held a layer directory: %v", err)
+	}
+	if got := newDirs(t, e.root); len(got) != 0 {
+		t.Errorf("spares %v from a directory that held more", got)
+	}
+
+	var keys []string
+	for i := range maxSpares + 6 {
+		key := fmt.Sprint("many", i)
+		_, err := e.sn.Prepare(e.ctx, key, base)
+		must(t, err)
+		keys = append(keys, key)
+	}
+	for _, key := range keys {
+		must(t, e.sn.Remove(e.ctx, key))
+	}
+	if got := newDirs(t, e.root); len(got) != maxSpares {
+		t.Errorf("%d spares, want %d at most and as many as there were", len(got), maxSpares)
+	}
+	if a, err := e.sn.AuditBudget(e.ctx); err != nil || !a.OK() {
+		t.Errorf("budget audit %+v %v", a, err)
+	}
+	e.reopen()
+	if got := newDirs(t, e.root); len(got) != 0 {
+		t.Errorf("spares %v after a restart", got)
+	}
 }

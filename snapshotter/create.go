@@ -167,7 +167,7 @@ func (s *Snapshotter) create(ctx context.Context, kind snapshots.Kind, key, pare
 // writes), the workdir of an active snapshot whose upper stays on the root,
 // and, for a tmpfs upper, the tmpfs itself with its placement record.
 func (s *Snapshotter) prepareDirectory(ctx context.Context, kind snapshots.Kind, want upper.Record) (_ *pending, retErr error) {
-	td, err := s.newDir()
+	td, err := s.newDir(kind == snapshots.KindActive && want.Kind == upper.KindTmpfs)
 	if err != nil {
 		return nil, fmt.Errorf("failed to create prepare snapshot dir: %w", err)
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/brisk-containers/brisk/internal/usage"
@@ -16,7 +15,6 @@ import (
 	"github.com/containerd/containerd/v2/core/snapshots/storage"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
-	"golang.org/x/sys/unix"
 )
 
 // Remove deletes a snapshot. Its tmpfs upper is released in the same
@@ -45,7 +43,7 @@ func (s *Snapshotter) Remove(ctx context.Context, key string) error {
 			return fmt.Errorf("failed to remove snapshot %s: it is being committed; remove it once Commit returns: %w", key, errdefs.ErrFailedPrecondition)
 		}
 		if rec = s.placement(id); rec.Kind == upper.KindTmpfs {
-			if err := s.dropUpper(ctx, id, rec); err != nil {
+			if err := s.detachUpper(ctx, id); err != nil {
 				return fmt.Errorf("failed to remove snapshot %s: %w", key, err)
 			}
 			released = id
@@ -62,29 +60,13 @@ func (s *Snapshotter) Remove(ctx context.Context, key string) error {
 	// The key is gone; what is left on disk is an orphan. Failures are
 	// logged and left to Cleanup, never returned, as containerd does.
 	if released != "" {
-		// Its upper is gone already: the directory and its record are
-		// all that is left.
-		if err := removeReleasedDir(s.snapshotDir(removed)); err != nil {
-			log.G(ctx).WithError(err).WithField("path", s.snapshotDir(removed)).Warn("failed to remove the directory of a removed snapshot")
-		}
+		// Its upper is gone already: the directory, the mount point and
+		// the record are all that is left, and serve the next Prepare.
+		s.recycleDir(ctx, removed)
 		return nil
 	}
 	s.removeDirs(ctx, []string{removed})
 	return nil
-}
-
-// removeReleasedDir removes the directory of a removed snapshot whose tmpfs
-// upper was released: what Prepare made, the record and the directory, by
-// name, rather than a walk of it. A directory holding more (a layer
-// directory, made by an earlier version or a failed Commit) is walked.
-func removeReleasedDir(dir string) error {
-	if err := os.Remove(filepath.Join(dir, upper.RecordName)); err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	if err := unix.Rmdir(dir); err == nil || errors.Is(err, unix.ENOENT) {
-		return nil
-	}
-	return os.RemoveAll(dir)
 }
 
 // unrelease puts back the tmpfs upper of a snapshot whose removal released

@@ -49,6 +49,10 @@ type Snapshotter struct {
 	// listing of orphans.
 	newDirMu sync.Mutex
 	newDirs  map[string]struct{}
+	// spares are directories of removed snapshots kept for the next
+	// Prepares (newdirs.go); reserving, those being renamed to be one.
+	spares    []string
+	reserving map[string]struct{}
 
 	// bootID is the kernel's ID of the current boot, read at the first
 	// Mounts of a volatile upper (volatile.go).
@@ -127,6 +131,7 @@ func New(ctx context.Context, root string, opts ...Opt) (_ *Snapshotter, retErr 
 		committing:     make(map[string]struct{}),
 		preparing:      make(map[string]int64),
 		newDirs:        make(map[string]struct{}),
+		reserving:      make(map[string]struct{}),
 		batch:          writeBatch{ms: ms},
 		bootID:         sync.OnceValues(readBootID),
 	}

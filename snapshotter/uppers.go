@@ -51,21 +51,6 @@ func (s *Snapshotter) placeUpper(ctx context.Context, id string, want upper.Reco
 // uses is not let go (upper.ErrBusy): a tmpfs's memory is held, so its
 // budget stays booked until a later call succeeds.
 func (s *Snapshotter) releaseUpper(ctx context.Context, id string, rec upper.Record) error {
-	if err := s.dropUpper(ctx, id, rec); err != nil {
-		return err
-	}
-	if err := os.Remove(filepath.Join(s.snapshotDir(id), upper.RecordName)); err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	return nil
-}
-
-// dropUpper is releaseUpper without removing the placement record, for
-// Remove, inside a transaction that may yet fail or, with a crash, never
-// commit: the snapshot is then still there, and its record is what gets it
-// its upper back (restoreUpper), as after a reboot. The record goes with the
-// snapshot's directory once the removal is committed.
-func (s *Snapshotter) dropUpper(ctx context.Context, id string, rec upper.Record) error {
 	defer s.locks.lock(id)()
 	b, err := s.backend(rec)
 	if err != nil {
@@ -75,6 +60,24 @@ func (s *Snapshotter) dropUpper(ctx context.Context, id string, rec upper.Record
 		return err
 	}
 	s.forget(id, b)
+	if err := os.Remove(filepath.Join(s.snapshotDir(id), upper.RecordName)); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
+}
+
+// detachUpper releases the tmpfs upper of id for Remove, inside a
+// transaction that may yet fail or, with a crash, never commit: the
+// snapshot is then still there, and its placement record, which stays, is
+// what gets it its upper back (restoreUpper), as after a reboot. The record
+// and the mount point go with the snapshot's directory once the removal is
+// committed (recycleDir).
+func (s *Snapshotter) detachUpper(ctx context.Context, id string) error {
+	defer s.locks.lock(id)()
+	if err := s.tmpfs.Detach(ctx, id); err != nil {
+		return err
+	}
+	s.forget(id, s.tmpfs)
 	return nil
 }
 

@@ -140,7 +140,21 @@ func (p *TmpfsPool) Present(id string) (bool, error) { return Mounted(p.Path(id)
 // or a bind mount still uses the tmpfs it fails with ErrBusy: unmounting
 // would succeed, and the memory would live on out of sight. The booking is
 // the caller's to return (Unreserve).
-func (p *TmpfsPool) Release(_ context.Context, id string) error {
+func (p *TmpfsPool) Release(ctx context.Context, id string) error {
+	if err := p.Detach(ctx, id); err != nil {
+		return err
+	}
+	// rmdir(2) itself: os.Remove tries unlink(2) first, one more
+	// lookup under the directory's lock for each removal.
+	if err := unix.Rmdir(p.Path(id)); err != nil && !errors.Is(err, unix.ENOENT) {
+		return &os.PathError{Op: "rmdir", Path: p.Path(id), Err: err}
+	}
+	return nil
+}
+
+// Detach is Release without removing the mount point, for a directory that
+// is to serve another snapshot.
+func (p *TmpfsPool) Detach(_ context.Context, id string) error {
 	dir := p.Path(id)
 	users, err := UsedBy(dir)
 	if err != nil {
@@ -149,15 +163,7 @@ func (p *TmpfsPool) Release(_ context.Context, id string) error {
 	if len(users) > 0 {
 		return fmt.Errorf("tmpfs upper of snapshot %s is still the upper of the overlay mounted at %s; unmount it first: %w", id, strings.Join(users, ", "), ErrBusy)
 	}
-	if err := Unmount(dir); err != nil {
-		return err
-	}
-	// rmdir(2) itself: os.Remove tries unlink(2) first, one more
-	// lookup under the directory's lock for each removal.
-	if err := unix.Rmdir(dir); err != nil && !errors.Is(err, unix.ENOENT) {
-		return &os.PathError{Op: "rmdir", Path: dir, Err: err}
-	}
-	return nil
+	return Unmount(dir)
 }
 
 // Usage reads id's tmpfs in O(1). A tmpfs that is not mounted (gone with a
