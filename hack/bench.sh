@@ -163,7 +163,9 @@ echo "== the whole stack in a burst: runc + overlayfs against the brisk shim + t
 # STACK_TASKS tasks started at once, of each kind in STACK_KINDS (print: a
 # 300 KB log; write: 1,000 small files and 20 MB to the rootfs, then the
 # same log), STACK_ROUNDS rounds of each stack, alternating which goes
-# first, alone and beside a noisy disk neighbour (STACK_NOISE).
+# first, alone and beside a noisy disk neighbour (STACK_NOISE). STACK_SPLIT=1
+# adds the two mixed stacks (runc + brisk-snapshotter, brisk shim +
+# overlayfs), to tell the shim's part from the snapshotter's.
 METRICS_URL="http://127.0.0.1:$MINIO_PORT/minio/metrics/v3/api/requests"
 S3=(-brisk-config "$BRISK_CONFIG" -minio-metrics "$METRICS_URL" -minio-pid "$MINIO_PID")
 compression none
@@ -180,8 +182,13 @@ settle() {
 }
 stackburst() { # stack kind noise round
 	settle
-	local args=(-runtime io.containerd.runc.v2 -snapshotter overlayfs -label runc-overlayfs)
-	[ "$1" = runc ] || args=(-runtime io.containerd.brisk.v2 -snapshotter brisk -label brisk-brisk "${S3[@]}")
+	local args
+	case $1 in
+	runc) args=(-runtime io.containerd.runc.v2 -snapshotter overlayfs -label runc-overlayfs) ;;
+	brisk) args=(-runtime io.containerd.brisk.v2 -snapshotter brisk -label brisk-brisk "${S3[@]}") ;;
+	runc-brisk) args=(-runtime io.containerd.runc.v2 -snapshotter brisk -label runc-brisk) ;;
+	brisk-overlayfs) args=(-runtime io.containerd.brisk.v2 -snapshotter overlayfs -label brisk-overlayfs "${S3[@]}") ;;
+	esac
 	"$STACK/shimbench" -address "$STACK/c.sock" -namespace "$NS" -fifo-dir "$STACK/fifo" "${args[@]}" \
 		-mode burst -tasks "${STACK_TASKS:-50}" -task "$2" -tag "noise=$3" -tag "round=$4" -tag "noise_mb=${NOISE_MB:-64}" | tee -a "$OUT/stack.jsonl" >&2
 }
@@ -190,7 +197,8 @@ for noise in ${STACK_NOISE:-alone busy}; do
 	for kind in ${STACK_KINDS:-print write}; do
 		for round in $(seq 1 "${STACK_ROUNDS:-5}"); do
 			order="runc brisk"
-			[ $((round % 2)) = 0 ] && order="brisk runc"
+			[ -z "${STACK_SPLIT:-}" ] || order="runc runc-brisk brisk-overlayfs brisk"
+			[ $((round % 2)) = 0 ] && order=$(echo "$order" | tr ' ' '\n' | tac | tr '\n' ' ')
 			for st in $order; do stackburst "$st" "$kind" "$noise" "$round"; done
 		done
 	done

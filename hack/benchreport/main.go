@@ -59,6 +59,7 @@ func main() {
 	if *logd != "" {
 		writeLogd(&b, *logd, *machine)
 	}
+	b.WriteString(keptSections(*out))
 	b.WriteString(`## Reading these numbers
 
 - **Usage** is what CRI calls for every container every 10 s: brisk answers from statfs of the

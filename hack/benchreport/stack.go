@@ -17,6 +17,14 @@ const (
 	stackBrisk = "brisk-brisk"
 )
 
+// The mixed stacks of STACK_SPLIT=1: which part of brisk adds what.
+var stackSplit = []struct{ label, name string }{
+	{stackRunc, "runc + overlayfs"},
+	{"runc-brisk", "runc + brisk-snapshotter"},
+	{"brisk-overlayfs", "brisk shim + overlayfs"},
+	{stackBrisk, "brisk shim + brisk-snapshotter"},
+}
+
 // stackTargets are issue 16's: brisk/runc of the busy disk's medians.
 var stackTargets = map[string]float64{"print": 1.0, "write": 0.7}
 
@@ -131,12 +139,55 @@ func writeStack(b *strings.Builder, path string) {
 			}
 		}
 		b.WriteString("\n")
+		writeStackSplit(b, runs[task])
 	}
 	fmt.Fprintf(b, "Targets met: %d", met)
 	if len(missed) > 0 {
 		fmt.Fprintf(b, "; not met: %s", strings.Join(missed, "; "))
 	}
 	b.WriteString(".\n\n")
+}
+
+// writeStackSplit shows, when the mixed stacks ran, the shim's part and the
+// snapshotter's part of the difference.
+func writeStackSplit(b *strings.Builder, byNoise map[string]map[string][]shimResult) {
+	have := false
+	for _, byLabel := range byNoise {
+		if len(byLabel["runc-brisk"]) > 0 || len(byLabel["brisk-overlayfs"]) > 0 {
+			have = true
+		}
+	}
+	if !have {
+		return
+	}
+	b.WriteString("Split (`STACK_SPLIT=1`), medians of the rounds, and over runc + overlayfs:\n\n| disk | | ")
+	for _, s := range stackSplit {
+		b.WriteString(s.name + " | ")
+	}
+	b.WriteString("\n|---|---|" + strings.Repeat("---:|", len(stackSplit)) + "\n")
+	for _, noise := range []string{"alone", "busy"} {
+		byLabel := byNoise[noise]
+		if byLabel == nil {
+			continue
+		}
+		for _, row := range stackRows[:3] {
+			base, _, _, _ := spreadOf(byLabel[stackRunc], row.key)
+			fmt.Fprintf(b, "| %s | %s |", noise, row.name)
+			for _, s := range stackSplit {
+				v, _, _, ok := spreadOf(byLabel[s.label], row.key)
+				switch {
+				case !ok:
+					b.WriteString(" – |")
+				case base > 0:
+					fmt.Fprintf(b, " "+row.format+" (%.2f×) |", v, v/base)
+				default:
+					fmt.Fprintf(b, " "+row.format+" |", v)
+				}
+			}
+			b.WriteString("\n")
+		}
+	}
+	b.WriteString("\n")
 }
 
 // spreadOf is the median, lowest and highest of one field over bursts.
