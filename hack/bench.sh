@@ -170,12 +170,19 @@ METRICS_URL="http://127.0.0.1:$MINIO_PORT/minio/metrics/v3/api/requests"
 S3=(-brisk-config "$BRISK_CONFIG" -minio-metrics "$METRICS_URL" -minio-pid "$MINIO_PID")
 compression none
 OVL_SNAPS=$STACK/containerd/root/io.containerd.snapshotter.v1.overlayfs/snapshots
-snaps() { echo "$(ls "$STACK/brisk/snapshots" | wc -l) $(ls "$OVL_SNAPS" | wc -l)"; }
+# Snapshot directories, without brisk's temporary ones (the spares a
+# removed container leaves for the next).
+snaps() { echo "$(ls "$STACK/brisk/snapshots" | grep -vc '^new-') $(ls "$OVL_SNAPS" | wc -l)"; }
 SNAPS_IDLE=$(snaps)
 # Before each burst, the last one's snapshots are gone: containerd removes
 # them in its garbage collection, after the client's calls return, and a
-# burst must not pay for the one before it.
+# burst must not pay for the one before it. Deleting a lease with --sync
+# runs a collection at once, where the scheduler may put the next one off
+# for a minute.
 settle() {
+	local lease
+	lease=$(ctr_ leases create | awk '{print $1}')
+	ctr_ leases delete --sync "$lease" >/dev/null
 	for _ in $(seq 1 600); do [ "$(snaps)" = "$SNAPS_IDLE" ] && break; sleep 0.1; done
 	[ "$(snaps)" = "$SNAPS_IDLE" ] || echo "   warning: snapshots left from the last burst: $(snaps), idle $SNAPS_IDLE" >&2
 	sleep 1
