@@ -72,7 +72,8 @@ func main() {
 - **The whole stack in a burst** is containerd's and runc's work more than the snapshotter's:
   containerd's own metadata commits about 15 fdatasyncs per task against the snapshotter's 4, and its
   garbage collector removes snapshots one at a time holding the lock every Prepare of that
-  snapshotter takes. The breakdown is in the section on the stack below.
+  snapshotter takes. Where the time goes: the section *The whole stack in a burst: where brisk's
+  extra time went*.
 - **Commit** of a tmpfs upper copies the layer to the persistent root (overlayfs's upper is already
   there), so it is slower by design; containers' rootfs snapshots are removed, not committed, in the
   workloads Brisk is for. Commit time follows file-creation cost on the disk, which on a shared
