@@ -15,19 +15,26 @@ BENCHTIME=${BENCHTIME:-300x}
 FSYNCS=${FSYNCS:-20000}
 FILES=${FILES:-5000}
 
-# BENCH_ONLY=snapshotter|containers|shim|throughput|logs|profiles|logd|batch,
+# BENCH_ONLY=snapshotter|containers|shim|throughput|logs|stack|profiles|logd|batch,
 # or a comma list, runs those parts (for iterating); shim includes
 # throughput. Parts named as arguments (./hack/bench.sh logd) are the same.
 [ $# -eq 0 ] || BENCH_ONLY=$(IFS=,; echo "$*")
 part() { [ -z "${BENCH_ONLY:-}" ] || [[ ",$BENCH_ONLY," == *",$1,"* ]]; }
 # Every part but batch runs on the private containerd and snapshotter.
-needs_containerd() { part snapshotter || part containers || part shim || part throughput || part logs || part profiles || part logd; }
+needs_containerd() { part snapshotter || part containers || part shim || part throughput || part logs || part stack || part profiles || part logd; }
 mkdir -p "$OUT/batch"
-touch "$OUT/go-bench.txt" "$OUT/containers.jsonl" "$OUT/shim.jsonl" "$OUT/profiles.jsonl" "$OUT/logd.jsonl" "$OUT/batch/batchbench.jsonl"
+touch "$OUT/go-bench.txt" "$OUT/go-bench-busy.txt" "$OUT/containers.jsonl" "$OUT/shim.jsonl" "$OUT/stack.jsonl" "$OUT/profiles.jsonl" "$OUT/logd.jsonl" "$OUT/batch/batchbench.jsonl"
 
 if part snapshotter; then
 echo "== snapshotter operations (go test -bench, $BENCHTIME)" >&2
-(cd "$REPO" && TMPDIR=$STACK go test -run XXX -bench . -benchtime "$BENCHTIME" -count 1 ./snapshotter/ 2>/dev/null | grep -E '^Benchmark') | tee "$OUT/go-bench.txt" >&2
+gobench() { (cd "$REPO" && TMPDIR=$STACK go test -run XXX -bench "${SNAP_BENCH:-.}" -benchtime "$BENCHTIME" -count 1 ./snapshotter/ 2>/dev/null | grep -E '^Benchmark'); }
+gobench | tee "$OUT/go-bench.txt" >&2
+# The same beside a noisy disk neighbour: every metadata commit is an
+# fsync, which queues behind the neighbour's.
+echo "   again beside a noisy neighbour (dd bs=1M count=${NOISE_MB:-64} conv=fsync in a loop)" >&2
+noise_start
+gobench | tee "$OUT/go-bench-busy.txt" >&2
+noise_stop
 fi
 
 # The shim's logs go to MinIO, whose request counters tell what a task costs.
@@ -36,7 +43,7 @@ if needs_containerd; then
 (cd "$REPO" && CGO_ENABLED=0 go build -o "$STACK/fsyncbench" ./hack/fsyncbench && CGO_ENABLED=0 go build -o "$STACK/shimbench" ./hack/shimbench)
 start_snapshotter 'tmpfs_size = "256Mi"
 tmpfs_inodes = 65536
-tmpfs_budget = "2Gi"
+tmpfs_budget = "16Gi"
 share_layers = true
 [snapshotter.profiles.brisk-small]
 tmpfs_size = "64Mi"
@@ -156,6 +163,61 @@ done
 grep -E 'level=(warning|error)' "$STACK/containerd.log" | grep -v 'cgroup v1 is deprecated' > "$OUT/containerd-warnings.log" || true
 fi
 
+if part stack; then
+echo "== the whole stack in a burst: runc + overlayfs against the brisk shim + the brisk snapshotter" >&2
+# STACK_TASKS tasks started at once, of each kind in STACK_KINDS (print: a
+# 300 KB log; write: 1,000 small files and 20 MB to the rootfs, then the
+# same log), STACK_ROUNDS rounds of each stack, alternating which goes
+# first, alone and beside a noisy disk neighbour (STACK_NOISE). STACK_SPLIT=1
+# adds the two mixed stacks (runc + brisk-snapshotter, brisk shim +
+# overlayfs), to tell the shim's part from the snapshotter's.
+METRICS_URL="http://127.0.0.1:$MINIO_PORT/minio/metrics/v3/api/requests"
+S3=(-brisk-config "$BRISK_CONFIG" -minio-metrics "$METRICS_URL" -minio-pid "$MINIO_PID")
+compression none
+OVL_SNAPS=$STACK/containerd/root/io.containerd.snapshotter.v1.overlayfs/snapshots
+# Snapshot directories, without brisk's temporary ones (the spares a
+# removed container leaves for the next).
+snaps() { echo "$(ls "$STACK/brisk/snapshots" | grep -vc '^new-') $(ls "$OVL_SNAPS" | wc -l)"; }
+SNAPS_IDLE=$(snaps)
+# Before each burst, the last one's snapshots are gone: containerd removes
+# them in its garbage collection, after the client's calls return, and a
+# burst must not pay for the one before it. Deleting a lease with --sync
+# runs a collection at once, where the scheduler may put the next one off
+# for a minute.
+settle() {
+	local lease
+	lease=$(ctr_ leases create | awk '{print $1}')
+	ctr_ leases delete --sync "$lease" >/dev/null
+	for _ in $(seq 1 600); do [ "$(snaps)" = "$SNAPS_IDLE" ] && break; sleep 0.1; done
+	[ "$(snaps)" = "$SNAPS_IDLE" ] || echo "   warning: snapshots left from the last burst: $(snaps), idle $SNAPS_IDLE" >&2
+	sleep 1
+}
+stackburst() { # stack kind noise round
+	settle
+	local args
+	case $1 in
+	runc) args=(-runtime io.containerd.runc.v2 -snapshotter overlayfs -label runc-overlayfs) ;;
+	brisk) args=(-runtime io.containerd.brisk.v2 -snapshotter brisk -label brisk-brisk "${S3[@]}") ;;
+	runc-brisk) args=(-runtime io.containerd.runc.v2 -snapshotter brisk -label runc-brisk) ;;
+	brisk-overlayfs) args=(-runtime io.containerd.brisk.v2 -snapshotter overlayfs -label brisk-overlayfs "${S3[@]}") ;;
+	esac
+	"$STACK/shimbench" -address "$STACK/c.sock" -namespace "$NS" -fifo-dir "$STACK/fifo" "${args[@]}" \
+		-mode burst -tasks "${STACK_TASKS:-50}" -task "$2" -tag "noise=$3" -tag "round=$4" -tag "noise_mb=${NOISE_MB:-64}" | tee -a "$OUT/stack.jsonl" >&2
+}
+for noise in ${STACK_NOISE:-alone busy}; do
+	[ "$noise" = alone ] || { echo "   starting a noisy neighbour (dd bs=1M count=${NOISE_MB:-64} conv=fsync in a loop under $STACK_PARENT)" >&2; noise_start; }
+	for kind in ${STACK_KINDS:-print write}; do
+		for round in $(seq 1 "${STACK_ROUNDS:-5}"); do
+			order="runc brisk"
+			[ -z "${STACK_SPLIT:-}" ] || order="runc runc-brisk brisk-overlayfs brisk"
+			[ $((round % 2)) = 0 ] && order=$(echo "$order" | tr ' ' '\n' | tac | tr '\n' ' ')
+			for st in $order; do stackburst "$st" "$kind" "$noise" "$round"; done
+		done
+	done
+	noise_stop
+done
+fi
+
 if part profiles; then
 echo "== layer sharing: a second profile imports an image the first has (ctr images import)" >&2
 # share_layers is read at start: restart the snapshotter to switch it.
@@ -261,7 +323,7 @@ fi
 REPORT_DIR=$REPO/docs
 [ -z "${BENCH_ONLY:-}" ] || REPORT_DIR=${BENCH_PARTIAL_DIR:-$STACK_PARENT/brisk-bench-partial}
 mkdir -p "$REPORT_DIR"
-(cd "$REPO" && go run ./hack/benchreport -go "$OUT/go-bench.txt" -containers "$OUT/containers.jsonl" -shim "$OUT/shim.jsonl" -profiles "$OUT/profiles.jsonl" -logd "$OUT/logd.jsonl" -batch "$OUT/batch/batchbench.jsonl" -batch-index "$OUT/batch/index-seed-scale.txt" \
+(cd "$REPO" && go run ./hack/benchreport -go "$OUT/go-bench.txt" -go-busy "$OUT/go-bench-busy.txt" -stack "$OUT/stack.jsonl" -containers "$OUT/containers.jsonl" -shim "$OUT/shim.jsonl" -profiles "$OUT/profiles.jsonl" -logd "$OUT/logd.jsonl" -batch "$OUT/batch/batchbench.jsonl" -batch-index "$OUT/batch/index-seed-scale.txt" \
 	-machine "$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r), disk baseline under $STACK_PARENT on $(findmnt -no FSTYPE -T "$STACK_PARENT")" \
 	-out "$REPORT_DIR/benchmarks.md")
 # The raw measurements stay beside the report, so every figure can be traced.

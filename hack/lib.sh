@@ -22,6 +22,7 @@ ctr_() { ctr --address "$STACK/c.sock" --namespace "$NS" "$@" 2> >(grep -v 'supp
 
 teardown() {
 	set +e
+	noise_stop
 	if [ -S "$STACK/c.sock" ]; then
 		for t in $(ctr_ tasks list -q 2>/dev/null); do ctr_ tasks kill -s SIGKILL "$t" >/dev/null 2>&1; done
 		sleep 0.3
@@ -36,6 +37,24 @@ teardown() {
 	rm -rf "$STACK"
 }
 trap teardown EXIT
+
+# A noisy disk neighbour: a process group writing NOISE_MB with dd
+# conv=fsync in a loop to a file on the disk under test (STACK_PARENT), as a
+# neighbour container on a busy node does. noise_stop ends it (the whole
+# group: the loop and its dd).
+noise_start() {
+	[ -z "${NOISE_PGID:-}" ] || return 0
+	setsid bash -c "while :; do dd if=/dev/zero of='$STACK/noise' bs=1M count=${NOISE_MB:-64} conv=fsync status=none; done" </dev/null >/dev/null 2>&1 &
+	NOISE_PGID=$!
+	sleep "${NOISE_SETTLE:-2}"
+}
+noise_stop() {
+	[ -n "${NOISE_PGID:-}" ] || return 0
+	kill -- "-$NOISE_PGID" 2>/dev/null
+	while kill -0 -- "-$NOISE_PGID" 2>/dev/null; do sleep 0.05; done
+	NOISE_PGID=
+	rm -f "$STACK/noise"
+}
 
 wait_sock() { for _ in $(seq 1 200); do [ -S "$1" ] && return 0; sleep 0.05; done; echo "timed out waiting for $1" >&2; cat "$2" >&2; exit 1; }
 

@@ -224,8 +224,10 @@ func TestSnapshotterRemoveOfMountedUpper(t *testing.T) {
 
 // TestSnapshotterRecoversFromCrashMidPrepare builds on disk what a crash
 // inside Prepare's transaction leaves (a snapshot directory with a live
-// tmpfs for an ID the metadata never committed), restarts the daemon, and
-// expects the very next Prepare, which is handed that ID, to work.
+// tmpfs for an ID the metadata never committed) and what a crash before it
+// leaves (temporary directories, one with its tmpfs mounted and its record
+// written), restarts the daemon, and expects the very next Prepare, which is
+// handed that ID, to work, and nothing else to be left.
 func TestSnapshotterRecoversFromCrashMidPrepare(t *testing.T) {
 	s := newStackless(t)
 	ctx := context.Background()
@@ -262,6 +264,16 @@ func TestSnapshotterRecoversFromCrashMidPrepare(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(crashed, "upper.json"), []byte(`{"kind":"tmpfs","limits":{"bytes":8388608,"inodes":1000}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	early := filepath.Join(s.sn.Root, "snapshots", "new-456")
+	if err := os.MkdirAll(filepath.Join(early, "tmpfs"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("brisk", filepath.Join(early, "tmpfs"), "tmpfs", 0, "size=8m"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(early, "upper.json"), []byte(`{"kind":"tmpfs","limits":{"bytes":8388608,"inodes":1000}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	s.env.Restart(s.sn.Proc)
 	s.env.WaitSnapshotter(s.sn)
@@ -292,7 +304,9 @@ func TestSnapshotterRecoversFromCrashMidPrepare(t *testing.T) {
 	if ms := s.tmpfsUppers(); len(ms) != 1 {
 		t.Errorf("tmpfs mounts %v, want the new snapshot's only", ms)
 	}
-	if _, err := os.Stat(filepath.Join(s.sn.Root, "snapshots", "new-123")); !os.IsNotExist(err) {
-		t.Errorf("temporary directory of the crashed prepare left: %v", err)
+	for _, d := range []string{"new-123", "new-456"} {
+		if _, err := os.Stat(filepath.Join(s.sn.Root, "snapshots", d)); !os.IsNotExist(err) {
+			t.Errorf("temporary directory %s of a crashed prepare left: %v", d, err)
+		}
 	}
 }

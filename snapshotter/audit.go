@@ -58,6 +58,11 @@ func (s *Snapshotter) AuditBudget(ctx context.Context) (BudgetAudit, error) {
 		for id, bytes := range s.draining {
 			want[id] = bytes
 		}
+		// Snapshots being created, booked under their directory's
+		// temporary name until the transaction gives them an ID.
+		for name, bytes := range s.preparing {
+			want[name] = bytes
+		}
 		var sum int64
 		for id, bytes := range booked {
 			sum += bytes

@@ -161,6 +161,9 @@ func TestCrashMidCommitCopyRecoversAtStart(t *testing.T) {
 	rec := e.sn.placement(id)
 	must(t, os.WriteFile(filepath.Join(e.sn.upperFS(id, rec), "whole"), []byte("x"), 0o644))
 	layer := e.sn.persistentFS(id)
+	// The copy makes the layer directory: Prepare leaves none for a
+	// tmpfs upper.
+	must(t, os.MkdirAll(layer, 0o755))
 	must(t, os.WriteFile(filepath.Join(layer, "half-copied"), []byte("x"), 0o644))
 
 	e.reopen()

@@ -12,11 +12,13 @@ import (
 // snapshotter has it, plus a tmpfs mount point per fast upper:
 //
 //	ROOT/metadata.db
-//	ROOT/snapshots/ID/fs          the layer (committed, view, unpack) or a root upper
+//	ROOT/snapshots/ID/fs          the layer (committed, view, unpack) or a root upper;
+//	                              none for an active snapshot on a tmpfs until Commit
 //	ROOT/snapshots/ID/work        the workdir of a root upper
 //	ROOT/snapshots/ID/upper.json  where the upper was placed (upper.RecordName)
 //	ROOT/snapshots/ID/tmpfs/      the snapshot's own tmpfs, holding fs and work
-//	ROOT/snapshots/new-*          a Prepare in flight (or a crash's leftover)
+//	ROOT/snapshots/new-*          a Prepare in flight, a removed container's directory
+//	                              kept for the next (a spare), or a crash's leftover
 //
 // A "dir" upper lives in upper_dir/ID/{fs,work} instead.
 

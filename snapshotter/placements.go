@@ -58,6 +58,40 @@ func (s *Snapshotter) drainingIDs() []string {
 	return slices.Collect(maps.Keys(s.draining))
 }
 
+// reserveNew books l in the tmpfs budget for the snapshot being created in
+// the directory called name, before its ID is known.
+func (s *Snapshotter) reserveNew(name string, l upper.Limits) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.tmpfs.Reserve(name, l); err != nil {
+		return err
+	}
+	s.preparing[name] = l.Bytes
+	return nil
+}
+
+// unreserveNew takes back reserveNew for a creation that failed.
+func (s *Snapshotter) unreserveNew(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.preparing[name]; ok {
+		s.tmpfs.Unreserve(name)
+		delete(s.preparing, name)
+	}
+}
+
+// adoptNew moves the booking made under name to the snapshot's ID, with its
+// placement, once the transaction creating it has handed the ID out.
+func (s *Snapshotter) adoptNew(name, id string, rec upper.Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.preparing[name]; ok {
+		s.tmpfs.Rekey(name, id)
+		delete(s.preparing, name)
+	}
+	s.placements[id] = rec
+}
+
 func (s *Snapshotter) setPlacement(id string, rec upper.Record) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -4,6 +4,7 @@ package snapshotter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -272,7 +273,9 @@ func (p *Profiled) shareLayer(ctx context.Context, profile, target, parent strin
 			return err
 		}
 		if found == nil {
-			return nil
+			// Nothing to share: rolled back, not committed, as a
+			// commit of nothing costs two fdatasyncs.
+			return errNothingWritten
 		}
 		found.Labels = map[string]string{labelHolders: withHolder(*found, profile, true)}
 		if _, err := storage.UpdateInfo(ctx, *found, "labels."+labelHolders); err != nil {
@@ -281,11 +284,18 @@ func (p *Profiled) shareLayer(ctx context.Context, profile, target, parent strin
 		shared = found.Name
 		return nil
 	})
+	if errors.Is(err, errNothingWritten) {
+		err = nil
+	}
 	return shared, err
 }
 
 // errHeldAlready stops a walk that found the profile's own copy of a layer.
 var errHeldAlready = fmt.Errorf("held already")
+
+// errNothingWritten rolls back a write transaction that found it has
+// nothing to write: bbolt commits even an empty one with two fdatasyncs.
+var errNothingWritten = errors.New("nothing written")
 
 // Commit commits an active snapshot of the profile's under a name in its key
 // space.
@@ -337,7 +347,7 @@ func (p *Profiled) Remove(ctx context.Context, key string) error {
 		}
 		if len(holders(info)) == 1 {
 			last = true
-			return nil
+			return errNothingWritten
 		}
 		if err := walkInfo(ctx, func(ctx context.Context, child snapshots.Info) error {
 			if child.Parent == ikey && holds(child, profile) {
@@ -350,7 +360,7 @@ func (p *Profiled) Remove(ctx context.Context, key string) error {
 		info.Labels = map[string]string{labelHolders: withHolder(info, profile, false)}
 		_, err = storage.UpdateInfo(ctx, info, "labels."+labelHolders)
 		return err
-	}); err != nil {
+	}); err != nil && !errors.Is(err, errNothingWritten) {
 		return err
 	}
 	if !last {

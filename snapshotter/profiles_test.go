@@ -288,7 +288,8 @@ func TestProfilesGCOfOneKeepsTheOthersLayers(t *testing.T) {
 	if got := e.layerDirs(); got != 0 {
 		t.Errorf("%d committed layers after every holder let go", got)
 	}
-	entries, err := os.ReadDir(filepath.Join(e.root, "snapshots"))
+	// The containers' directories wait as spares for the next Prepare.
+	entries, err := e.sn.snapshotEntries()
 	must(t, err)
 	if len(entries) != 0 {
 		t.Errorf("snapshot directories left: %v", entries)

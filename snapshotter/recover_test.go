@@ -17,8 +17,10 @@ import (
 
 // crashedPrepare leaves on disk what a crash inside Prepare's transaction
 // leaves: the snapshot directory of an ID the metadata never committed, with
-// a live tmpfs holding a file and its placement record, and a temporary
-// directory of a Prepare that had not got its ID yet.
+// a live tmpfs holding a file and its placement record, and the temporary
+// directories of Prepares that had not got their ID yet: one of a layer
+// (an fs directory), one of a container with its tmpfs mounted and its
+// record written, as Prepare makes them before its transaction.
 func (e *env) crashedPrepare(id string) (keep string) {
 	e.t.Helper()
 	dir := filepath.Join(e.root, "snapshots", id)
@@ -31,6 +33,11 @@ func (e *env) crashedPrepare(id string) (keep string) {
 	td, err := os.MkdirTemp(filepath.Join(e.root, "snapshots"), newDirPattern)
 	must(e.t, err)
 	must(e.t, os.Mkdir(filepath.Join(td, "fs"), 0o755))
+	td, err = os.MkdirTemp(filepath.Join(e.root, "snapshots"), newDirPattern)
+	must(e.t, err)
+	must(e.t, upper.MountTmpfs(filepath.Join(td, upper.TmpfsName), rec.Limits))
+	must(e.t, upper.WriteNewRecord(td, rec))
+	must(e.t, os.WriteFile(filepath.Join(td, upper.TmpfsName, "fs", "half-made"), []byte("x"), 0o644))
 	return keep
 }
 

@@ -21,9 +21,15 @@ import (
 // transaction, so a removed container's memory goes back to the node at
 // once; a tmpfs that an overlay still uses makes Remove fail (upper.ErrBusy)
 // and the snapshot stay, because its memory stays too.
+//
+// Only the snapshot's own directory goes with it. containerd's overlayfs
+// snapshotter lists every snapshot directory in each Remove to sweep up what
+// earlier failures left; here Cleanup, which containerd calls after every
+// garbage collection, and the start do that, so that removing fifty
+// containers does not list the directory fifty times.
 func (s *Snapshotter) Remove(ctx context.Context, key string) error {
 	var (
-		removals []string
+		removed  string
 		released string
 		rec      upper.Record
 	)
@@ -37,13 +43,13 @@ func (s *Snapshotter) Remove(ctx context.Context, key string) error {
 			return fmt.Errorf("failed to remove snapshot %s: it is being committed; remove it once Commit returns: %w", key, errdefs.ErrFailedPrecondition)
 		}
 		if rec = s.placement(id); rec.Kind == upper.KindTmpfs {
-			if err := s.releaseUpper(ctx, id, rec); err != nil {
+			if err := s.detachUpper(ctx, id); err != nil {
 				return fmt.Errorf("failed to remove snapshot %s: %w", key, err)
 			}
 			released = id
 		}
-		removals, err = s.orphans(ctx)
-		return err
+		removed = id
+		return nil
 	})
 	if err != nil {
 		if released != "" {
@@ -53,7 +59,13 @@ func (s *Snapshotter) Remove(ctx context.Context, key string) error {
 	}
 	// The key is gone; what is left on disk is an orphan. Failures are
 	// logged and left to Cleanup, never returned, as containerd does.
-	s.removeDirs(ctx, removals)
+	if released != "" {
+		// Its upper is gone already: the directory, the mount point and
+		// the record are all that is left, and serve the next Prepare.
+		s.recycleDir(ctx, removed)
+		return nil
+	}
+	s.removeDirs(ctx, []string{removed})
 	return nil
 }
 
@@ -61,9 +73,6 @@ func (s *Snapshotter) Remove(ctx context.Context, key string) error {
 // it and then failed to commit: the snapshot is still there.
 func (s *Snapshotter) unrelease(ctx context.Context, key, id string, rec upper.Record) {
 	s.setPlacement(id, rec)
-	if err := upper.WriteRecord(s.snapshotDir(id), rec); err != nil {
-		log.G(ctx).WithError(err).WithField("id", id).Error("failed to restore the placement record of a snapshot whose removal failed")
-	}
 	if err := s.restoreUpper(ctx, id, s.stillActive(ctx, key, id)); err != nil {
 		log.G(ctx).WithError(err).WithField("id", id).Error("failed to remount the tmpfs of a snapshot whose removal failed")
 	}
@@ -92,10 +101,14 @@ func (s *Snapshotter) stillActive(ctx context.Context, key, id string) func() (b
 func (s *Snapshotter) Cleanup(ctx context.Context) error {
 	var removals []string
 	if err := s.ms.WithTransaction(ctx, true, func(ctx context.Context) (err error) {
-		// A write transaction keeps Prepare from creating while we scan.
-		removals, err = s.orphans(ctx)
-		return err
-	}); err != nil {
+		// A write transaction keeps Prepare from creating while we scan;
+		// it writes nothing, and is rolled back rather than committed,
+		// which would cost two fdatasyncs for nothing.
+		if removals, err = s.orphans(ctx); err != nil {
+			return err
+		}
+		return errScanned
+	}); !errors.Is(err, errScanned) {
 		return err
 	}
 	s.removeDirs(ctx, removals)
@@ -108,6 +121,9 @@ func (s *Snapshotter) Cleanup(ctx context.Context) error {
 	return s.cleanupUpperDir(ctx)
 }
 
+// errScanned rolls back Cleanup's transaction, which writes nothing.
+var errScanned = errors.New("orphans listed")
+
 // orphans lists the snapshot directories whose ID the metadata no longer
 // knows. It must run inside a transaction.
 func (s *Snapshotter) orphans(ctx context.Context) ([]string, error) {
@@ -115,7 +131,7 @@ func (s *Snapshotter) orphans(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	entries, err := os.ReadDir(s.snapshotsDir())
+	entries, err := s.snapshotEntries()
 	if err != nil {
 		return nil, err
 	}
@@ -139,29 +155,30 @@ func (s *Snapshotter) removeDirs(ctx context.Context, names []string) {
 	}
 }
 
+// The temporary directory of a Prepare a crash interrupted (new-*) may hold
+// a mounted tmpfs too: Prepare mounts it there before its transaction.
 func (s *Snapshotter) removeOrphan(ctx context.Context, name string) error {
 	dir := s.snapshotDir(name)
-	if !strings.HasPrefix(name, strings.TrimSuffix(newDirPattern, "*")) {
-		rec, err := upper.ReadRecord(dir)
-		if err != nil {
-			log.G(ctx).WithError(err).WithField("path", dir).Warn("unreadable placement record; treating the upper as a tmpfs")
-			rec = upper.Record{Kind: upper.KindTmpfs}
-		}
-		// A tmpfs the record does not mention (a crash between mount
-		// and record) must not be descended into either.
-		mounted, err := upper.Mounted(s.tmpfsDir(name))
-		if err != nil {
+	rec, err := upper.ReadRecord(dir)
+	if err != nil {
+		log.G(ctx).WithError(err).WithField("path", dir).Warn("unreadable placement record; treating the upper as a tmpfs")
+		rec = upper.Record{Kind: upper.KindTmpfs}
+	}
+	// A tmpfs the record does not mention (a crash between mount and
+	// record) must not be descended into either.
+	mounted, err := upper.Mounted(s.tmpfsDir(name))
+	if err != nil {
+		return err
+	}
+	if rec.Kind == upper.KindTmpfs || mounted {
+		if err := s.releaseOrphanTmpfs(ctx, name, rec.Limits); err != nil {
 			return err
 		}
-		if rec.Kind == upper.KindTmpfs || mounted {
-			if err := s.releaseOrphanTmpfs(ctx, name, rec.Limits); err != nil {
-				return err
-			}
-		}
-		if rec.Kind != upper.KindTmpfs {
-			if err := s.releaseUpper(ctx, name, rec); err != nil {
-				return err
-			}
+	}
+	if rec.Kind != upper.KindTmpfs && !strings.HasPrefix(name, strings.TrimSuffix(newDirPattern, "*")) {
+		// Only a snapshot with an ID has an upper in upper_dir.
+		if err := s.releaseUpper(ctx, name, rec); err != nil {
+			return err
 		}
 	}
 	return os.RemoveAll(dir)

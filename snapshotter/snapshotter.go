@@ -41,6 +41,18 @@ type Snapshotter struct {
 	profileDirs    map[string]*upper.DirStore // profiles' own upper_dirs, by path
 
 	locks idLocks
+	// batch gives concurrent Prepares one metadata commit (batch.go).
+	batch writeBatch
+
+	// newDirs are the temporary directories of the Prepares in flight
+	// (newdirs.go), by name; newDirMu orders their creation with the
+	// listing of orphans.
+	newDirMu sync.Mutex
+	newDirs  map[string]struct{}
+	// spares are directories of removed snapshots kept for the next
+	// Prepares (newdirs.go); reserving, those being renamed to be one.
+	spares    []string
+	reserving map[string]struct{}
 
 	// bootID is the kernel's ID of the current boot, read at the first
 	// Mounts of a volatile upper (volatile.go).
@@ -58,6 +70,9 @@ type Snapshotter struct {
 	// still runs, an orphan found at start), by directory name under
 	// snapshots/, with the bytes they keep booked until Cleanup frees them.
 	draining map[string]int64
+	// preparing holds the tmpfs bookings of the snapshots being created,
+	// by the temporary name of their directory, until their ID is known.
+	preparing map[string]int64
 	// committing holds the IDs of the snapshots whose upper a Commit is
 	// copying to the root, outside any transaction: Remove and a second
 	// Commit of them are refused meanwhile.
@@ -114,6 +129,10 @@ func New(ctx context.Context, root string, opts ...Opt) (_ *Snapshotter, retErr 
 		placements:     make(map[string]upper.Record),
 		draining:       make(map[string]int64),
 		committing:     make(map[string]struct{}),
+		preparing:      make(map[string]int64),
+		newDirs:        make(map[string]struct{}),
+		reserving:      make(map[string]struct{}),
+		batch:          writeBatch{ms: ms},
 		bootID:         sync.OnceValues(readBootID),
 	}
 	if o.upperDir != "" {

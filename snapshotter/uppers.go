@@ -66,6 +66,21 @@ func (s *Snapshotter) releaseUpper(ctx context.Context, id string, rec upper.Rec
 	return nil
 }
 
+// detachUpper releases the tmpfs upper of id for Remove, inside a
+// transaction that may yet fail or, with a crash, never commit: the
+// snapshot is then still there, and its placement record, which stays, is
+// what gets it its upper back (restoreUpper), as after a reboot. The record
+// and the mount point go with the snapshot's directory once the removal is
+// committed (recycleDir).
+func (s *Snapshotter) detachUpper(ctx context.Context, id string) error {
+	defer s.locks.lock(id)()
+	if err := s.tmpfs.Detach(ctx, id); err != nil {
+		return err
+	}
+	s.forget(id, s.tmpfs)
+	return nil
+}
+
 // restoreUpper is the one place that creates an upper again after it went
 // away (a reboot empties every tmpfs; an operator may unmount one). It takes
 // the snapshot's lock, the one releaseUpper takes, and asks exists whether

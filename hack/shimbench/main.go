@@ -39,6 +39,39 @@ import (
 // stdout and a warning every 50 lines on stderr, compressible like real logs.
 const logScript = `BEGIN{for(i=0;i<3400;i++){printf "%05d [worker-%d] cc -O2 -Wall -c src/pkg%d/file%d.c -o build/pkg%d/file%d.o (%d ms)\n", i, i%8, i%13, i, i%13, i, (i*7919)%1000; if(i%50==0) printf "%05d warning: unused variable tmp%d in src/pkg%d/file%d.c\n", i, i, i%13, i > "/dev/stderr"}}`
 
+// writeScript is a build or test step's footprint on its rootfs: 1,000
+// small files (an object file's name and a line each) and one 20 MB file,
+// written without fsync, as compilers and test runners write, then the
+// same log as logScript (passed as $0). It runs in busybox sh: every echo is
+// a builtin, so the files cost system calls, not forks.
+const writeScript = `mkdir -p /build/obj && cd /build/obj && i=0 && while [ $i -lt 1000 ]; do echo "object $i: cc -O2 -c src/file$i.c" > file$i.o; i=$((i+1)); done && head -c 20000000 /dev/zero > /build/app.tar && exec awk "$0"`
+
+// taskArgs are the process args of a burst task of kind task.
+func taskArgs(task string) ([]string, error) {
+	switch task {
+	case "print":
+		return []string{"awk", logScript}, nil
+	case "write":
+		return []string{"sh", "-c", writeScript, logScript}, nil
+	}
+	return nil, fmt.Errorf("-task %q: want print or write", task)
+}
+
+// tags are the -tag key=value pairs copied into every result, so that a
+// report can group bursts (noise, round) without parsing labels.
+type tags map[string]string
+
+func (t tags) String() string { return fmt.Sprint(map[string]string(t)) }
+
+func (t tags) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("-tag %q: want key=value", v)
+	}
+	t[k] = val
+	return nil
+}
+
 type bench struct {
 	client      *containerd.Client
 	image       containerd.Image
@@ -67,6 +100,7 @@ func main() {
 		rounds      = flag.Int("rounds", 5, "sequential rounds (throughput, start)")
 		mb          = flag.Int("mb", 200, "MB written to stdout per throughput round")
 		tasks       = flag.Int("tasks", 100, "tasks started at once (burst)")
+		task        = flag.String("task", "print", "what each burst task does: print (a 300 KB log) or write (1,000 small files and 20 MB to its rootfs, then the same log)")
 		brisk       = flag.String("brisk-config", "", "the shim's config; burst then waits for each task's object in [logs.s3]")
 		metrics     = flag.String("minio-metrics", "", "MinIO Prometheus URL, to count S3 requests (burst)")
 		minioPid    = flag.Int("minio-pid", 0, "MinIO's pid, to measure the CPU it spends on the burst (it shares the machine)")
@@ -77,6 +111,8 @@ func main() {
 		logdToken   = flag.String("logd-token-file", "", "a tokens file of brisk-logd: its first line's token is used (mode follow)")
 		logdPid     = flag.Int("logd-pid", 0, "brisk-logd's pid, to measure the CPU the followers cost it (mode follow)")
 	)
+	tagged := tags{}
+	flag.Var(tagged, "tag", "key=value recorded in every result (repeatable)")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
@@ -94,6 +130,10 @@ func main() {
 	emit := func(r result) {
 		r["label"] = b.label
 		r["runtime"] = b.runtime
+		r["snapshotter"] = b.snapshotter
+		for k, v := range tagged {
+			r[k] = v
+		}
 		if err := enc.Encode(r); err != nil {
 			fatal(err)
 		}
@@ -116,7 +156,7 @@ func main() {
 			emit(r)
 		}
 	case "burst":
-		r, err := b.burst(ctx, *tasks, *brisk, *metrics, *minioPid)
+		r, err := b.burst(ctx, *tasks, *task, *brisk, *metrics, *minioPid)
 		if err != nil {
 			fatal(err)
 		}
@@ -352,9 +392,14 @@ func (b *bench) start(ctx context.Context, id string) (result, error) {
 	}, nil
 }
 
-// burst: tasks short tasks with 300 KB logs started at once; with a brisk
-// config, each task's object is waited for and measured.
-func (b *bench) burst(ctx context.Context, tasks int, briskConfig, metricsURL string, minioPid int) (result, error) {
+// burst: tasks short tasks of kind task (taskArgs), each with a 300 KB log,
+// started at once; with a brisk config, each task's object is waited for
+// and measured.
+func (b *bench) burst(ctx context.Context, tasks int, task, briskConfig, metricsURL string, minioPid int) (result, error) {
+	args, err := taskArgs(task)
+	if err != nil {
+		return nil, err
+	}
 	var (
 		st    *store.S3
 		logs  config.Logs
@@ -422,7 +467,7 @@ func (b *bench) burst(ctx context.Context, tasks int, briskConfig, metricsURL st
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			runs[i], errs[i] = b.run(ctx, ids[i], "awk", logScript)
+			runs[i], errs[i] = b.run(ctx, ids[i], args...)
 		}()
 	}
 	wg.Wait()
@@ -432,7 +477,7 @@ func (b *bench) burst(ctx context.Context, tasks int, briskConfig, metricsURL st
 			return nil, err
 		}
 	}
-	res := result{"kind": "burst", "tasks": tasks, "wall_s": wall.Seconds()}
+	res := result{"kind": "burst", "tasks": tasks, "task": task, "wall_s": wall.Seconds()}
 	var startToExit, created, status, ioDone, shown []float64
 	var raw int64
 	for _, r := range runs {

@@ -40,6 +40,28 @@ func WriteRecord(dir string, r Record) error {
 	return nil
 }
 
+// WriteNewRecord stores r in dir, a directory nothing reads yet (a snapshot
+// being created): in place, without the temporary file and rename that
+// keep a live record whole, and without a sync.
+func WriteNewRecord(dir string, r Record) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, RecordName), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("write placement record: %w", err)
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write placement record %s: %w", f.Name(), err)
+	}
+	return nil
+}
+
 // ReadRecord loads the record in dir. A snapshot without one is on the root.
 func ReadRecord(dir string) (Record, error) {
 	data, err := os.ReadFile(filepath.Join(dir, RecordName))
