@@ -85,6 +85,14 @@ func TestBriskctlAndRuntimeParity(t *testing.T) {
 	})
 
 	t.Run("flush ships what S3 refused", func(t *testing.T) {
+		// briskctl flush is the shipper under test, as on a node whose
+		// brisk-logd is down: the stack's brisk-logd would ship the log
+		// itself once S3 is back, before flush (CI saw "0 shipped").
+		s.logd.Proc.Kill()
+		defer func() {
+			s.env.Restart(s.logd.Proc)
+			s.env.WaitLogd(s.logd)
+		}()
 		s.minio.Stop()
 		s.ctd.MustCtr("run", "--rm", "--runtime", runtimeBrisk, s.image, "flushme", "echo", "pending")
 		time.Sleep(4 * time.Second)
