@@ -124,17 +124,11 @@ func (sh *Shipping) observeBatch(r batch.Result) {
 	defer sh.mu.Unlock()
 	now := time.Now()
 	for range r.Quarantined {
-		sh.health.Quarantined++
-		sh.ships.WithLabelValues("quarantined", store.FailEntry).Inc()
+		sh.recordQuarantined()
 	}
 	if r.Err != nil {
-		kind := store.FailureKind(r.Err)
-		sh.health.Failed++
-		sh.health.ConsecutiveFailures++
-		sh.health.LastFailure, sh.health.LastError, sh.health.LastErrorKind = now, r.Err.Error(), kind
-		sh.ships.WithLabelValues("failed", kind).Inc()
+		sh.recordFailure(r.Err, now)
 		sh.batch.batches.WithLabelValues("failed").Inc()
-		sh.consecutive.Set(float64(sh.health.ConsecutiveFailures))
 		return
 	}
 	if len(r.Entries) == 0 {
@@ -142,20 +136,14 @@ func (sh *Shipping) observeBatch(r batch.Result) {
 	}
 	sh.batch.batches.WithLabelValues("stored").Inc()
 	sh.batch.logs.Observe(float64(len(r.Entries)))
-	sh.duration.Observe(r.Took.Seconds())
 	for _, e := range r.Entries {
 		m := e.Meta
 		sh.remember(&m, now, &index.Hit{Batch: r.Key, Entry: e})
-		sh.ships.WithLabelValues("shipped", "").Inc()
 		if !m.Exited.IsZero() {
 			sh.batch.exitStored.Observe(now.Sub(m.Exited).Seconds())
 		}
 	}
-	sh.health.Shipped += uint64(len(r.Entries))
-	sh.health.ConsecutiveFailures = 0
-	sh.health.LastShipped = now
-	sh.lastShipped.Set(float64(now.Unix()))
-	sh.consecutive.Set(0)
+	sh.recordShipped(len(r.Entries), now, r.Took)
 }
 
 func (m *batchMetrics) observeCycle(c index.Cycle) {

@@ -123,25 +123,43 @@ func (sh *Shipping) observe(o retrier.Outcome) {
 	switch o.Status {
 	case ship.Shipped:
 		sh.remember(o.Meta, now, nil)
-		sh.health.Shipped++
-		sh.health.ConsecutiveFailures = 0
-		sh.health.LastShipped = now
-		sh.ships.WithLabelValues("shipped", "").Inc()
-		sh.lastShipped.Set(float64(now.Unix()))
-		sh.duration.Observe(o.Took.Seconds())
+		sh.recordShipped(1, now, o.Took)
 	case ship.Failed:
-		kind := store.FailureKind(o.Err)
-		sh.health.Failed++
-		sh.health.ConsecutiveFailures++
-		sh.health.LastFailure, sh.health.LastError, sh.health.LastErrorKind = now, o.Err.Error(), kind
-		sh.ships.WithLabelValues("failed", kind).Inc()
+		sh.recordFailure(o.Err, now)
 	case ship.Quarantined:
-		sh.health.Quarantined++
-		sh.ships.WithLabelValues("quarantined", store.FailEntry).Inc()
-	default:
-		return // owned by a live shim, or gone: not an attempt
+		sh.recordQuarantined()
 	}
+	// Otherwise owned by a live shim, or gone: not an attempt.
+}
+
+// recordShipped counts n logs shipped by one upload that took took.
+// Called with sh.mu held, by either mode.
+func (sh *Shipping) recordShipped(n int, now time.Time, took time.Duration) {
+	sh.health.Shipped += uint64(n)
+	sh.health.ConsecutiveFailures = 0
+	sh.health.LastShipped = now
+	sh.ships.WithLabelValues("shipped", "").Add(float64(n))
+	sh.lastShipped.Set(float64(now.Unix()))
+	sh.duration.Observe(took.Seconds())
+	sh.consecutive.Set(0)
+}
+
+// recordFailure counts a failed upload, by its kind. Called with sh.mu
+// held.
+func (sh *Shipping) recordFailure(err error, now time.Time) {
+	kind := store.FailureKind(err)
+	sh.health.Failed++
+	sh.health.ConsecutiveFailures++
+	sh.health.LastFailure, sh.health.LastError, sh.health.LastErrorKind = now, err.Error(), kind
+	sh.ships.WithLabelValues("failed", kind).Inc()
 	sh.consecutive.Set(float64(sh.health.ConsecutiveFailures))
+}
+
+// recordQuarantined counts a log set aside as one that can never ship.
+// Called with sh.mu held.
+func (sh *Shipping) recordQuarantined() {
+	sh.health.Quarantined++
+	sh.ships.WithLabelValues("quarantined", store.FailEntry).Inc()
 }
 
 // serveHandoff is POST /v1/handoff, on the unix socket: a shim finished an
