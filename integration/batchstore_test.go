@@ -25,23 +25,9 @@ import (
 // suffix range the object's end with its size; and the probe passes.
 // Every request is counted by operation and purpose.
 func TestBatchStoreOnMinIO(t *testing.T) {
-	env := harness.New(t)
-	m := env.StartMinIO()
-	for _, kv := range m.Env() {
-		k, v, _ := cut(kv)
-		t.Setenv(k, v)
-	}
-	c := config.DefaultLogs().S3
-	c.Bucket, c.Endpoint, c.PathStyle, c.Region = "batch", m.Endpoint, true, m.Region
 	requests := store.NewRequestCounter()
-	st, err := store.ConnectS3(context.Background(), c, store.WithRequests(requests))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := batchBucket(t, store.WithRequests(requests))
 	ctx := context.Background()
-	if _, err := st.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("batch")}); err != nil {
-		t.Fatal(err)
-	}
 	if err := batch.Probe(ctx, st, "", "node-a", "MinIO"); err != nil {
 		t.Fatalf("probe of MinIO: %v", err)
 	}
@@ -74,13 +60,25 @@ func TestBatchStoreOnMinIO(t *testing.T) {
 	}
 }
 
-func cut(kv string) (string, string, bool) {
-	for i := 0; i < len(kv); i++ {
-		if kv[i] == '=' {
-			return kv[:i], kv[i+1:], true
-		}
+// batchBucket starts MinIO with a bucket "batch", and is a store of it,
+// the test given MinIO's credentials as brisk-logd would be.
+func batchBucket(t *testing.T, opts ...store.S3Opt) *store.S3 {
+	t.Helper()
+	m := harness.New(t).StartMinIO()
+	for _, kv := range m.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
 	}
-	return kv, "", false
+	c := config.DefaultLogs().S3
+	c.Bucket, c.Endpoint, c.PathStyle, c.Region = "batch", m.Endpoint, true, m.Region
+	st, err := store.ConnectS3(context.Background(), c, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("batch")}); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // MinIO stores a full batch under its key, however many logs it holds
@@ -88,22 +86,8 @@ func cut(kv string) (string, string, bool) {
 // two "/" over 255 bytes (XMinioInvalidObjectName), which a key holding
 // more than about 22 ID hashes in one part is.
 func TestBatchKeyOnMinIO(t *testing.T) {
-	env := harness.New(t)
-	m := env.StartMinIO()
-	for _, kv := range m.Env() {
-		k, v, _ := cut(kv)
-		t.Setenv(k, v)
-	}
-	c := config.DefaultLogs().S3
-	c.Bucket, c.Endpoint, c.PathStyle, c.Region = "batch", m.Endpoint, true, m.Region
-	st, err := store.ConnectS3(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := batchBucket(t)
 	ctx := context.Background()
-	if _, err := st.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("batch")}); err != nil {
-		t.Fatal(err)
-	}
 	for _, node := range []string{"node-a", strings.Repeat("n", 63)} {
 		for _, n := range []int{1, 30, 64, batch.MaxHashes("logs/", node)} {
 			hs := make([]string, n)
