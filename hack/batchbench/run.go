@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/brisk-containers/brisk/hack/internal/procstat"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/prometheus/client_golang/prometheus"
@@ -163,14 +165,14 @@ func (b *bench) snap(ctx context.Context, bucket string, nodes []*node, reg *pro
 		s.shipped += byLabels(mfs, "brisk_logd_ships_total", func(l map[string]string) bool { return l["result"] == "shipped" })[""]
 		s.batches += byLabels(mfs, "brisk_logd_batches_total", func(l map[string]string) bool { return l["result"] == "stored" })[""]
 		s.cycles += byLabels(mfs, "brisk_logd_compactor_cycles_total", func(l map[string]string) bool { return l["result"] == "ok" })[""]
-		s.cpu += procCPU(n.cmd.Process.Pid)
+		s.cpu += procstat.CPU(n.cmd.Process.Pid)
 		dirs, _ := spool.Pending(n.spool)
 		s.backlog += len(dirs)
 	}
 	if b.minioPid > 0 {
-		s.minioCPU = procCPU(b.minioPid)
+		s.minioCPU = procstat.CPU(b.minioPid)
 	}
-	s.benchCPU = procCPU(os.Getpid())
+	s.benchCPU = procstat.CPU(os.Getpid())
 	return s, nil
 }
 
@@ -193,7 +195,7 @@ func (b *bench) runMode(ctx context.Context, mode string) (*result, error) {
 	r := &result{Kind: "batch-cost", Mode: mode, Date: time.Now().UTC().Format(time.RFC3339), Nodes: b.nodes, PerNode: b.perNode(),
 		SeedNodes: b.seedNodes, SeedRate: b.seedRate, LogBytes: b.logBytes, Handoff: b.handoff,
 		Interval: time.Duration(defaults.Batch.Interval).String(), MaxBytes: int64(defaults.Batch.MaxBytes), Standalone: int64(defaults.Batch.StandaloneOver),
-		WarmupS: b.warmup.Seconds(), WindowS: b.window.Seconds(), LoadavgFrom: loadavg()}
+		WarmupS: b.warmup.Seconds(), WindowS: b.window.Seconds(), LoadavgFrom: procstat.LoadAvg()}
 
 	// The bench's own view of the bucket, counting its requests.
 	logs := defaults
@@ -272,7 +274,7 @@ func (b *bench) runMode(ctx context.Context, mode string) (*result, error) {
 		return nil, err
 	}
 	sampling.Store(false)
-	r.LoadavgTo = loadavg()
+	r.LoadavgTo = procstat.LoadAvg()
 	stopLoad()
 	loading.Wait()
 	for _, n := range nodes {

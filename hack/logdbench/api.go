@@ -8,11 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/brisk-containers/brisk/hack/internal/procstat"
 )
 
 // runAPI starts three daemons (a holds the task's spool entry, b is the one
@@ -53,7 +54,7 @@ func runAPI(ctx context.Context, args []string) error {
 		defer d.stop()
 	}
 	a, b := nodes["a"], nodes["b"]
-	load := loadavg()
+	load := procstat.LoadAvg()
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 
 	// 1. First byte of a running task's log, each request on a new
@@ -228,14 +229,4 @@ func followLines(ctx context.Context, url, wantSource string) (f followResult) {
 		f.err = fmt.Errorf("%s: the answer ended with Brisk-Error: %s", url, e)
 	}
 	return f
-}
-
-// loadavg is the machine's 1-minute load average, to tell how shared it was.
-func loadavg() float64 {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return 0
-	}
-	v, _ := strconv.ParseFloat(strings.Fields(string(data))[0], 64)
-	return v
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/brisk-containers/brisk/hack/internal/procstat"
 )
 
 // daemon is one brisk-logd process: a node of its own, with its own config,
@@ -119,22 +121,7 @@ func (d *daemon) stop() {
 }
 
 // cpu is the daemon's user+system time so far (clock ticks of 10 ms).
-func (d *daemon) cpu() time.Duration { return procCPU(d.cmd.Process.Pid) }
-
-func procCPU(pid int) time.Duration {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(data)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond
-}
+func (d *daemon) cpu() time.Duration { return procstat.CPU(d.cmd.Process.Pid) }
 
 // writer is a spool writer process (logdbench writer).
 type writer struct {

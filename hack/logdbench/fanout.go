@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/brisk-containers/brisk/hack/internal/procstat"
+
 	"github.com/brisk-containers/brisk/logd"
 	"github.com/brisk-containers/brisk/logs/spool"
 )
@@ -63,7 +65,7 @@ func runFanout(ctx context.Context, args []string) error {
 		return err
 	}
 	defer cleanup()
-	load := loadavg()
+	load := procstat.LoadAvg()
 
 	// The simulated nodes: one holds the IDs; the slow, the down, the
 	// hung ones, and enough answering ones for every setup.
