@@ -83,6 +83,10 @@ type bench struct {
 	// afterCreate, when set, is called with a task's ID once its shim
 	// created it, before it starts (mode follow attaches followers then).
 	afterCreate func(id string)
+	// watchShims follows each task's shim in /proc every 5 ms for its CPU
+	// and peak RSS. A burst reads neither, and 50 such pollers would be
+	// load the benchmark adds to the machine it measures.
+	watchShims bool
 }
 
 type result map[string]any
@@ -125,7 +129,7 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
-	b := &bench{client: client, image: img, runtime: *runtime, snapshotter: *snapshotter, fifoDir: *fifoDir, label: *label, namespace: *namespace}
+	b := &bench{client: client, image: img, runtime: *runtime, snapshotter: *snapshotter, fifoDir: *fifoDir, label: *label, namespace: *namespace, watchShims: *mode != "burst"}
 	enc := json.NewEncoder(os.Stdout)
 	emit := func(r result) {
 		r["label"] = b.label
@@ -247,7 +251,10 @@ func (b *bench) run(ctx context.Context, id string, args ...string) (run, error)
 		b.afterCreate(id)
 	}
 	shimPid := parentPid(int(task.Pid()))
-	r.shimPid, r.shimWatch = shimPid, follow(shimPid)
+	r.shimPid = shimPid
+	if b.watchShims {
+		r.shimWatch = follow(shimPid)
+	}
 	statusC, err := task.Wait(ctx)
 	if err != nil {
 		return r, err
@@ -401,12 +408,8 @@ func (b *bench) burst(ctx context.Context, tasks int, task, briskConfig, metrics
 		return nil, err
 	}
 	var (
-		st    *store.S3
-		logs  config.Logs
-		seen  = map[string]time.Time{} // key -> first listed
-		sizes = map[string]int64{}
-		stop  = make(chan struct{})
-		done  = make(chan error, 1)
+		st   *store.S3
+		logs config.Logs
 	)
 	if briskConfig != "" {
 		cfg, err := config.Load(briskConfig, false)
@@ -429,35 +432,6 @@ func (b *bench) burst(ctx context.Context, tasks int, task, briskConfig, metrics
 		if st != nil {
 			keys[ship.Key(logs.S3.Key, logs.S3.Prefix, b.namespace, ids[i])] = ids[i]
 		}
-	}
-	if st != nil {
-		// Poll the bucket from the side, as a user looking for the log would.
-		go func() {
-			for {
-				out, err := st.Client().ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(st.Bucket()), Prefix: aws.String(logs.S3.Prefix + b.namespace + "/" + stem)})
-				now := time.Now()
-				if err == nil {
-					for _, o := range out.Contents {
-						k := runless(aws.ToString(o.Key))
-						if _, ok := keys[k]; ok {
-							if _, ok := seen[k]; !ok {
-								seen[k], sizes[k] = now, aws.ToInt64(o.Size)
-							}
-						}
-					}
-				}
-				if len(seen) == len(keys) {
-					done <- nil
-					return
-				}
-				select {
-				case <-stop:
-					done <- fmt.Errorf("%d of %d objects visible", len(seen), len(keys))
-					return
-				case <-time.After(20 * time.Millisecond):
-				}
-			}
-		}()
 	}
 	runs := make([]run, tasks)
 	errs := make([]error, tasks)
@@ -501,25 +475,20 @@ func (b *bench) burst(ctx context.Context, tasks int, task, briskConfig, metrics
 	if st == nil {
 		return res, nil
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			return nil, err
-		}
-	case <-time.After(2 * time.Minute):
-		close(stop)
-		return nil, <-done
+	seen, err := visible(ctx, st, logs.S3.Prefix+b.namespace+"/"+stem, keys, 2*time.Minute)
+	if err != nil {
+		return nil, err
 	}
 	var visible []float64
 	var stored int64
-	for k, at := range seen {
+	for k, o := range seen {
 		id := keys[k]
 		for i := range ids {
 			if ids[i] == id {
-				visible = append(visible, ms(at.Sub(runs[i].exitedAt)))
+				visible = append(visible, ms(o.at.Sub(runs[i].exitedAt)))
 			}
 		}
-		stored += sizes[k]
+		stored += o.size
 	}
 	res["exit_to_visible_p50_ms"], res["exit_to_visible_p99_ms"], res["exit_to_visible_max_ms"] = pct(visible, 50), pct(visible, 99), pct(visible, 100)
 	res["stored_bytes_per_task"] = stored / int64(tasks)
@@ -539,6 +508,52 @@ func (b *bench) burst(ctx context.Context, tasks int, task, briskConfig, metrics
 		res["s3_requests_per_task"] = perTask
 	}
 	return res, nil
+}
+
+// listed is an object of a burst: when the store stamped it, and its size.
+type listed struct {
+	at   time.Time
+	size int64
+}
+
+// visible waits until every key of keys is listed under prefix, at most
+// timeout, and returns each with its LastModified: the time the store
+// stamped it (MinIO: to the millisecond, by this machine's clock).
+//
+// The bucket is listed only once the burst is over. Listing it from the
+// side all through the burst, every 20 ms, as this benchmark once did, put
+// MinIO's and this process's CPU for 50 listings a second on the two cores
+// the brisk stack's tasks ran on, and on no runc burst: it made brisk's
+// start → exit 1.19× runc's where the same stack measured without it was
+// 1.05× (2026-12-07, docs/benchmarks.md).
+func visible(ctx context.Context, st *store.S3, prefix string, keys map[string]string, timeout time.Duration) (map[string]listed, error) {
+	seen := map[string]listed{}
+	deadline := time.Now().Add(timeout)
+	for {
+		p := s3.NewListObjectsV2Paginator(st.Client(), &s3.ListObjectsV2Input{Bucket: aws.String(st.Bucket()), Prefix: aws.String(prefix)})
+		for p.HasMorePages() {
+			out, err := p.NextPage(ctx)
+			if err != nil {
+				break
+			}
+			for _, o := range out.Contents {
+				if k := runless(aws.ToString(o.Key)); keys[k] != "" {
+					seen[k] = listed{at: aws.ToTime(o.LastModified), size: aws.ToInt64(o.Size)}
+				}
+			}
+		}
+		if len(seen) == len(keys) {
+			return seen, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%d of %d objects visible after %v", len(seen), len(keys), timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // s3Requests reads MinIO's per-API request counters (metrics v3,
