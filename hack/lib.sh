@@ -114,8 +114,14 @@ import_image() { # snapshotter... ; extra mkimage args in MKIMAGE_ARGS
 	IMAGE=docker.io/local/busybox:latest
 }
 
+# MINIO_TMPFS=SIZE keeps MinIO's objects on a tmpfs of that size: MinIO
+# stands in for S3, which writes nothing to the node's disks, and on the
+# disk under test its writes and fsyncs would queue with the node's own.
 start_minio() {
 	MINIO_PORT=${MINIO_PORT:-$(( 20000 + RANDOM % 20000 ))}
+	if [ -n "${MINIO_TMPFS:-}" ]; then
+		mkdir -p "$STACK/minio" && mount -t tmpfs -o "size=$MINIO_TMPFS" brisk-bench-minio "$STACK/minio"
+	fi
 	export AWS_ACCESS_KEY_ID=briskdemo AWS_SECRET_ACCESS_KEY=briskdemo-secret AWS_REGION=us-east-1
 	MINIO_ROOT_USER=$AWS_ACCESS_KEY_ID MINIO_ROOT_PASSWORD=$AWS_SECRET_ACCESS_KEY MINIO_BROWSER=off \
 		minio server "$STACK/minio" --address "127.0.0.1:$MINIO_PORT" --console-address "127.0.0.1:$((MINIO_PORT + 1))" --quiet >>"$STACK/minio.log" 2>&1 &
