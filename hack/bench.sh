@@ -194,6 +194,11 @@ settle() {
 	ctr_ leases delete --sync "$lease" >/dev/null
 	for _ in $(seq 1 600); do [ "$(snaps)" = "$SNAPS_IDLE" ] && break; sleep 0.1; done
 	[ "$(snaps)" = "$SNAPS_IDLE" ] || echo "   warning: snapshots left from the last burst: $(snaps), idle $SNAPS_IDLE" >&2
+	# Nor the last burst's shims: a brisk shim stays until brisk-logd took
+	# its log, and work left from one stack's burst must not run in the
+	# next stack's.
+	for _ in $(seq 1 600); do pgrep -f "containerd-shim-.* -address $STACK/c.sock" >/dev/null || break; sleep 0.1; done
+	pgrep -f "containerd-shim-.* -address $STACK/c.sock" >/dev/null && echo "   warning: shims left from the last burst: $(pgrep -cf "containerd-shim-.* -address $STACK/c.sock")" >&2
 	sleep 1
 }
 stackburst() { # stack kind noise round

@@ -96,7 +96,10 @@ func writeStack(b *strings.Builder, path string) {
 		"`dd conv=fsync` in a loop on the same disk. Before each burst the last one's snapshots are gone\n"+
 		"(containerd removes them in its garbage collection). Medians over the rounds, with the range over\n"+
 		"the rounds; brisk/runc is the ratio of the medians, and in brackets the median and range of the\n"+
-		"per-round ratios. Raw figures: `docs/bench-raw/stack.jsonl`.\n\n", tasks, noiseMB)
+		"per-round ratios. MinIO stands in for S3, which spends none of a node's CPU or disk: its objects\n"+
+		"are on a tmpfs and it runs at nice 19 (`STACK_MINIO_NICE`); brisk-logd, the node's, does not. Exit →\n"+
+		"object in S3 is the object's LastModified as MinIO stamped it, listed once the burst is over.\n"+
+		"Raw figures: `docs/bench-raw/stack.jsonl`.\n\n", tasks, noiseMB)
 	met, missed := 0, []string{}
 	for _, task := range sortedKeys(runs) {
 		fmt.Fprintf(b, "**%s**\n\n", upperFirst(stackTasks[task]))
