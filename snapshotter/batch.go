@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"sync"
 
 	"github.com/containerd/containerd/v2/core/snapshots/storage"
@@ -95,7 +96,7 @@ func (w *writeBatch) lead() {
 	}
 	w.mu.Unlock()
 	for _, c := range batch[1:] {
-		if !contains(requeue, c) {
+		if !slices.Contains(requeue, c) {
 			c.done <- false
 		}
 	}
@@ -164,15 +165,6 @@ func runCall(c *batchedCall, txCtx context.Context) (err error) {
 		}
 	}()
 	return c.fn(inTx{Context: c.ctx, tx: txCtx})
-}
-
-func contains(calls []*batchedCall, c *batchedCall) bool {
-	for _, o := range calls {
-		if o == c {
-			return true
-		}
-	}
-	return false
 }
 
 // inTx is a caller's context (its deadline, cancellation, logger,

@@ -72,7 +72,7 @@ func (s *Snapshotter) recycleDir(ctx context.Context, id string) {
 	// directory from being a spare.
 	err := unix.Rmdir(upper.FS(dir))
 	keep := err == nil || errors.Is(err, unix.ENOENT)
-	name := newDirPattern[:len(newDirPattern)-1] + "r" + id
+	name := newDirPrefix + "r" + id
 	s.newDirMu.Lock()
 	if keep && len(s.spares)+len(s.reserving) < maxSpares {
 		s.newDirs[name] = struct{}{}

@@ -22,9 +22,13 @@ import (
 //
 // A "dir" upper lives in upper_dir/ID/{fs,work} instead.
 
-// newDirPattern names the temporary directory a snapshot is built in before
-// its ID is known; reconcile and Cleanup recognise leftovers by it.
-const newDirPattern = "new-*"
+// newDirPrefix starts the name of the temporary directory a snapshot is
+// built in before its ID is known (newDirPattern for os.MkdirTemp, or a
+// spare's name); reconcile and Cleanup recognise leftovers by it.
+const (
+	newDirPrefix  = "new-"
+	newDirPattern = newDirPrefix + "*"
+)
 
 func (s *Snapshotter) snapshotsDir() string {
 	return filepath.Join(s.root, "snapshots")

@@ -175,7 +175,7 @@ func (s *Snapshotter) removeOrphan(ctx context.Context, name string) error {
 			return err
 		}
 	}
-	if rec.Kind != upper.KindTmpfs && !strings.HasPrefix(name, strings.TrimSuffix(newDirPattern, "*")) {
+	if rec.Kind != upper.KindTmpfs && !strings.HasPrefix(name, newDirPrefix) {
 		// Only a snapshot with an ID has an upper in upper_dir.
 		if err := s.releaseUpper(ctx, name, rec); err != nil {
 			return err

@@ -324,14 +324,9 @@ func unused(table []byte, dir string) bool {
 		return false // mountinfo escapes these: leave it to the parser
 	}
 	var dev []byte
-	for rest := table; len(rest) > 0; {
-		line := rest
-		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
-			line, rest = rest[:i], rest[i+1:]
-		} else {
-			rest = nil
-		}
-		// ID PARENT MAJOR:MINOR ROOT MOUNTPOINT ...
+	for line := range bytes.Lines(table) {
+		// ID PARENT MAJOR:MINOR ROOT MOUNTPOINT ... (the sixth field keeps
+		// the rest of the line, its newline included)
 		f := bytes.SplitN(line, []byte(" "), 6)
 		if len(f) < 6 || string(f[4]) != dir {
 			continue
