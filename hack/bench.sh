@@ -192,15 +192,18 @@ settle() {
 	local lease
 	lease=$(ctr_ leases create | awk '{print $1}')
 	ctr_ leases delete --sync "$lease" >/dev/null
-	for _ in $(seq 1 600); do [ "$(snaps)" = "$SNAPS_IDLE" ] && break; sleep 0.1; done
-	[ "$(snaps)" = "$SNAPS_IDLE" ] || echo "   warning: snapshots left from the last burst: $(snaps), idle $SNAPS_IDLE" >&2
+	within_a_minute snaps_idle || echo "   warning: snapshots left from the last burst: $(snaps), idle $SNAPS_IDLE" >&2
 	# Nor the last burst's shims: a brisk shim stays until brisk-logd took
 	# its log, and work left from one stack's burst must not run in the
 	# next stack's.
-	for _ in $(seq 1 600); do pgrep -f "containerd-shim-.* -address $STACK/c.sock" >/dev/null || break; sleep 0.1; done
-	pgrep -f "containerd-shim-.* -address $STACK/c.sock" >/dev/null && echo "   warning: shims left from the last burst: $(pgrep -cf "containerd-shim-.* -address $STACK/c.sock")" >&2
+	within_a_minute no_shims || echo "   warning: shims left from the last burst: $(pgrep -cf "$SHIMS")" >&2
 	sleep 1
 }
+# within_a_minute CMD...: true once CMD is, tried every 0.1 s for a minute.
+within_a_minute() { for _ in $(seq 1 600); do "$@" && return 0; sleep 0.1; done; return 1; }
+snaps_idle() { [ "$(snaps)" = "$SNAPS_IDLE" ]; }
+SHIMS="containerd-shim-.* -address $STACK/c.sock"
+no_shims() { ! pgrep -f "$SHIMS" >/dev/null; }
 stackburst() { # stack kind noise round
 	settle
 	local args

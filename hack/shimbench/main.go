@@ -475,7 +475,7 @@ func (b *bench) burst(ctx context.Context, tasks int, task, briskConfig, metrics
 	if st == nil {
 		return res, nil
 	}
-	seen, err := visible(ctx, st, logs.S3.Prefix+b.namespace+"/"+stem, keys, 2*time.Minute)
+	seen, err := listVisible(ctx, st, logs.S3.Prefix+b.namespace+"/"+stem, keys, 2*time.Minute)
 	if err != nil {
 		return nil, err
 	}
@@ -516,7 +516,7 @@ type listed struct {
 	size int64
 }
 
-// visible waits until every key of keys is listed under prefix, at most
+// listVisible waits until every key of keys is listed under prefix, at most
 // timeout, and returns each with its LastModified: the time the store
 // stamped it (MinIO: to the millisecond, by this machine's clock).
 //
@@ -526,7 +526,7 @@ type listed struct {
 // the brisk stack's tasks ran on, and on no runc burst: it made brisk's
 // start → exit 1.19× runc's where the same stack measured without it was
 // 1.05× (2026-12-07, docs/benchmarks.md).
-func visible(ctx context.Context, st *store.S3, prefix string, keys map[string]string, timeout time.Duration) (map[string]listed, error) {
+func listVisible(ctx context.Context, st *store.S3, prefix string, keys map[string]string, timeout time.Duration) (map[string]listed, error) {
 	seen := map[string]listed{}
 	deadline := time.Now().Add(timeout)
 	for {
